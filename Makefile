@@ -1,0 +1,64 @@
+# sensorhook — the project's vocabulary. Every target installs what it needs itself.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+STAGE ?= dev
+
+.PHONY: help venv demo local test test-fast lint format synth bench deploy replay-quarantine clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	# functions/ holds the Lambda package `sensorhook`; make it importable from the venv
+	echo "$(CURDIR)/functions" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/sensorhook-functions.pth"
+	touch $(STAMP)
+
+venv: $(STAMP)  ## create .venv with every Python dependency
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: $(STAMP)  ## run the whole flow locally on an embedded AWS and check what landed
+	$(PY) -m local.demo
+
+local: $(STAMP)  ## keep the local stack running for your own requests (Ctrl-C to stop)
+	$(PY) -m local.runtime serve
+
+test: $(STAMP)  ## every test: unit, integration, infrastructure, end-to-end
+	$(PY) -m pytest -n 2 --dist loadfile
+
+test-fast: $(STAMP)  ## unit tests only
+	$(PY) -m pytest tests/unit -q
+
+lint: $(STAMP)  ## ruff (lint + format check) and mypy
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy functions infra local app.py bench
+
+format: $(STAMP)  ## apply ruff's fixes and formatting
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+synth: $(STAMP)  ## synthesize the CloudFormation template offline into cdk.out/
+	$(PY) app.py -c stage=$(STAGE) 2>/dev/null || $(PY) app.py
+	@ls cdk.out/*.template.json
+
+bench: $(STAMP)  ## print receiver/processor cost per request and reading beside their floors
+	$(PY) -m bench
+
+deploy: $(STAMP) node_modules/.installed  ## cdk deploy to your AWS account (STAGE=dev|prod)
+	npx cdk deploy --no-notices -c stage=$(STAGE)
+
+replay-quarantine: $(STAMP)  ## re-enqueue quarantined payloads (BUCKET=… QUEUE_URL=…)
+	$(PY) -m sensorhook.tools.replay_quarantine --bucket $(BUCKET) --queue-url $(QUEUE_URL)
+
+clean:  ## remove generated files (keeps .venv)
+	rm -rf cdk.out .local .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Types every function shares: the canonical reading, the ingest envelope, the flavors."""

@@ -1,0 +1,49 @@
+"""What a provider adapter turns one delivery into: readings plus domain facts."""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sensorhook.core.reading import Reading, UtcDatetime
+
+
+class GatewayStatus(BaseModel):
+    """The latest known condition of one gateway, from a status message or a reading."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: str
+    gateway_id: str
+    reported_at: UtcDatetime
+    schema_name: str  # e.g. "gateway_status_v3.schema.json", "gateway_status_v1", "daily"
+    online: bool | None = None  # as the gateway reported it, when it does
+    summary: dict[str, object] = Field(default_factory=dict)  # a few flat, useful fields
+
+
+class SteamTrapStateChanged(BaseModel):
+    """Everactive v2020-07 `Steam Trap State Change`, in sensorhook's vocabulary."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str
+    trap_id: str
+    sensor_mac: str
+    changed_at: UtcDatetime
+    start_state: str
+    end_state: str
+    end_condition: str  # Failure, Good, Light, Medium, Heavy, Leaking, Cold
+    facility: str | None = None
+    location: str | None = None
+    service_tag: str | None = None
+    asset_id: str | None = None
+    asset_name: str | None = None
+    trap_detail_url: str | None = None
+    trap_insights_url: str | None = None
+
+
+class NormalizedDelivery(BaseModel):
+    """Everything one authentic delivery means, ready to be stored and published."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    readings: list[Reading] = Field(default_factory=list)
+    gateway_statuses: list[GatewayStatus] = Field(default_factory=list)
+    steam_trap_changes: list[SteamTrapStateChanged] = Field(default_factory=list)
