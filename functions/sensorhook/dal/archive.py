@@ -1,0 +1,95 @@
+"""The bucket's delivery prefixes as the processor uses them: raw archive, quarantine, and
+reading claim-checked bodies from the inbox (dal/inbox.py writes them).
+
+Key layouts are the contract in docs/architecture.md (Athena's partition projection reads
+raw/ and operators read quarantine/), so they are built here and nowhere else.
+"""
+
+import gzip
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from sensorhook.core.envelope import IngestEnvelope
+from sensorhook.core.flavors import Flavor
+from sensorhook.dal.aws_clients import s3_client
+
+QUARANTINE_PREFIX = "quarantine/"
+
+
+class InboxBodyMissing(LookupError):
+    """A claim-checked body is not in the inbox (expired or never written)."""
+
+
+def raw_key(flavor: Flavor, received_at: datetime, message_ids: Iterable[str]) -> str:
+    """Named by the batch's message ids, so a retried identical batch overwrites its object."""
+    batch = hashlib.sha256("\n".join(sorted(message_ids)).encode()).hexdigest()[:32]
+    return (
+        f"raw/provider={flavor.provider}/flavor={flavor.value}"
+        f"/date={received_at:%Y-%m-%d}/hour={received_at:%H}/{batch}.jsonl.gz"
+    )
+
+
+def quarantine_key(envelope: IngestEnvelope) -> str:
+    """One object per delivery: a re-sent invalid delivery overwrites rather than piles up."""
+    return (
+        f"{QUARANTINE_PREFIX}provider={envelope.flavor.provider}"
+        f"/date={envelope.received_at:%Y-%m-%d}/{envelope.event_id}.json"
+    )
+
+
+class Archive:
+    def __init__(self, bucket_name: str, client: Any = None) -> None:
+        self._bucket = bucket_name
+        self._client = client or s3_client()
+
+    def put_raw(self, key: str, envelopes: Sequence[IngestEnvelope]) -> None:
+        """One gzip JSON-lines object; each line an envelope with its body inline."""
+        lines = "".join(envelope.model_dump_json() + "\n" for envelope in envelopes)
+        self._client.put_object(
+            Bucket=self._bucket,
+            Key=key,
+            Body=gzip.compress(lines.encode(), compresslevel=6, mtime=0),
+            ContentType="application/gzip",
+        )
+
+    def get_inbox_body(self, key: str) -> str:
+        try:
+            response = self._client.get_object(Bucket=self._bucket, Key=key)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                raise InboxBodyMissing(key) from error
+            raise
+        body: bytes = response["Body"].read()
+        return body.decode()
+
+    def put_quarantine(self, key: str, envelope: IngestEnvelope, error: str) -> None:
+        document = {"envelope": envelope.model_dump(mode="json"), "error": error}
+        self._client.put_object(
+            Bucket=self._bucket,
+            Key=key,
+            Body=json.dumps(document, ensure_ascii=False).encode(),
+            ContentType="application/json",
+        )
+
+    def list_quarantine(self, prefix: str = QUARANTINE_PREFIX) -> Iterator[str]:
+        """Keys of quarantined deliveries under `prefix` (which must lie inside quarantine/)."""
+        if not prefix.startswith(QUARANTINE_PREFIX):
+            raise ValueError(f"prefix must start with {QUARANTINE_PREFIX!r}")
+        paginator = self._client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+            for entry in page.get("Contents", []):
+                yield entry["Key"]
+
+    def get_quarantined(self, key: str) -> tuple[IngestEnvelope, str]:
+        """The quarantined envelope (body inline) and the error it was quarantined for."""
+        response = self._client.get_object(Bucket=self._bucket, Key=key)
+        document = json.loads(response["Body"].read())
+        return IngestEnvelope.model_validate(document["envelope"]), document["error"]
+
+    def delete(self, key: str) -> None:
+        self._client.delete_object(Bucket=self._bucket, Key=key)

@@ -1,0 +1,115 @@
+"""The gateways table: each gateway's latest reported status and when it last relayed a reading.
+
+Both halves are conditional on time, like sensor state, so late or replayed deliveries never
+move a gateway backwards. They are separate writes because they advance independently: a
+status message does not mean readings flowed, and readings do not carry a status.
+"""
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from sensorhook.core.normalized import GatewayStatus
+from sensorhook.dal.aws_clients import dynamodb_client
+from sensorhook.dal.readings_store import iso_ms
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+
+def gateway_key(provider: str, gateway_id: str) -> str:
+    return f"{provider}#{gateway_id}"
+
+
+def _dynamodb_map(summary: dict[str, object]) -> dict[str, Any]:
+    """The summary as a DynamoDB map; floats become exact decimals via their JSON text."""
+    plain = json.loads(json.dumps(summary, default=str), parse_float=Decimal)
+    serialized: dict[str, Any] = _SERIALIZER.serialize(plain)
+    return serialized
+
+
+class GatewaysStore:
+    def __init__(self, table_name: str, client: Any = None) -> None:
+        self._table_name = table_name
+        self._client = client or dynamodb_client()
+
+    def update_status(self, status: GatewayStatus) -> bool:
+        """Record `status` unless a status reported at the same time or later is stored."""
+        attributes: dict[str, Any] = {
+            "provider": {"S": status.provider},
+            "gateway_id": {"S": status.gateway_id},
+            "reported_at": {"S": iso_ms(status.reported_at)},
+            "schema": {"S": status.schema_name},
+            "summary": _dynamodb_map(status.summary),
+        }
+        if status.online is not None:
+            attributes["online"] = {"BOOL": status.online}
+        # every name through a placeholder: "online", "schema" and others are reserved words
+        expression = "SET " + ", ".join(f"#{name} = :{name}" for name in attributes)
+        if status.online is None:
+            expression += " REMOVE #online"
+        return self._conditional_update(
+            gateway_key(status.provider, status.gateway_id),
+            expression,
+            condition="attribute_not_exists(#reported_at) OR #reported_at < :reported_at",
+            names={f"#{name}": name for name in (*attributes, "online")},
+            values={f":{name}": value for name, value in attributes.items()},
+        )
+
+    def advance_last_reading_at(self, provider: str, gateway_id: str, at: datetime) -> bool:
+        """Move `last_reading_at` forward to `at`; never backwards."""
+        return self._conditional_update(
+            gateway_key(provider, gateway_id),
+            "SET #provider = :provider, #gateway_id = :gateway_id, #last_reading_at = :at",
+            condition="attribute_not_exists(#last_reading_at) OR #last_reading_at < :at",
+            names={
+                "#provider": "provider",
+                "#gateway_id": "gateway_id",
+                "#last_reading_at": "last_reading_at",
+            },
+            values={
+                ":provider": {"S": provider},
+                ":gateway_id": {"S": gateway_id},
+                ":at": {"S": iso_ms(at)},
+            },
+        )
+
+    def get(self, provider: str, gateway_id: str) -> dict[str, Any] | None:
+        """The gateway's item as plain Python values (numbers as Decimal), if any."""
+        response = self._client.get_item(
+            TableName=self._table_name,
+            Key={"gateway": {"S": gateway_key(provider, gateway_id)}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if item is None:
+            return None
+        return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
+
+    def _conditional_update(
+        self,
+        gateway: str,
+        expression: str,
+        *,
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+    ) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table_name,
+                Key={"gateway": {"S": gateway}},
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

@@ -1,0 +1,66 @@
+"""Lake writer Lambda: the readings table's DynamoDB stream (NEW_IMAGE) -> Parquet in S3.
+
+Not Powertools' BatchProcessor: it goes on past a failed record, but lake objects are written
+per batch, and records written past a failure would be written again when the stream retries
+from it. Instead the first unreadable record is reported as the only failure (the stream's
+checkpoint), and only the records before it are written.
+"""
+
+from collections.abc import Callable
+from functools import cache, wraps
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+    DynamoDBRecordEventName,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sensorhook.core.settings import lake_writer_settings
+from sensorhook.dal.lake_store import LakeStore
+from sensorhook.logic.lake import StreamChange, shard_label, write_to_lake
+from sensorhook.observability import logger, metrics
+
+Handler = Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]
+
+
+@cache
+def lake_store() -> LakeStore:
+    """Settings validated and the S3 client created once per execution environment."""
+    return LakeStore(lake_writer_settings().bucket_name)
+
+
+def settings_validated(handler: Handler) -> Handler:
+    """Fail the cold start, loudly, when the environment does not match LakeWriterSettings."""
+
+    @wraps(handler)
+    def validated(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+        lake_store()
+        return handler(event, context)
+
+    return validated
+
+
+@settings_validated
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    records = list(DynamoDBStreamEvent(event).records)
+    if not records:
+        return {"batchItemFailures": []}
+    changes = [
+        StreamChange(
+            sequence_number=record.dynamodb.sequence_number,  # type: ignore[union-attr,arg-type]
+            inserted=(
+                record.dynamodb.new_image  # type: ignore[union-attr]
+                if record.event_name is DynamoDBRecordEventName.INSERT
+                else None
+            ),
+        )
+        for record in records
+    ]
+    result = write_to_lake(changes, shard_label(records[0].event_source_arn or ""), lake_store())
+    if result.retry_from is None:
+        return {"batchItemFailures": []}
+    return {"batchItemFailures": [{"itemIdentifier": result.retry_from}]}

@@ -1,0 +1,116 @@
+"""Processor Lambda: SQS ingest batch -> raw archive -> each delivery stored once.
+
+Reports partial batch failures, so only the deliveries that failed are retried by SQS.
+"""
+
+from collections.abc import Callable
+from functools import cache, wraps
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from sensorhook.core.envelope import IngestEnvelope
+from sensorhook.core.settings import processor_settings
+from sensorhook.dal.archive import Archive
+from sensorhook.dal.events import EventPublisher
+from sensorhook.dal.gateways_store import GatewaysStore
+from sensorhook.dal.idempotency import persistence_layer
+from sensorhook.dal.readings_store import ReadingsStore
+from sensorhook.dal.sensor_state_store import SensorStateStore
+from sensorhook.logic.process import (
+    DeliveryProcessor,
+    DeliverySummary,
+    ProcessorStores,
+    archive_batch,
+)
+from sensorhook.observability import logger, metrics
+
+_batch_processor = BatchProcessor(event_type=EventType.SQS)
+
+Handler = Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]
+
+
+class UnprocessableRecord(RuntimeError):
+    """A record that could not be archived, so it must not be acknowledged."""
+
+
+@cache
+def delivery_processor() -> DeliveryProcessor:
+    """Settings validated and clients created once per execution environment."""
+    settings = processor_settings()
+    stores = ProcessorStores(
+        readings=ReadingsStore(settings.readings_table),
+        sensor_state=SensorStateStore(settings.sensor_state_table),
+        gateways=GatewaysStore(settings.gateways_table),
+        archive=Archive(settings.bucket_name),
+        events=EventPublisher(settings.event_bus_name),
+    )
+    return DeliveryProcessor(
+        stores,
+        reading_ttl_days=settings.reading_ttl_days,
+        persistence_layer=persistence_layer(settings.idempotency_table),
+        idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+    )
+
+
+def _parse_envelopes(records: list[dict[str, Any]]) -> dict[str, IngestEnvelope]:
+    envelopes: dict[str, IngestEnvelope] = {}
+    for record in records:
+        try:
+            envelopes[record["messageId"]] = IngestEnvelope.model_validate_json(record["body"])
+        except ValidationError as error:
+            # left out of the archive: the record fails below and ends in the DLQ, intact
+            logger.error(
+                "message is not an ingest envelope",
+                extra={"message_id": record["messageId"], "errors": error.errors()[:5]},
+            )
+    return envelopes
+
+
+def settings_validated(handler: Handler) -> Handler:
+    """Fail the cold start, loudly, when the environment does not match ProcessorSettings."""
+
+    @wraps(handler)
+    def validated(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+        delivery_processor()
+        return handler(event, context)
+
+    return validated
+
+
+@settings_validated
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    processor = delivery_processor()
+    processor.idempotency_config.register_lambda_context(context)
+    records = event["Records"]
+    try:
+        batch = archive_batch(_parse_envelopes(records), processor.stores.archive)
+    except Exception:
+        logger.exception(
+            "raw archive failed; failing the whole batch", extra={"size": len(records)}
+        )
+        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}
+    for message_id, inbox_key in batch.missing_bodies.items():
+        logger.error(
+            "claim-checked body missing", extra={"message_id": message_id, "key": inbox_key}
+        )
+
+    def process_record(record: SQSRecord) -> DeliverySummary:
+        envelope = batch.envelopes.get(record.message_id)
+        if envelope is None:
+            raise UnprocessableRecord(record.message_id)
+        return processor.process(envelope)
+
+    return process_partial_response(
+        event=event, record_handler=process_record, processor=_batch_processor, context=context
+    )

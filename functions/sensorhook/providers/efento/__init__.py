@@ -1,0 +1,1 @@
+"""Efento Cloud measurement webhooks: batches of Measurement Events, extrapolated per period."""

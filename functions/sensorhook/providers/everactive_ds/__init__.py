@@ -1,0 +1,1 @@
+"""Everactive Data Services v1 webhooks: `sensor_reading` and `gateway_status` bodies."""

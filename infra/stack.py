@@ -1,0 +1,89 @@
+"""The sensorhook stack: composes the capability constructs and publishes the outputs that the
+tests and the local mode read (fixed logical ids, see infra/constants.py)."""
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra import constants as names
+from infra.config import StageConfig
+from infra.constructs.events import EventsBus
+from infra.constructs.ingest import Ingest
+from infra.constructs.monitoring import Monitoring
+from infra.constructs.processing import Processing
+from infra.constructs.storage import Storage
+
+
+class SensorhookStack(Stack):
+    def __init__(self, scope: Construct, *, stage: str, config: StageConfig) -> None:
+        super().__init__(
+            scope,
+            names.stack_name(stage),
+            description=f"sensorhook ({stage}): sensor-cloud webhooks into this account",
+        )
+        self.stage = stage
+        self.config = config
+
+        self.storage = Storage(self, "Storage", stage=stage, config=config)
+        self.events = EventsBus(self, "Events", stage=stage, config=config)
+        self.ingest = Ingest(
+            self, "Ingest", stage=stage, config=config, bucket=self.storage.bucket
+        )
+        self.processing = Processing(
+            self,
+            "Processing",
+            stage=stage,
+            config=config,
+            ingest_queue=self.ingest.queue,
+            bucket=self.storage.bucket,
+            readings_table=self.storage.readings_table,
+            sensor_state_table=self.storage.sensor_state_table,
+            gateways_table=self.storage.gateways_table,
+            idempotency_table=self.storage.idempotency_table,
+            bus=self.events.bus,
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            stage=stage,
+            config=config,
+            ingest_queue=self.ingest.queue,
+            dead_letter_queue=self.ingest.dead_letter_queue,
+            lake_writer_failures=self.processing.lake_writer_failures,
+            functions={
+                "Receiver": self.ingest.receiver.function,
+                "Processor": self.processing.processor.function,
+                "LakeWriter": self.processing.lake_writer.function,
+            },
+            lake_writer=self.processing.lake_writer.function,
+        )
+        self._outputs()
+
+    def _outputs(self) -> None:
+        storage, ingest, processing = self.storage, self.ingest, self.processing
+        for logical_id, value in (
+            (names.OUTPUT_API_URL, ingest.stage.url),
+            (names.OUTPUT_INGEST_QUEUE_URL, ingest.queue.queue_url),
+            (names.OUTPUT_DLQ_URL, ingest.dead_letter_queue.queue_url),
+            (
+                names.OUTPUT_LAKE_WRITER_FAILURES_QUEUE_URL,
+                processing.lake_writer_failures.queue_url,
+            ),
+            (names.OUTPUT_BUCKET_NAME, storage.bucket.bucket_name),
+            (names.OUTPUT_ACCESS_LOG_BUCKET_NAME, storage.access_log_bucket.bucket_name),
+            (names.OUTPUT_READINGS_TABLE, storage.readings_table.table_name),
+            (names.OUTPUT_SENSOR_STATE_TABLE, storage.sensor_state_table.table_name),
+            (names.OUTPUT_GATEWAYS_TABLE, storage.gateways_table.table_name),
+            (names.OUTPUT_IDEMPOTENCY_TABLE, storage.idempotency_table.table_name),
+            (names.OUTPUT_EVENT_BUS_NAME, self.events.bus.event_bus_name),
+            (names.OUTPUT_V2020_SIGNING_SECRET_ARN, ingest.v2020_signing_secret.secret_arn),
+            (names.OUTPUT_DS_HEADER_SECRET_ARN, ingest.ds_header_secret.secret_arn),
+            (names.OUTPUT_EFENTO_HEADER_SECRET_ARN, ingest.efento_header_secret.secret_arn),
+            (names.OUTPUT_ALARM_TOPIC_ARN, self.monitoring.topic.topic_arn),
+            (names.OUTPUT_RECEIVER_FUNCTION_NAME, ingest.receiver.function.function_name),
+            (names.OUTPUT_PROCESSOR_FUNCTION_NAME, processing.processor.function.function_name),
+            (
+                names.OUTPUT_LAKE_WRITER_FUNCTION_NAME,
+                processing.lake_writer.function.function_name,
+            ),
+        ):
+            CfnOutput(self, logical_id, value=value)

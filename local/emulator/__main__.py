@@ -1,0 +1,5 @@
+import sys
+
+from local.emulator.cli import main
+
+sys.exit(main())

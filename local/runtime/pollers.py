@@ -1,0 +1,368 @@
+"""Lambda's event source pollers for SQS and DynamoDB streams, as AWS runs them.
+
+moto delivers SQS and stream records to Lambda itself, but not as AWS does: it invokes inside
+the ``SendMessage``/``PutItem`` call of the producer, one SQS message per invocation, ignores
+``ReportBatchItemFailures`` (a partial failure re-delivers the whole batch), ignores
+``FilterCriteria`` and then forgets the stream records it delivered. The runtime therefore
+detaches moto's delivery (see ``detach_moto_delivery``) and runs one poller thread per mapping
+read from the deployed stack, honouring batch size and window, the queue's visibility timeout,
+partial batch responses, filters and the queue's redrive policy (moto moves a message to the
+DLQ when it is received more than ``maxReceiveCount`` times).
+"""
+
+import base64
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from typing import Any
+
+from moto.awslambda.models import LambdaBackend
+from moto.dynamodbstreams.models import dynamodbstreams_backends
+from moto.events.models import EventPattern
+
+from local.runtime.lambda_runner import Invocation
+
+log = logging.getLogger(__name__)
+
+InvokeFunction = Callable[[str, dict[str, Any]], Invocation]
+
+
+def detach_moto_delivery() -> Callable[[], None]:
+    """Keep moto's mappings (the API lists them) but stop moto from invoking through them.
+
+    Returns the function that restores moto's behaviour.
+    """
+    original = LambdaBackend.create_event_source_mapping
+
+    @wraps(original)
+    def create_detached(self: LambdaBackend, spec: dict[str, Any]) -> Any:
+        mapping = original(self, spec)
+        from moto.dynamodb.models import dynamodb_backends
+        from moto.sqs.models import sqs_backends
+
+        for queue in sqs_backends[self.account_id][self.region_name].queues.values():
+            queue.lambda_event_source_mappings.pop(mapping.function_arn, None)
+        for table in dynamodb_backends[self.account_id][self.region_name].tables.values():
+            table.lambda_event_source_mappings.pop(mapping.function_arn, None)
+        return mapping
+
+    LambdaBackend.create_event_source_mapping = create_detached  # type: ignore[method-assign]
+
+    def restore() -> None:
+        LambdaBackend.create_event_source_mapping = original  # type: ignore[method-assign]
+
+    return restore
+
+
+class RecordFilter:
+    """A mapping's ``FilterCriteria``: a record passes if any pattern matches (none: all pass)."""
+
+    def __init__(self, criteria: dict[str, Any] | None) -> None:
+        self._patterns = [
+            EventPattern.load(entry["Pattern"]) for entry in (criteria or {}).get("Filters", [])
+        ]
+
+    def accepts(self, record: dict[str, Any]) -> bool:
+        if not self._patterns:
+            return True
+        candidate = dict(record)
+        body = record.get("body")
+        if isinstance(body, str):
+            try:
+                candidate["body"] = json.loads(body)  # Lambda filters on a JSON body's fields
+            except ValueError:
+                pass
+        return any(pattern.matches_event(candidate) for pattern in self._patterns)
+
+
+def failed_item_ids(invocation: Invocation, report_item_failures: bool) -> set[str] | None:
+    """The ids a batch response reports as failed; None means the whole batch failed."""
+    if invocation.errored:
+        return None
+    if not report_item_failures:
+        return set()
+    result = invocation.result()
+    failures = result.get("batchItemFailures") if isinstance(result, dict) else None
+    if not failures:
+        return set()
+    ids = {item.get("itemIdentifier") for item in failures if isinstance(item, dict)}
+    if None in ids or "" in ids:
+        return None  # AWS treats a malformed response as a failure of the whole batch
+    return {str(item) for item in ids}
+
+
+class Poller(threading.Thread):
+    """A stoppable polling thread that records when it last saw its source empty."""
+
+    def __init__(self, name: str, invoke: InvokeFunction, poll_interval: float) -> None:
+        super().__init__(name=name, daemon=True)
+        self._invoke = invoke
+        self._poll_interval = poll_interval
+        self._stopping = threading.Event()
+        self.quiet_since = 0.0  # monotonic start time of the last poll that found nothing to do
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            try:
+                busy = self.poll_once()
+            except Exception:
+                log.exception("poller failed; retrying", extra={"poller": self.name})
+                busy = False
+                self._stopping.wait(1.0)
+            if busy:
+                self.quiet_since = 0.0
+            else:
+                self.quiet_since = started
+                self._stopping.wait(self._poll_interval)
+
+    def poll_once(self) -> bool:
+        """Poll and deliver once; return True if anything was found."""
+        raise NotImplementedError
+
+
+class SqsPoller(Poller):
+    def __init__(
+        self,
+        mapping: dict[str, Any],
+        sqs: Any,
+        invoke: InvokeFunction,
+        poll_interval: float,
+        region: str,
+    ) -> None:
+        super().__init__(f"sqs-poller:{mapping['UUID']}", invoke, poll_interval)
+        self._mapping = mapping
+        self._sqs = sqs
+        self._region = region
+        self._queue_arn: str = mapping["EventSourceArn"]
+        self._queue_url: str = sqs.get_queue_url(QueueName=self._queue_arn.rsplit(":", 1)[1])[
+            "QueueUrl"
+        ]
+        self._batch_size = int(mapping.get("BatchSize") or 10)
+        self._window = float(mapping.get("MaximumBatchingWindowInSeconds") or 0)
+        self._filter = RecordFilter(mapping.get("FilterCriteria"))
+        self._report_item_failures = "ReportBatchItemFailures" in mapping.get(
+            "FunctionResponseTypes", []
+        )
+
+    def poll_once(self) -> bool:
+        messages = self._receive_batch()
+        if not messages:
+            attributes = self._sqs.get_queue_attributes(
+                QueueUrl=self._queue_url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
+            )["Attributes"]
+            return any(int(count) for count in attributes.values())
+        records = [self._record(message) for message in messages]
+        selected = [record for record in records if self._filter.accepts(record)]
+        # Lambda deletes messages its filter drops, as if they had been processed.
+        done = [record for record in records if record not in selected]
+        if selected:
+            outcome = self._invoke(self._mapping["FunctionArn"], {"Records": selected})
+            failed = failed_item_ids(outcome, self._report_item_failures)
+            if failed is None:
+                log.info(
+                    "batch failed; messages return after the visibility timeout",
+                    extra={"queue": self._queue_arn, "count": len(selected)},
+                )
+            else:
+                done += [record for record in selected if record["messageId"] not in failed]
+        for start in range(0, len(done), 10):
+            self._sqs.delete_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": record["receiptHandle"]}
+                    for index, record in enumerate(done[start : start + 10])
+                ],
+            )
+        return True
+
+    def _receive_batch(self) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + self._window
+        messages: list[dict[str, Any]] = []
+        while len(messages) < self._batch_size:
+            received = self._sqs.receive_message(
+                QueueUrl=self._queue_url,
+                MaxNumberOfMessages=min(10, self._batch_size - len(messages)),
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            messages += received
+            if time.monotonic() >= deadline or self._stopping.is_set():
+                break
+            if not received:
+                self._stopping.wait(min(self._poll_interval, max(0.0, deadline - time.monotonic())))
+        return messages
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {
+                name: {
+                    "stringValue": value.get("StringValue"),
+                    "binaryValue": (
+                        base64.b64encode(value["BinaryValue"]).decode()
+                        if "BinaryValue" in value
+                        else None
+                    ),
+                    "stringListValues": value.get("StringListValues", []),
+                    "binaryListValues": value.get("BinaryListValues", []),
+                    "dataType": value["DataType"],
+                }
+                for name, value in message.get("MessageAttributes", {}).items()
+            },
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self._queue_arn,
+            "awsRegion": self._region,
+        }
+
+
+class DynamoDbStreamPoller(Poller):
+    """Reads the table's stream shard in order; a failed batch is retried before moving on."""
+
+    def __init__(
+        self,
+        mapping: dict[str, Any],
+        streams: Any,
+        sqs: Any,
+        invoke: InvokeFunction,
+        poll_interval: float,
+        region: str,
+        account_id: str,
+    ) -> None:
+        super().__init__(f"stream-poller:{mapping['UUID']}", invoke, poll_interval)
+        self._mapping = mapping
+        self._streams = streams
+        self._sqs = sqs
+        self._region = region
+        self._account_id = account_id
+        self._stream_arn: str = mapping["EventSourceArn"]
+        self._batch_size = int(mapping.get("BatchSize") or 100)
+        self._window = float(mapping.get("MaximumBatchingWindowInSeconds") or 0)
+        self._filter = RecordFilter(mapping.get("FilterCriteria"))
+        self._report_item_failures = "ReportBatchItemFailures" in mapping.get(
+            "FunctionResponseTypes", []
+        )
+        self._max_retries = int(mapping.get("MaximumRetryAttempts", -1))
+        self._on_failure: str | None = (
+            mapping.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        )
+        shard = streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]["Shards"][
+            0
+        ]
+        self._shard_id: str = shard["ShardId"]
+        self._iterator: str = streams.get_shard_iterator(
+            StreamArn=self._stream_arn,
+            ShardId=self._shard_id,
+            ShardIteratorType=mapping.get("StartingPosition") or "LATEST",
+        )["ShardIterator"]
+        self._pending: list[dict[str, Any]] = []
+        self._attempts = 0
+
+    def poll_once(self) -> bool:
+        if not self._pending:
+            self._pending = self._read_batch()
+        if not self._pending:
+            return False
+        selected = [record for record in self._pending if self._filter.accepts(record)]
+        if not selected:
+            self._pending = []
+            return True
+        outcome = self._invoke(self._mapping["FunctionArn"], {"Records": selected})
+        failed = failed_item_ids(outcome, self._report_item_failures)
+        if failed is not None and not failed:
+            self._pending, self._attempts = [], 0
+            return True
+        self._attempts += 1
+        if 0 <= self._max_retries < self._attempts:
+            self._give_up(selected)
+            self._pending, self._attempts = [], 0
+            return True
+        if failed:
+            # Lambda checkpoints before the first reported failure and retries from there.
+            first = min(
+                index
+                for index, record in enumerate(self._pending)
+                if record["dynamodb"]["SequenceNumber"] in failed
+            )
+            self._pending = self._pending[first:]
+        self._stopping.wait(min(0.1 * 2**self._attempts, 5.0))
+        return True
+
+    def _read_batch(self) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + self._window
+        records: list[dict[str, Any]] = []
+        while len(records) < self._batch_size:
+            response = self._streams.get_records(
+                ShardIterator=self._iterator, Limit=self._batch_size - len(records)
+            )
+            # moto keeps every iterator it ever issued; drop the used one so a long session
+            # does not grow without bound.
+            dynamodbstreams_backends[self._account_id][self._region].shard_iterators.pop(
+                self._iterator, None
+            )
+            self._iterator = response["NextShardIterator"]
+            records += [self._record(record) for record in response["Records"]]
+            if time.monotonic() >= deadline or self._stopping.is_set():
+                break
+            if not response["Records"]:
+                self._stopping.wait(min(self._poll_interval, max(0.0, deadline - time.monotonic())))
+        return records
+
+    def _record(self, record: dict[str, Any]) -> dict[str, Any]:
+        change = dict(record["dynamodb"])
+        created = change.get("ApproximateCreationDateTime")
+        if isinstance(created, datetime):
+            change["ApproximateCreationDateTime"] = int(created.timestamp())
+        return {
+            "eventID": record["eventID"],
+            "eventName": record["eventName"],
+            "eventVersion": record.get("eventVersion", "1.1"),
+            "eventSource": "aws:dynamodb",
+            "awsRegion": self._region,
+            "dynamodb": change,
+            "eventSourceARN": self._stream_arn,
+        }
+
+    def _give_up(self, records: list[dict[str, Any]]) -> None:
+        sequence_numbers = [record["dynamodb"]["SequenceNumber"] for record in records]
+        log.warning(
+            "stream batch discarded after its retries",
+            extra={"stream": self._stream_arn, "sequence_numbers": sequence_numbers},
+        )
+        if self._on_failure and self._on_failure.startswith("arn:aws:sqs:"):
+            queue_name = self._on_failure.rsplit(":", 1)[1]
+            queue_url = self._sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+            self._sqs.send_message(
+                QueueUrl=queue_url,
+                MessageBody=json.dumps(
+                    {
+                        "requestContext": {
+                            "condition": "RetryAttemptsExhausted",
+                            "functionArn": self._mapping["FunctionArn"],
+                        },
+                        "DDBStreamBatchInfo": {
+                            "shardId": self._shard_id,
+                            "startSequenceNumber": sequence_numbers[0],
+                            "endSequenceNumber": sequence_numbers[-1],
+                            "batchSize": len(records),
+                            "streamArn": self._stream_arn,
+                        },
+                    }
+                ),
+            )

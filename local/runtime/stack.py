@@ -1,0 +1,423 @@
+"""The CDK app deployed into an embedded AWS (moto's server, in this process).
+
+``EmbeddedStack`` synthesizes the app (cached), starts ``ThreadedMotoServer`` on a free loopback
+port, points boto3 in this process at it, deploys the template through moto's CloudFormation
+and supplies what moto lacks, all derived from the same template: in-process Lambda, AWS-like
+SQS and DynamoDB stream pollers, the HTTP API front, EventBridge -> Lambda and schedules.
+"""
+
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+import requests
+from moto.awslambda.models import lambda_backends
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.server import ThreadedMotoServer
+
+from local.runtime.assembly import (
+    BOOTSTRAP_QUALIFIER,
+    BOOTSTRAP_VERSION_PARAMETER,
+    SYNTH_INPUTS,
+    StackArtifact,
+    synthesize,
+)
+from local.runtime.http_front import HttpFront, http_apis
+from local.runtime.lambda_runner import InProcessLambdas, Invocation, code_sha256
+from local.runtime.localize import localize
+from local.runtime.moto_fixes import event_bus_ref_is_its_name
+from local.runtime.pollers import DynamoDbStreamPoller, Poller, SqsPoller, detach_moto_delivery
+from local.runtime.schedules import AsyncInvoker, Scheduler, forward_bus_events_to_lambda
+
+log = logging.getLogger(__name__)
+
+# moto accepts any credentials; these are what the runtime and its users' tools send.
+DEMO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+_BOOTSTRAP_VERSION = "21"
+_ACTIVE_LOCK = threading.Lock()  # moto's backends are process-global: one stack at a time
+
+
+class DrainTimeout(TimeoutError):
+    """Work was still pending when ``drain`` gave up; the message says what."""
+
+
+class EmbeddedStack:
+    """Start with ``with EmbeddedStack(project_dir) as stack:`` or ``start()`` / ``stop()``."""
+
+    def __init__(
+        self,
+        project_dir: Path | str = ".",
+        *,
+        stack_name: str | None = None,
+        cache_dir: Path | None = None,
+        synth_inputs: tuple[str, ...] = SYNTH_INPUTS,
+        region: str = "us-east-1",
+        aws_port: int = 0,
+        api_port: int = 0,
+        schedule_speedup: float = 60.0,
+        poll_interval: float = 0.1,
+    ) -> None:
+        self.project_dir = Path(project_dir).resolve()
+        self.cache_dir = cache_dir or self.project_dir / ".local"
+        self.region = region
+        self.account_id = DEFAULT_ACCOUNT_ID
+        self._stack_name = stack_name
+        self._synth_inputs = synth_inputs
+        self._aws_port = aws_port
+        self._api_port = api_port
+        self._schedule_speedup = schedule_speedup
+        self._poll_interval = poll_interval
+        self._undo: list[Any] = []
+        self._saved_environ: dict[str, str | None] = {}
+        self.lambdas = InProcessLambdas(self.cache_dir / "lambda-code")
+        self.invoker = AsyncInvoker(self.invoke_arn)
+        self.pollers: list[Poller] = []
+        self.fronts: list[HttpFront] = []
+        self.scheduler: Scheduler | None = None
+        self.artifact: StackArtifact | None = None
+        self.aws_endpoint = ""
+        self.outputs: dict[str, str] = {}
+        self.physical_ids: dict[str, str] = {}
+        self.function_arns: dict[str, str] = {}
+        self.timings: dict[str, float] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def __enter__(self) -> "EmbeddedStack":
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> "EmbeddedStack":
+        if not _ACTIVE_LOCK.acquire(blocking=False):
+            raise RuntimeError("an EmbeddedStack is already running in this process")
+        self._undo.append(_ACTIVE_LOCK.release)
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        began = time.monotonic()
+        assembly = synthesize(self.project_dir, self.cache_dir, self._synth_inputs)
+        self.artifact = StackArtifact.load(assembly, self._stack_name)
+        self.timings["synth"] = time.monotonic() - began
+
+        began = time.monotonic()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per call
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._aws_port, verbose=False)
+        server.start()
+        self._undo.append(server.stop)
+        host, port = server.get_host_and_port()
+        self.aws_endpoint = f"http://{host}:{port}"
+        requests.post(f"{self.aws_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+        self._set_environ(
+            {
+                "AWS_ENDPOINT_URL": self.aws_endpoint,
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_REGION": self.region,
+                "AWS_PROFILE": None,
+                "AWS_SESSION_TOKEN": None,
+                **DEMO_CREDENTIALS,
+            }
+        )
+        self.lambdas.install()
+        self._undo.append(self.lambdas.uninstall)
+        self._undo.append(detach_moto_delivery())
+        self._undo.append(event_bus_ref_is_its_name())
+        self._undo.append(forward_bus_events_to_lambda(self.invoker))
+        self._undo.append(self.invoker.shutdown)
+        specs = http_apis(self.artifact.template)
+        self.fronts = [
+            HttpFront(
+                spec,
+                self.invoke_arn,
+                self.function_arns,
+                self.account_id,
+                port=self._api_port if index == 0 else 0,
+            )
+            for index, spec in enumerate(specs)
+        ]
+        self._deploy()
+        self.timings["deploy"] = time.monotonic() - began
+
+        for front in self.fronts:
+            front.start()
+            self._undo.append(front.stop)
+        self._start_pollers()
+        self.scheduler = Scheduler(
+            self.client("events"), self.invoker, self.account_id, self.region, self._schedule_speedup
+        )
+        self.scheduler.start()
+        self._undo.append(self._stop_scheduler)
+
+    def stop(self) -> None:
+        """Stop everything started, in reverse order; safe to call twice."""
+        while self._undo:
+            undo = self._undo.pop()
+            try:
+                undo()
+            except Exception:
+                log.exception("stopping part of the embedded stack failed")
+        self._restore_environ()
+
+    # -- deploy --------------------------------------------------------------------------------
+
+    def _deploy(self) -> None:
+        assert self.artifact is not None
+        s3 = self.client("s3")
+        for asset in self.artifact.assets:
+            bucket = self._placeholders(asset.bucket_name)
+            if bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+                s3.create_bucket(Bucket=bucket)
+            content = asset.content()
+            s3.put_object(Bucket=bucket, Key=asset.object_key, Body=content)
+            if asset.packaging == "zip":
+                self.lambdas.register_code_dir(code_sha256(content), asset.source)
+        self.client("ssm").put_parameter(
+            Name=BOOTSTRAP_VERSION_PARAMETER, Value=_BOOTSTRAP_VERSION, Type="String", Overwrite=True
+        )
+        fronts = {front.spec.logical_id: front for front in self.fronts}
+        created = self._create_secrets()
+        resources = self.artifact.template["Resources"]
+
+        def substitute(logical_id: str, attribute: str | None) -> str:
+            front = fronts.get(logical_id)
+            if front is not None:
+                if attribute == "ApiEndpoint":
+                    return front.url.removesuffix(front.spec.stage_prefix)
+                if attribute in (None, "ApiId"):
+                    return front.api_id
+            if logical_id in created:
+                return created[logical_id]
+            # Not emulated (alarms, bucket policies, Glue, ...): an ARN-shaped stand-in, since
+            # moto validates that IAM policy resources are ARNs.
+            service, kind = resources[logical_id]["Type"].split("::")[1:3]
+            suffix = f"/{attribute}" if attribute else ""
+            return (
+                f"arn:aws:{service.lower()}:{self.region}:{self.account_id}:"
+                f"{kind.lower()}/{logical_id}{suffix}"
+            )
+
+        localized = localize(self.artifact.template, substitute)
+        if localized.dropped_layers:
+            log.info("dropped Lambda layers moto cannot resolve; the local venv provides them",
+                     extra={"functions": sorted(localized.dropped_layers)})
+        cloudformation = self.client("cloudformation")
+        cloudformation.create_stack(
+            StackName=self.artifact.name,
+            TemplateBody=json.dumps(localized.body),
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            stack = cloudformation.describe_stacks(StackName=self.artifact.name)["Stacks"][0]
+            if stack["StackStatus"] == "CREATE_COMPLETE":
+                break
+            if not stack["StackStatus"].endswith("IN_PROGRESS") or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"stack {self.artifact.name}: {stack['StackStatus']} "
+                    f"{stack.get('StackStatusReason', '')}"
+                )
+            time.sleep(0.05)
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        resources = cloudformation.describe_stack_resources(StackName=self.artifact.name)
+        self.physical_ids = {
+            r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources["StackResources"]
+        }
+        self.function_arns.update(
+            {
+                logical_id: (
+                    f"arn:aws:lambda:{self.region}:{self.account_id}:function:"
+                    f"{self.physical_ids[logical_id]}"
+                )
+                for logical_id, resource in self.artifact.template["Resources"].items()
+                if resource["Type"] == "AWS::Lambda::Function"
+            }
+        )
+
+    def _create_secrets(self) -> dict[str, str]:
+        """Create the template's secrets through the API: moto's CloudFormation has no model.
+
+        Returns logical id -> ARN (what both ``Ref`` and ``Fn::GetAtt Id`` give for a secret).
+        """
+        assert self.artifact is not None
+        secretsmanager = self.client("secretsmanager")
+        created = {}
+        for logical_id, resource in self.artifact.template["Resources"].items():
+            if resource["Type"] != "AWS::SecretsManager::Secret":
+                continue
+            properties = resource.get("Properties", {})
+            name = properties.get("Name")
+            if not isinstance(name, str):
+                name = f"{self.artifact.name}-{logical_id}"
+            value = properties.get("SecretString")
+            if not isinstance(value, str):
+                value = self._generated_secret(properties.get("GenerateSecretString", {}))
+            description = properties.get("Description")
+            arn = secretsmanager.create_secret(
+                Name=name,
+                SecretString=value,
+                **({"Description": description} if isinstance(description, str) else {}),
+            )["ARN"]
+            created[logical_id] = arn
+        return created
+
+    def _generated_secret(self, spec: dict[str, Any]) -> str:
+        password = self.client("secretsmanager").get_random_password(
+            PasswordLength=int(spec.get("PasswordLength", 32)),
+            ExcludeCharacters=str(spec.get("ExcludeCharacters", "")),
+            ExcludePunctuation=bool(spec.get("ExcludePunctuation", False)),
+        )["RandomPassword"]
+        if "SecretStringTemplate" in spec and "GenerateStringKey" in spec:
+            document = json.loads(spec["SecretStringTemplate"])
+            document[spec["GenerateStringKey"]] = password
+            return json.dumps(document)
+        return str(password)
+
+    def _placeholders(self, text: str) -> str:
+        return (
+            text.replace("${AWS::AccountId}", self.account_id)
+            .replace("${AWS::Region}", self.region)
+            .replace("${Qualifier}", BOOTSTRAP_QUALIFIER)
+        )
+
+    def _start_pollers(self) -> None:
+        assert self.artifact is not None
+        mapping_ids = {
+            self.physical_ids[logical_id]
+            for logical_id, resource in self.artifact.template["Resources"].items()
+            if resource["Type"] == "AWS::Lambda::EventSourceMapping"
+        }
+        lambda_client = self.client("lambda")
+        for mapping_id in sorted(mapping_ids):
+            mapping = lambda_client.get_event_source_mapping(UUID=mapping_id)
+            source = mapping["EventSourceArn"]
+            poller: Poller
+            if source.startswith("arn:aws:sqs:"):
+                poller = SqsPoller(
+                    mapping, self.client("sqs"), self.invoke_arn, self._poll_interval, self.region
+                )
+            elif ":dynamodb:" in source and "/stream/" in source:
+                poller = DynamoDbStreamPoller(
+                    mapping,
+                    self.client("dynamodbstreams"),
+                    self.client("sqs"),
+                    self.invoke_arn,
+                    self._poll_interval,
+                    self.region,
+                    self.account_id,
+                )
+            else:
+                log.warning("event source not emulated", extra={"source": source})
+                continue
+            poller.start()
+            self.pollers.append(poller)
+        self._undo.append(self._stop_pollers)
+
+    def _stop_pollers(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        for poller in self.pollers:
+            poller.join(timeout=10)
+        self.pollers = []
+
+    def _stop_scheduler(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler.join(timeout=5)
+
+    # -- environment ---------------------------------------------------------------------------
+
+    def _set_environ(self, values: dict[str, str | None]) -> None:
+        for key, value in values.items():
+            self._saved_environ.setdefault(key, os.environ.get(key))
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def _restore_environ(self) -> None:
+        for key, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_environ = {}
+
+    # -- use -----------------------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        """The URL of the (first) HTTP API, like the ``ApiEndpoint`` of a deployed one."""
+        return self.fronts[0].url
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for the embedded AWS (explicit, so it ignores the ambient env)."""
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.aws_endpoint,
+            region_name=self.region,
+            aws_access_key_id=DEMO_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=DEMO_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def invoke_arn(self, function_arn: str, event: dict[str, Any]) -> Invocation:
+        """Invoke a deployed function in-process, as the Lambda service would."""
+        backend = lambda_backends[self.account_id][self.region]
+        return self.lambdas.invoke(backend.get_function(function_arn), event)
+
+    def invoke(self, function_logical_id: str, event: dict[str, Any]) -> Invocation:
+        return self.invoke_arn(self.function_arns[function_logical_id], event)
+
+    def fire_schedule(self, rule_logical_id: str) -> list[Invocation]:
+        """Fire a scheduled rule now and wait for its targets to finish."""
+        assert self.scheduler is not None
+        name = self.physical_ids[rule_logical_id].split("|")[-1]
+        return [future.result() for future in self.scheduler.fire(name)]
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait until every queue and stream is empty and no invocation is running.
+
+        Settled means: nothing in flight, then a full poll of every source that started after
+        that moment found nothing, and no invocation started meanwhile (one could have
+        produced new records for a source polled just before it).
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            mark, started = time.monotonic(), self.lambdas.started
+            if self._busy() == []:
+                while time.monotonic() < deadline:
+                    if all(poller.quiet_since > mark for poller in self.pollers):
+                        if self.lambdas.started == started and self._busy() == []:
+                            return
+                        break
+                    time.sleep(0.02)
+            else:
+                time.sleep(0.02)
+        busy = self._busy() or [
+            poller.name for poller in self.pollers if poller.quiet_since == 0.0
+        ]
+        raise DrainTimeout(f"still busy after {timeout} s: {busy or 'new work kept arriving'}")
+
+    def _busy(self) -> list[str]:
+        busy = []
+        if self.lambdas.in_flight:
+            busy.append(f"{self.lambdas.in_flight} invocation(s) running")
+        if self.invoker.pending:
+            busy.append(f"{self.invoker.pending} asynchronous invocation(s) pending")
+        return busy

@@ -1,0 +1,139 @@
+"""Shared test builders: API Gateway HTTP API (payload v2) events, a Lambda context, and
+Everactive v2020-07 signed headers made by the independent `httpsig` implementation."""
+
+import base64
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+import httpsig
+
+API_HOST = "abc123.execute-api.us-east-1.amazonaws.com"
+SIGNED_HEADERS = ["(request-target)", "date", "digest", "host", "content-length"]
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the Lambda context that Powertools and our handlers read."""
+
+    function_name: str = "sensorhook-test"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:sensorhook-test"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/sensorhook-test"
+    log_stream_name: str = "2024/01/01/[$LATEST]test"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+def http_api_event(
+    *,
+    path: str,
+    body: bytes | str | None = None,
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+    query: str = "",
+    base64_encoded: bool = False,
+    stage: str = "$default",
+    route_key: str | None = None,
+    source_ip: str = "203.0.113.7",
+) -> dict[str, Any]:
+    """An HTTP API payload format 2.0 event, shaped as API Gateway delivers it.
+
+    Header names are lowercased as API Gateway does, and a body that is not UTF-8 text is
+    base64-encoded as it does. With a named stage, `rawPath` carries the stage prefix. `route_key` defaults to "<method> <path>" (pass "$default" for the catch-all).
+    """
+    raw_body = body.encode() if isinstance(body, str) else body
+    raw_path = path if stage == "$default" else f"/{stage}{path}"
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key or f"{method} {path}",
+        "rawPath": raw_path,
+        "rawQueryString": query,
+        "headers": {name.lower(): value for name, value in (headers or {}).items()},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": API_HOST,
+            "domainPrefix": "abc123",
+            "http": {
+                "method": method,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": (headers or {}).get("user-agent", "test-agent"),
+            },
+            "requestId": f"req-{uuid.uuid4().hex[:16]}",
+            "routeKey": route_key or f"{method} {path}",
+            "stage": stage,
+            "time": format_datetime(datetime.now(UTC), usegmt=True),
+            "timeEpoch": int(datetime.now(UTC).timestamp() * 1000),
+        },
+        "isBase64Encoded": base64_encoded,
+    }
+    if query:
+        event["queryStringParameters"] = dict(
+            part.partition("=")[::2] for part in query.split("&") if part
+        )
+    if raw_body is not None:
+        try:
+            event["body"] = raw_body.decode() if not base64_encoded else None
+        except UnicodeDecodeError:  # API Gateway base64-encodes what is not text
+            base64_encoded = event["isBase64Encoded"] = True
+        if base64_encoded:
+            event["body"] = base64.b64encode(raw_body).decode()
+    return event
+
+
+def sha256_digest(body: bytes) -> str:
+    """`Digest` header value, the RFC 3230 reading: SHA-256 of the body."""
+    return "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode()
+
+
+def hmac_digest(body: bytes, secret: str) -> str:
+    """`Digest` header value, the seed's literal reading: HMAC-SHA256(secret, body)."""
+    mac = hmac.digest(secret.encode(), body, "sha256")
+    return "SHA-256=" + base64.b64encode(mac).decode()
+
+
+def signed_v2020_headers(
+    body: bytes,
+    *,
+    key_id: str,
+    secret: str,
+    path: str,
+    method: str = "POST",
+    date: datetime | None = None,
+    digest: str | None = None,
+    host: str = API_HOST,
+    signed: list[str] | None = None,
+    algorithm: str = "hmac-sha256",
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Headers of an Everactive v2020-07 webhook, signed by `httpsig` (not by our code).
+
+    `path` is the request target as the sender addresses it (with `?query` when there is one).
+    """
+    headers = {
+        "Content-Type": "application/json",
+        "Date": format_datetime(date or datetime.now(UTC), usegmt=True),
+        "Digest": digest if digest is not None else sha256_digest(body),
+        "Host": host,
+        "Content-Length": str(len(body)),
+        **(extra or {}),
+    }
+    signer = httpsig.HeaderSigner(
+        key_id,
+        secret,
+        algorithm=algorithm,
+        headers=signed or SIGNED_HEADERS,
+        sign_header="signature",
+    )
+    signed_headers = signer.sign(headers, host=host, method=method, path=path)
+    return dict(signed_headers)

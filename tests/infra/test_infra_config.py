@@ -1,0 +1,122 @@
+"""Stage configuration: cdk.json's stages are valid, and a bad value stops the synth with a
+message that names it."""
+
+from typing import Any
+
+import pytest
+from sensorhook.core.settings import LakeWriterSettings, ReceiverSettings
+
+from infra.app import build_app, cdk_json_context
+from infra.config import ConfigError, StageConfig, load_stage_config
+from infra.constructs.function import settings_environment
+
+
+def _context(**dev_values: Any) -> dict[str, Any]:
+    return {"stages": {"dev": dev_values}}
+
+
+def test_every_stage_in_cdk_json_is_valid() -> None:
+    context = cdk_json_context()["sensorhook"]
+
+    configs = {stage: load_stage_config(context, stage) for stage in context["stages"]}
+
+    assert set(configs) == {"dev", "prod"}
+    assert configs["dev"].retain_data is False
+    assert configs["prod"].retain_data is True
+
+
+def test_an_empty_stage_takes_the_documented_defaults() -> None:
+    config = load_stage_config(_context(), "dev")
+
+    assert config == StageConfig()
+    assert config.max_body_bytes == ReceiverSettings.model_fields["max_body_bytes"].default
+    assert config.signature_max_skew_seconds == 300  # Everactive's recommended skew window
+    assert config.retain_data is True  # safe unless a stage says otherwise
+
+
+def test_defaults_agree_with_the_functions_own_defaults() -> None:
+    receiver_defaults = {
+        name: field.default
+        for name, field in ReceiverSettings.model_fields.items()
+        if not field.is_required()
+    }
+    config = StageConfig()
+
+    assert {name: getattr(config, name) for name in receiver_defaults} == receiver_defaults
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"max_body_bytes": 0}, "max_body_bytes"),
+        ({"max_body_bytes": "big"}, "max_body_bytes"),
+        ({"inline_body_max_bytes": 300_000}, "inline_body_max_bytes"),
+        ({"receiver_timeout_seconds": 10}, "receiver_timeout_seconds"),
+        ({"log_retention": "FOREVER"}, "log_retention"),
+        ({"removal_policy": "snapshot"}, "removal_policy"),
+        ({"inbox_expiration_days": 7}, "inbox_expiration_days"),
+        ({"raw_archive_transition_ia_days": 10}, "raw_archive_transition_ia_days"),
+        ({"alarm_email": "ops"}, "alarm_email"),
+        ({"aws_sdk_pandas_layer_arn": "pandas"}, "aws_sdk_pandas_layer_arn"),
+        ({"max_bodybytes": 5}, "max_bodybytes"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_the_key(values: dict[str, Any], named: str) -> None:
+    with pytest.raises(ConfigError, match=rf"stage 'dev': .*{named}"):
+        load_stage_config(_context(**values), "dev")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"max_body_bytes": 1000, "inline_body_max_bytes": 2000},
+            "inline_body_max_bytes must not exceed max_body_bytes",
+        ),
+        (
+            {"processor_batch_size": 100, "processor_batching_window_seconds": 0},
+            "processor_batching_window_seconds",
+        ),
+        (
+            {"raw_archive_transition_ia_days": 60, "raw_archive_expiration_days": 45},
+            "raw_archive_expiration_days must be later",
+        ),
+    ],
+)
+def test_inconsistent_values_are_refused(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_stage_config(_context(**values), "dev")
+
+
+def test_an_unknown_stage_lists_the_configured_ones() -> None:
+    with pytest.raises(ConfigError, match=r"'staging' is not configured .*configured: dev"):
+        load_stage_config(_context(), "staging")
+
+
+@pytest.mark.parametrize("stage", ["Prod", "dev_1", "", "a" * 17])
+def test_a_stage_name_must_fit_resource_names(stage: str) -> None:
+    with pytest.raises(ConfigError, match="lowercase"):
+        load_stage_config(_context(), stage)
+
+
+@pytest.mark.parametrize("context", [None, {}, {"stages": []}])
+def test_a_missing_context_block_points_at_cdk_json(context: Any) -> None:
+    with pytest.raises(ConfigError, match="cdk.json"):
+        load_stage_config(context, "dev")
+
+
+def test_synth_stops_on_a_bad_stage_configuration(tmp_path: Any) -> None:
+    context = cdk_json_context()
+    context["sensorhook"]["stages"]["dev"]["reading_ttl_days"] = -1
+
+    with pytest.raises(ConfigError, match="reading_ttl_days"):
+        build_app(str(tmp_path), context)
+
+
+def test_a_function_environment_must_set_every_settings_field() -> None:
+    with pytest.raises(ValueError, match=r"missing: bucket_name; not in the model: bucket"):
+        settings_environment(LakeWriterSettings, {"bucket": "b"})
+
+
+def test_a_function_environment_is_the_upper_cased_field_names() -> None:
+    assert settings_environment(LakeWriterSettings, {"bucket_name": "b"}) == {"BUCKET_NAME": "b"}

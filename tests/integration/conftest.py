@@ -1,0 +1,123 @@
+"""An in-process moto AWS with the processor's and lake writer's resources.
+
+Tables use the key schemas of docs/architecture.md; the event bus has a rule sending every
+sensorhook event to an SQS queue, so tests can read back what was published.
+"""
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from sensorhook.core import settings
+from sensorhook.dal.aws_clients import clear_cached_clients
+
+REGION = "us-east-1"
+BUCKET = "sensorhook-test-bucket"
+BUS = "sensorhook-test-bus"
+TABLES = {
+    "READINGS_TABLE": ("sensorhook-readings", [("series", "HASH"), ("point", "RANGE")]),
+    "SENSOR_STATE_TABLE": (
+        "sensorhook-sensor-state",
+        [("series", "HASH"), ("metric_channel", "RANGE")],
+    ),
+    "GATEWAYS_TABLE": ("sensorhook-gateways", [("gateway", "HASH")]),
+    "IDEMPOTENCY_TABLE": ("sensorhook-idempotency", [("id", "HASH")]),
+}
+
+
+@dataclass
+class Aws:
+    """Clients and resource names of one mocked account."""
+
+    dynamodb: Any
+    s3: Any
+    sqs: Any
+    events: Any
+    ingest_queue_url: str
+    events_queue_url: str
+
+    def published_events(self) -> list[dict[str, Any]]:
+        """Every event the bus routed to the test queue so far (drains the queue)."""
+        events: list[dict[str, Any]] = []
+        while True:
+            response = self.sqs.receive_message(
+                QueueUrl=self.events_queue_url, MaxNumberOfMessages=10
+            )
+            messages = response.get("Messages", [])
+            if not messages:
+                return events
+            for message in messages:
+                events.append(json.loads(message["Body"]))
+                self.sqs.delete_message(
+                    QueueUrl=self.events_queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+    def object_keys(self, prefix: str) -> list[str]:
+        response = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+        return [entry["Key"] for entry in response.get("Contents", [])]
+
+    def object_bytes(self, key: str) -> bytes:
+        body: bytes = self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        return body
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    for name, value in {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "POWERTOOLS_SERVICE_NAME": "sensorhook-test",
+        "POWERTOOLS_METRICS_NAMESPACE": "sensorhook",
+        "BUCKET_NAME": BUCKET,
+        "EVENT_BUS_NAME": BUS,
+        **{variable: table for variable, (table, _) in TABLES.items()},
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        clear_cached_clients()
+        for factory in (settings.processor_settings, settings.lake_writer_settings):
+            factory.cache_clear()
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        for table, keys in TABLES.values():
+            dynamodb.create_table(
+                TableName=table,
+                KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in keys],
+                AttributeDefinitions=[
+                    {"AttributeName": name, "AttributeType": "S"} for name, _ in keys
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET)
+        sqs = boto3.client("sqs", region_name=REGION)
+        ingest_queue_url = sqs.create_queue(QueueName="sensorhook-ingest")["QueueUrl"]
+        events_queue_url = sqs.create_queue(QueueName="sensorhook-events-tap")["QueueUrl"]
+        events_queue_arn = sqs.get_queue_attributes(
+            QueueUrl=events_queue_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        events = boto3.client("events", region_name=REGION)
+        events.create_event_bus(Name=BUS)
+        events.put_rule(
+            Name="tap", EventBusName=BUS, EventPattern=json.dumps({"source": ["sensorhook"]})
+        )
+        events.put_targets(
+            Rule="tap", EventBusName=BUS, Targets=[{"Id": "tap", "Arn": events_queue_arn}]
+        )
+        yield Aws(
+            dynamodb=dynamodb,
+            s3=s3,
+            sqs=sqs,
+            events=events,
+            ingest_queue_url=ingest_queue_url,
+            events_queue_url=events_queue_url,
+        )
+        clear_cached_clients()

@@ -1,0 +1,433 @@
+"""The processor Lambda on moto: real samples in, readings/state/gateways/archive/events out."""
+
+import gzip
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from sensorhook.core.dedupe import event_id_for
+from sensorhook.core.envelope import IngestEnvelope
+from sensorhook.core.flavors import Flavor
+from sensorhook.dal.archive import Archive, quarantine_key
+from sensorhook.dal.gateways_store import GatewaysStore
+from sensorhook.dal.inbox import Inbox
+from sensorhook.dal.queue import IngestQueue
+from sensorhook.dal.readings_store import ReadingsStore
+from sensorhook.dal.sensor_state_store import SensorStateStore
+from sensorhook.handlers import processor
+from sensorhook.logic.replay import replay_quarantine
+from tests.builders import LambdaContext
+from tests.fixtures.loader import fixture_text, sample_json, sample_text
+from tests.integration.conftest import BUCKET, TABLES, Aws
+
+MHM = "everactive-ds/sensor-reading-mhm.json"
+GATEWAY_V3 = "everactive-ds/gateway-status-v3.json"
+MAC = "01:01:01:ff:fe:00:0c:fe"
+RECEIVED_AT = datetime(2022, 6, 28, 20, 20, 3, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def fresh_processor(aws: Aws) -> Iterator[None]:
+    processor.delivery_processor.cache_clear()
+    yield
+    processor.delivery_processor.cache_clear()
+
+
+def envelope(
+    flavor: Flavor, body: str, *, received_at: datetime = RECEIVED_AT, **fields: Any
+) -> IngestEnvelope:
+    return IngestEnvelope(
+        flavor=flavor,
+        event_id=event_id_for(flavor, json.loads(body)),
+        received_at=received_at,
+        request_id=f"req-{received_at:%H%M%S}",
+        body=body,
+        **fields,
+    )
+
+
+def mhm_envelope(**changes: Any) -> IngestEnvelope:
+    """The real MHM reading, optionally with top-level fields changed (a later/earlier one)."""
+    body = sample_json(MHM)
+    body.update(changes)
+    text = json.dumps(body) if changes else sample_text(MHM)
+    return envelope(Flavor.EVERACTIVE_DS_SENSOR_READING, text)
+
+
+def sqs_event(*messages: tuple[str, IngestEnvelope | str]) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": message_id,
+                "receiptHandle": f"handle-{message_id}",
+                "body": body if isinstance(body, str) else body.model_dump_json(exclude_none=True),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:sensorhook-ingest",
+                "awsRegion": "us-east-1",
+            }
+            for message_id, body in messages
+        ]
+    }
+
+
+def run(*messages: tuple[str, IngestEnvelope | str]) -> dict[str, Any]:
+    return dict(processor.handler(sqs_event(*messages), LambdaContext()))  # type: ignore[arg-type]
+
+
+def readings_store() -> ReadingsStore:
+    return ReadingsStore(TABLES["READINGS_TABLE"][0])
+
+
+def item_count(aws: Aws, variable: str) -> int:
+    count: int = aws.dynamodb.scan(TableName=TABLES[variable][0], Select="COUNT")["Count"]
+    return count
+
+
+def test_mhm_sample_lands_as_readings_queryable_by_time_range(aws: Aws) -> None:
+    # Given the real machine-health reading, measured 2022-06-28T20:19:51Z
+    delivery = mhm_envelope()
+
+    # When the processor takes it off the queue
+    response = run(("m-1", delivery))
+
+    # Then every reading is stored and a time-range query around the instant returns them
+    assert response == {"batchItemFailures": []}
+    at = datetime(2022, 6, 28, 20, 19, 51, tzinfo=UTC)
+    readings = readings_store().query_range("everactive", MAC, at - timedelta(minutes=1), at)
+    assert len(readings) == 16 == item_count(aws, "READINGS_TABLE")
+    by_metric = {(r.metric, r.channel): r for r in readings}
+    assert by_metric[("temperature", "0")].value == pytest.approx(332.3125 - 273.15)
+    assert by_metric[("velocity_overall", "axial")].value == pytest.approx(4.113861)
+    assert {r.measured_at for r in readings} == {at}
+    assert {r.event_id for r in readings} == {delivery.event_id}
+    assert {r.gateway_id for r in readings} == {"SYN0001"}
+    # and a range that ends a second before the reading finds nothing
+    assert (
+        readings_store().query_range(
+            "everactive", MAC, at - timedelta(hours=1), at - timedelta(seconds=1)
+        )
+        == []
+    )
+
+
+def test_readings_expire_reading_ttl_days_after_they_were_measured(aws: Aws) -> None:
+    run(("m-1", mhm_envelope()))
+
+    items = aws.dynamodb.scan(TableName=TABLES["READINGS_TABLE"][0])["Items"]
+
+    measured = int(datetime(2022, 6, 28, 20, 19, 51, tzinfo=UTC).timestamp())
+    assert {item["expires_at"]["N"] for item in items} == {str(measured + 90 * 86_400)}
+
+
+def test_sensor_state_keeps_the_newest_reading_and_an_older_one_does_not_overwrite_it(
+    aws: Aws,
+) -> None:
+    state = SensorStateStore(TABLES["SENSOR_STATE_TABLE"][0])
+    # Given the real reading at 20:19:51 has been processed
+    run(("m-1", mhm_envelope()))
+    assert state.get("everactive", MAC, "temperature", "0").value == pytest.approx(59.1625)  # type: ignore[union-attr]
+
+    # When an older reading of the same sensor (20:09:51, other temperatures) arrives late
+    older = mhm_envelope(
+        readingDate="2022-06-28T20:09:51Z",
+        timestamp=1656447591 - 600,
+        temperatureMeasurements=[
+            {"sensorIndex": 0, "value": 300.15},
+            {"sensorIndex": 1, "value": 301.15},
+        ],
+    )
+    assert run(("m-2", older)) == {"batchItemFailures": []}
+
+    # Then the older reading is stored as history, but the state still holds the newer one
+    assert item_count(aws, "READINGS_TABLE") == 32
+    current = state.get("everactive", MAC, "temperature", "0")
+    assert current is not None
+    assert current.value == pytest.approx(59.1625)
+    assert current.measured_at == datetime(2022, 6, 28, 20, 19, 51, tzinfo=UTC)
+    assert item_count(aws, "SENSOR_STATE_TABLE") == 16
+
+    # And a newer reading does replace it
+    newer = mhm_envelope(
+        readingDate="2022-06-28T20:29:51Z",
+        timestamp=1656447591 + 600,
+        temperatureMeasurements=[
+            {"sensorIndex": 0, "value": 310.15},
+            {"sensorIndex": 1, "value": 311.15},
+        ],
+    )
+    run(("m-3", newer))
+    assert state.get("everactive", MAC, "temperature", "0").value == pytest.approx(37.0)  # type: ignore[union-attr]
+
+
+def test_gateway_status_lands_and_readings_advance_last_reading_at(aws: Aws) -> None:
+    gateways = GatewaysStore(TABLES["GATEWAYS_TABLE"][0])
+    status = envelope(Flavor.EVERACTIVE_DS_GATEWAY_STATUS, sample_text(GATEWAY_V3))
+
+    response = run(("g-1", status), ("m-1", mhm_envelope()))
+
+    assert response == {"batchItemFailures": []}
+    item = gateways.get("everactive", "SYN0001")
+    assert item is not None
+    assert item["reported_at"] == "2022-06-28T19:44:37.000Z"
+    assert item["schema"] == "gateway_status_v3.schema.json"
+    assert item["online"] is False
+    assert item["summary"]["mqtt_queue_size"] == 88
+    assert item["last_reading_at"] == "2022-06-28T20:19:51.000Z"
+
+
+def test_an_older_gateway_status_does_not_replace_a_newer_one(aws: Aws) -> None:
+    gateways = GatewaysStore(TABLES["GATEWAYS_TABLE"][0])
+    newer = sample_json(GATEWAY_V3)
+    older = {**newer, "timestamp": "2022-06-28T18:44:37Z"}
+    older["Services"] = {**newer["Services"], "online": True}
+
+    run(("g-1", envelope(Flavor.EVERACTIVE_DS_GATEWAY_STATUS, json.dumps(newer))))
+    run(("g-2", envelope(Flavor.EVERACTIVE_DS_GATEWAY_STATUS, json.dumps(older))))
+
+    item = gateways.get("everactive", "SYN0001")
+    assert item is not None
+    assert (item["reported_at"], item["online"]) == ("2022-06-28T19:44:37.000Z", False)
+
+
+def test_every_delivery_is_archived_raw_and_a_retried_batch_overwrites_its_object(
+    aws: Aws,
+) -> None:
+    # Given a batch with a sensor reading and a gateway status
+    reading = mhm_envelope()
+    status = envelope(Flavor.EVERACTIVE_DS_GATEWAY_STATUS, sample_text(GATEWAY_V3))
+
+    # When it is processed, then retried as the same batch
+    run(("m-1", reading), ("g-1", status))
+    run(("m-1", reading), ("g-1", status))
+
+    # Then there is one object per flavor, partitioned by provider/flavor/date/hour
+    reading_keys = aws.object_keys(
+        "raw/provider=everactive/flavor=everactive-ds-sensor-reading/date=2022-06-28/hour=20/"
+    )
+    status_keys = aws.object_keys(
+        "raw/provider=everactive/flavor=everactive-ds-gateway-status/date=2022-06-28/hour=20/"
+    )
+    assert len(reading_keys) == len(status_keys) == 1
+    assert reading_keys[0].endswith(".jsonl.gz")
+    # and it gunzips to the delivery: the envelope with the exact body received
+    lines = gzip.decompress(aws.object_bytes(reading_keys[0])).decode().splitlines()
+    assert [IngestEnvelope.model_validate_json(line) for line in lines] == [reading]
+    assert json.loads(lines[0])["body"] == sample_text(MHM)
+
+
+def test_a_claim_checked_body_is_fetched_archived_inline_and_processed(aws: Aws) -> None:
+    # Given a delivery whose body the receiver left in the inbox
+    inline = mhm_envelope()
+    inbox_key = f"inbox/2022-06-28/{inline.event_id}.json"
+    aws.s3.put_object(Bucket=BUCKET, Key=inbox_key, Body=sample_text(MHM).encode())
+    claim_checked = inline.model_copy(update={"body": None, "body_s3_key": inbox_key})
+
+    # When it is processed
+    response = run(("m-1", claim_checked))
+
+    # Then its readings are stored and the archive line carries the body inline
+    assert response == {"batchItemFailures": []}
+    assert item_count(aws, "READINGS_TABLE") == 16
+    [key] = aws.object_keys("raw/provider=everactive/")
+    line = json.loads(gzip.decompress(aws.object_bytes(key)))
+    assert (line["body"], line["body_s3_key"]) == (sample_text(MHM), inbox_key)
+
+
+def test_the_same_delivery_twice_in_one_batch_is_stored_and_published_once(aws: Aws) -> None:
+    delivery = mhm_envelope()
+
+    response = run(("m-1", delivery), ("m-2", delivery))
+
+    assert response == {"batchItemFailures": []}
+    assert item_count(aws, "READINGS_TABLE") == 16
+    events = aws.published_events()
+    assert [event["detail-type"] for event in events] == ["Readings Received"]
+    assert events[0]["detail"]["count"] == 16
+
+
+def test_the_same_delivery_in_separate_batches_is_stored_and_published_once(aws: Aws) -> None:
+    # Given a delivery processed once
+    run(("m-1", mhm_envelope()))
+    assert len(aws.published_events()) == 1
+
+    # When the provider re-sends it with other whitespace and key order (same event id)
+    resent = envelope(
+        Flavor.EVERACTIVE_DS_SENSOR_READING,
+        json.dumps(dict(reversed(list(sample_json(MHM).items()))), indent=4),
+        received_at=RECEIVED_AT + timedelta(minutes=5),
+    )
+    assert resent.event_id == mhm_envelope().event_id
+    response = run(("m-2", resent))
+
+    # Then nothing new is stored or published: the readings keep the first receipt
+    assert response == {"batchItemFailures": []}
+    assert aws.published_events() == []
+    readings = readings_store().query_range(
+        "everactive", MAC, RECEIVED_AT - timedelta(hours=1), RECEIVED_AT
+    )
+    assert {r.received_at for r in readings} == {RECEIVED_AT}
+
+
+def test_readings_received_event_carries_the_canonical_readings(aws: Aws) -> None:
+    delivery = mhm_envelope()
+
+    run(("m-1", delivery))
+
+    [event] = aws.published_events()
+    assert (event["source"], event["detail-type"]) == ("sensorhook", "Readings Received")
+    detail = event["detail"]
+    assert (detail["provider"], detail["sensor_id"], detail["event_id"], detail["count"]) == (
+        "everactive",
+        MAC,
+        delivery.event_id,
+        16,
+    )
+    stored = readings_store().query_range(
+        "everactive", MAC, RECEIVED_AT - timedelta(hours=1), RECEIVED_AT
+    )
+    assert sorted(detail["readings"], key=lambda r: (r["metric"], r["channel"])) == sorted(
+        (r.model_dump(mode="json") for r in stored), key=lambda r: (r["metric"], r["channel"])
+    )
+
+
+def test_a_steam_trap_state_change_is_published(aws: Aws) -> None:
+    change = envelope(
+        Flavor.EVERACTIVE_V2020_STEAM_TRAP,
+        fixture_text("everactive-v2020/steam-trap-state-change.json"),
+    )
+
+    run(("s-1", change))
+
+    events = {event["detail-type"]: event["detail"] for event in aws.published_events()}
+    assert set(events) == {"Steam Trap State Changed", "Readings Received"}
+    trap = events["Steam Trap State Changed"]
+    assert (trap["event_id"], trap["end_state"], trap["end_condition"]) == (
+        change.event_id,
+        "Blowthrough",
+        "Failure",
+    )
+
+
+def test_an_invalid_authentic_body_is_quarantined_with_its_error_and_a_metric(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an authentic sensor reading without its MAC address
+    body = sample_json(MHM)
+    del body["macAddress"]
+    invalid = envelope(Flavor.EVERACTIVE_DS_SENSOR_READING, json.dumps(body))
+    capsys.readouterr()
+
+    # When it is processed
+    response = run(("m-1", invalid))
+
+    # Then it is acknowledged (not retried), nothing is stored, and it waits in quarantine
+    assert response == {"batchItemFailures": []}
+    assert item_count(aws, "READINGS_TABLE") == 0
+    document = json.loads(aws.object_bytes(quarantine_key(invalid)))
+    assert quarantine_key(invalid).startswith("quarantine/provider=everactive/date=2022-06-28/")
+    assert IngestEnvelope.model_validate(document["envelope"]) == invalid
+    assert "macAddress" in document["error"]
+    # and the QuarantinedPayloads metric was emitted
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [1.0] in [metric.get("QuarantinedPayloads") for metric in emf]
+    # and the raw archive still has it
+    assert len(aws.object_keys("raw/provider=everactive/")) == 1
+
+
+def test_a_record_that_fails_is_the_only_one_reported_failed(aws: Aws) -> None:
+    # Given a batch where one delivery's claim-checked body is gone from the inbox
+    good = mhm_envelope()
+    lost = envelope(Flavor.EVERACTIVE_DS_GATEWAY_STATUS, sample_text(GATEWAY_V3)).model_copy(
+        update={"body": None, "body_s3_key": "inbox/2022-06-28/gone.json"}
+    )
+
+    # When it is processed
+    response = run(("m-good", good), ("m-lost", lost), ("m-garbage", '{"not": "an envelope"}'))
+
+    # Then only the broken records are reported failed (SQS retries, then dead-letters them)
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": "m-lost"}, {"itemIdentifier": "m-garbage"}]
+    }
+    assert item_count(aws, "READINGS_TABLE") == 16
+
+
+def test_a_failed_raw_archive_fails_the_whole_batch(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the processor points at a bucket that does not exist
+    monkeypatch.setenv("BUCKET_NAME", "no-such-bucket")
+    processor.processor_settings.cache_clear()
+
+    # When a batch arrives
+    response = run(
+        ("m-1", mhm_envelope()),
+        ("g-1", envelope(Flavor.EVERACTIVE_DS_GATEWAY_STATUS, sample_text(GATEWAY_V3))),
+    )
+
+    # Then every record is reported failed and nothing was stored
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}, {"itemIdentifier": "g-1"}]}
+    assert item_count(aws, "READINGS_TABLE") == 0
+    processor.processor_settings.cache_clear()
+
+
+def test_replay_re_enqueues_quarantined_deliveries_and_then_deletes_them(aws: Aws) -> None:
+    archive = Archive(BUCKET)
+    # Given a valid delivery that an earlier (buggy) release quarantined
+    delivery = mhm_envelope()
+    archive.put_quarantine(quarantine_key(delivery), delivery, "earlier release rejected it")
+
+    # When the operator replays quarantine
+    summary = replay_quarantine(archive, IngestQueue(aws.ingest_queue_url), Inbox(BUCKET))
+
+    # Then it is back on the ingest queue and gone from quarantine
+    assert (summary.replayed, summary.failed) == ([quarantine_key(delivery)], [])
+    assert aws.object_keys("quarantine/") == []
+    [message] = aws.sqs.receive_message(QueueUrl=aws.ingest_queue_url)["Messages"]
+    assert IngestEnvelope.model_validate_json(message["Body"]) == delivery
+    # and the processor stores it: quarantine left no idempotency record to skip it
+    assert run(("m-1", IngestEnvelope.model_validate_json(message["Body"]))) == {
+        "batchItemFailures": []
+    }
+    assert item_count(aws, "READINGS_TABLE") == 16
+
+
+def test_a_delivery_quarantined_by_processing_is_processed_again_after_replay(aws: Aws) -> None:
+    # Given an invalid body quarantined by the processor itself
+    body = sample_json(MHM)
+    del body["macAddress"]
+    invalid = envelope(Flavor.EVERACTIVE_DS_SENSOR_READING, json.dumps(body))
+    run(("m-1", invalid))
+
+    # When it is replayed and processed again (the "fix" has not changed this body)
+    replay_quarantine(Archive(BUCKET), IngestQueue(aws.ingest_queue_url), Inbox(BUCKET))
+    [message] = aws.sqs.receive_message(QueueUrl=aws.ingest_queue_url)["Messages"]
+    run(("m-2", message["Body"]))
+
+    # Then it was validated again, not skipped as a duplicate: it is back in quarantine
+    assert aws.object_keys("quarantine/") == [quarantine_key(invalid)]
+
+
+def test_replay_claim_checks_a_body_too_large_for_an_sqs_message(aws: Aws) -> None:
+    archive = Archive(BUCKET)
+    # Given a quarantined delivery whose body (padded with whitespace) exceeds an SQS message
+    padded = sample_text(MHM).replace("\n", "\n" + " " * 3000)
+    assert len(padded) > 300_000
+    delivery = envelope(Flavor.EVERACTIVE_DS_SENSOR_READING, padded)
+    archive.put_quarantine(quarantine_key(delivery), delivery, "earlier release rejected it")
+
+    # When it is replayed
+    replay_quarantine(archive, IngestQueue(aws.ingest_queue_url), Inbox(BUCKET))
+
+    # Then the message points at the inbox, and the processor fetches and stores it
+    [message] = aws.sqs.receive_message(QueueUrl=aws.ingest_queue_url)["Messages"]
+    queued = IngestEnvelope.model_validate_json(message["Body"])
+    assert queued.body is None
+    assert queued.body_s3_key == f"inbox/2022-06-28/{delivery.event_id}.json"
+    assert run(("m-1", queued)) == {"batchItemFailures": []}
+    assert item_count(aws, "READINGS_TABLE") == 16
