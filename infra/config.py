@@ -46,7 +46,9 @@ LOG_RETENTION_CHOICES = (
 
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_LAYER_ARN_TEMPLATE = re.compile(r"^arn:aws[a-z-]*:lambda:(\{region\}|[a-z0-9-]+):\d{12}:layer:.+:\d+$")
+_LAYER_ARN_TEMPLATE = re.compile(
+    r"^arn:aws[a-z-]*:lambda:(\{region\}|[a-z0-9-]+):\d{12}:layer:.+:\d+$"
+)
 
 # SQS caps a message at 256 KiB; the envelope around an inline body needs some of it.
 _SQS_INLINE_CEILING_BYTES = 240_000

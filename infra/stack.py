@@ -25,9 +25,7 @@ class SensorhookStack(Stack):
 
         self.storage = Storage(self, "Storage", stage=stage, config=config)
         self.events = EventsBus(self, "Events", stage=stage, config=config)
-        self.ingest = Ingest(
-            self, "Ingest", stage=stage, config=config, bucket=self.storage.bucket
-        )
+        self.ingest = Ingest(self, "Ingest", stage=stage, config=config, bucket=self.storage.bucket)
         self.processing = Processing(
             self,
             "Processing",

@@ -5,31 +5,32 @@ import base64
 import hashlib
 import hmac
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
 import httpsig
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
-API_HOST = "abc123.execute-api.us-east-1.amazonaws.com"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+API_HOST = f"abc123.execute-api.{REGION}.amazonaws.com"
 SIGNED_HEADERS = ["(request-target)", "date", "digest", "host", "content-length"]
 
 
-@dataclass
-class LambdaContext:
-    """The attributes of the Lambda context that Powertools and our handlers read."""
-
-    function_name: str = "sensorhook-test"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:sensorhook-test"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/sensorhook-test"
-    log_stream_name: str = "2024/01/01/[$LATEST]test"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 30_000
+def lambda_context(function_name: str = "sensorhook-test") -> LambdaContext:
+    """A Lambda context with the attributes Powertools and our handlers read."""
+    context = LambdaContext()
+    context._function_name = function_name
+    context._function_version = "$LATEST"
+    context._invoked_function_arn = (
+        f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+    )
+    context._memory_limit_in_mb = 256
+    context._aws_request_id = str(uuid.uuid4())
+    context._log_group_name = f"/aws/lambda/{function_name}"
+    context._log_stream_name = "2024/01/01/[$LATEST]0123456789abcdef"
+    return context
 
 
 def http_api_event(
@@ -47,7 +48,8 @@ def http_api_event(
     """An HTTP API payload format 2.0 event, shaped as API Gateway delivers it.
 
     Header names are lowercased as API Gateway does, and a body that is not UTF-8 text is
-    base64-encoded as it does. With a named stage, `rawPath` carries the stage prefix. `route_key` defaults to "<method> <path>" (pass "$default" for the catch-all).
+    base64-encoded as it does. With a named stage, `rawPath` carries the stage prefix.
+    `route_key` defaults to "<method> <path>" (pass "$default" for the catch-all route).
     """
     raw_body = body.encode() if isinstance(body, str) else body
     raw_path = path if stage == "$default" else f"/{stage}{path}"
@@ -58,7 +60,7 @@ def http_api_event(
         "rawQueryString": query,
         "headers": {name.lower(): value for name, value in (headers or {}).items()},
         "requestContext": {
-            "accountId": "123456789012",
+            "accountId": ACCOUNT,
             "apiId": "abc123",
             "domainName": API_HOST,
             "domainPrefix": "abc123",

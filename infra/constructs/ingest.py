@@ -270,7 +270,6 @@ class Ingest(Construct):
         return api, http_stage
 
 
-
 @jsii.implements(apigwv2.IAccessLogSettings)
 class _AccessLogSettings:
     """JSON access logs of the HTTP API stage into `log_group`."""

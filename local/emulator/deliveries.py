@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from local.emulator.installation import Payload
 from local.emulator.signing import DigestMode, signed_headers
@@ -62,15 +63,29 @@ class Secrets(BaseModel):
     """The three receiver secrets, each in its Secrets Manager JSON shape
     (docs/architecture.md), so one file can seed both the local stack and the emulator.
 
-    The emulator signs with the first `keys` entry (sorted by key id) and sends every
-    configured header; rotation fields such as `previous_keys` are accepted and ignored.
+    Sections are named after the receiver's settings without `_secret_arn` (`v2020_signing`,
+    `ds_header`, `efento_header`); the environment variable names themselves are accepted too,
+    and so is the local runtime's `.local/endpoints.json` (its `webhook_secrets`). The defaults
+    are the local stack's demo values. The emulator signs with the first `keys` entry (sorted
+    by key id) and sends every configured header; rotation fields are accepted and ignored.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    v2020_signing: _V2020Secret = _V2020Secret(keys={"sub-local-1": "local-v2020-signing-secret"})
-    ds_header: _HeaderSecret = _HeaderSecret(headers={"X-Api-Key": "local-ds-api-key"})
-    efento_header: _HeaderSecret = _HeaderSecret(headers={"X-Efento-Token": "local-efento-token"})
+    v2020_signing: _V2020Secret = _V2020Secret(
+        keys={"demo-subscription": "demo-v2020-signing-secret"}
+    )
+    ds_header: _HeaderSecret = _HeaderSecret(headers={"x-api-key": "demo-data-services-key"})
+    efento_header: _HeaderSecret = _HeaderSecret(headers={"x-efento-token": "demo-efento-token"})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_environment_names(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if isinstance(data.get("webhook_secrets"), dict):
+            data = {name: item.get("value") for name, item in data["webhook_secrets"].items()}
+        return {name.lower().removesuffix("_secret_arn"): value for name, value in data.items()}
 
     @classmethod
     def from_file(cls, path: Path) -> "Secrets":

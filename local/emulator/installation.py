@@ -140,6 +140,7 @@ class Installation:
         if sensors < 1 or gateways < 1:
             raise ValueError("an installation needs at least one sensor and one gateway")
         rng = seeded_rng(seed)
+        start = start.replace(microsecond=0)  # providers state whole seconds
         stale_start = start - STALE_DEPTH
         evergateways = [
             Evergateway(
@@ -168,8 +169,9 @@ class Installation:
                 state="Good",
                 next_at=start + timedelta(seconds=rng.randint(0, 600)),
             )
-            for index, sensor in enumerate(eversensors)
-            if sensor.family is SensorFamily.STEAM_TRAP
+            for index, sensor in enumerate(
+                s for s in eversensors if s.family is SensorFamily.STEAM_TRAP
+            )
         ]
         points = [_measurement_point(seed, i, start, rng) for i in range(sensors)]
         return cls(seed, start, evergateways, eversensors, traps, points, rng)

@@ -78,10 +78,9 @@ class Stream:
         self._sent = {flavor: deque(maxlen=DUPLICATE_POOL_SIZE) for flavor in self.flavors}
 
     def __iter__(self) -> Iterator[Delivery]:
-        while True:
-            yield self.next_delivery()
+        return self
 
-    def next_delivery(self) -> Delivery:
+    def __next__(self) -> Delivery:
         flavor = self.rng.choice(self.flavors)
         fault = self.shares.pick(self.rng.random())
         pool = self._sent[flavor]

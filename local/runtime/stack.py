@@ -237,7 +237,9 @@ class EmbeddedStack:
         self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         resources = cloudformation.describe_stack_resources(StackName=self.artifact.name)
         self.physical_ids = {
-            r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources["StackResources"]
+            r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for r in resources["StackResources"]
+            if r.get("PhysicalResourceId")  # moto gives Lambda permissions none
         }
         self.function_arns.update(
             {

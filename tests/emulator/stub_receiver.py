@@ -98,7 +98,7 @@ def _handler(stub: StubReceiver) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(answer)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             """Quiet: the test asserts on the recorded requests instead."""
 
     return Handler

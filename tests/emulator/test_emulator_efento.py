@@ -71,7 +71,7 @@ def test_batches_expand_back_to_the_simulated_series_including_period_changes_an
 def test_batch_carries_the_seed_field_list_and_event_shape():
     installation = Installation.create(seed=2, sensors=3, gateways=1, start=START)
     body = installation.efento_batch(installation.measurement_points[2]).body
-    assert EFENTO_FIELDS <= set(body)
+    assert set(body) >= EFENTO_FIELDS
     assert body["batteryStatus"] in {"OK", "LOW"}
     assert [c["channelNumber"] for c in body["measurementsEvents"]] == [1, 2, 3]
     for channel in body["measurementsEvents"]:
@@ -123,3 +123,14 @@ def test_stale_batch_is_old_data_received_now_and_never_overlaps_fresh_data():
     assert parse(stale.body["lastMeasurementTimestamp"]) < START - timedelta(days=1)
     assert parse(stale.body["measurementsReceivedAt"]) >= START
     assert not {s.key for s in stale.samples} & {s.key for s in fresh.samples}
+
+
+def test_series_instants_are_whole_seconds_like_the_timestamps_that_carry_them():
+    # Given an installation started at a wall-clock instant with microseconds
+    installation = Installation.create(
+        seed=4, sensors=1, gateways=1, start=START.replace(microsecond=260_978)
+    )
+    # When a batch is built, its expected series matches the second-resolution body
+    payload = installation.efento_batch()
+    assert all(s.measured_at.microsecond == 0 for s in payload.samples)
+    assert expand(payload.body)[1][0][0] == payload.samples[0].measured_at

@@ -433,9 +433,7 @@ def test_an_alarm_fires_when_the_ingest_backlog_ages(dev: Synth) -> None:
 
 
 def test_outputs_have_the_fixed_logical_ids_the_tools_read(dev: Synth) -> None:
-    expected = {
-        getattr(constants, name) for name in dir(constants) if name.startswith("OUTPUT_")
-    }
+    expected = {getattr(constants, name) for name in dir(constants) if name.startswith("OUTPUT_")}
 
     assert set(dev.outputs) == expected
     assert dev.outputs[constants.OUTPUT_INGEST_QUEUE_URL]["Value"] == {"Ref": _queue(dev, "ingest")}

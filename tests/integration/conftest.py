@@ -87,8 +87,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         for factory in (settings.processor_settings, settings.lake_writer_settings):
             factory.cache_clear()
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        for table, keys in TABLES.values():
+        for variable, (table, keys) in TABLES.items():
+            # the readings table feeds the lake writer through its stream, as in infra
+            stream = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
             dynamodb.create_table(
+                **({"StreamSpecification": stream} if variable == "READINGS_TABLE" else {}),
                 TableName=table,
                 KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in keys],
                 AttributeDefinitions=[

@@ -19,7 +19,7 @@ from sensorhook.dal.readings_store import ReadingsStore
 from sensorhook.dal.sensor_state_store import SensorStateStore
 from sensorhook.handlers import processor
 from sensorhook.logic.replay import replay_quarantine
-from tests.builders import LambdaContext
+from tests.builders import lambda_context
 from tests.fixtures.loader import fixture_text, sample_json, sample_text
 from tests.integration.conftest import BUCKET, TABLES, Aws
 
@@ -77,7 +77,7 @@ def sqs_event(*messages: tuple[str, IngestEnvelope | str]) -> dict[str, Any]:
 
 
 def run(*messages: tuple[str, IngestEnvelope | str]) -> dict[str, Any]:
-    return dict(processor.handler(sqs_event(*messages), LambdaContext()))  # type: ignore[arg-type]
+    return dict(processor.handler(sqs_event(*messages), lambda_context()))
 
 
 def readings_store() -> ReadingsStore:

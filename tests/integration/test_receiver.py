@@ -22,7 +22,7 @@ from sensorhook.core.flavors import ROUTES, Flavor
 from sensorhook.core.settings import receiver_settings
 from sensorhook.dal.aws_clients import clear_cached_clients
 from sensorhook.handlers import receiver
-from tests.builders import LambdaContext, http_api_event, signed_v2020_headers
+from tests.builders import http_api_event, lambda_context, signed_v2020_headers
 from tests.fixtures.loader import fixture_text, sample_text
 
 REGION = "us-east-1"
@@ -50,12 +50,12 @@ class Receiver:
     secret_arns: dict[str, str]
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        response: dict[str, Any] = receiver.handler(event, LambdaContext())
+        response: dict[str, Any] = receiver.handler(event, lambda_context())
         return response
 
     def queued(self) -> list[tuple[IngestEnvelope, dict[str, str]]]:
         """Every envelope on the ingest queue, with its message attributes (drains the queue)."""
-        found = []
+        found: list[tuple[IngestEnvelope, dict[str, str]]] = []
         while True:
             messages = self.sqs.receive_message(
                 QueueUrl=self.queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
@@ -456,7 +456,7 @@ def _random_request(rng: random.Random) -> dict[str, Any]:
 
 
 def test_a_few_hundred_broken_requests_never_yield_a_5xx(aws_receiver: Receiver) -> None:
-    rng = random.Random(20240501)
+    rng = random.Random(20240501)  # noqa: S311 - a reproducible fuzz, not cryptography
     statuses = {aws_receiver.invoke(_random_request(rng))["statusCode"] for _ in range(300)}
     assert all(status < 500 for status in statuses)
-    assert {400, 401} <= statuses
+    assert {202, 400, 401, 404, 405, 415} <= statuses  # the fuzz reaches every stage

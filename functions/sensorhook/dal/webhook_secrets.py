@@ -7,6 +7,7 @@ model is kept beside it and rebuilt only when Powertools hands back a new docume
 
 from typing import Any, TypeVar
 
+import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import (
     GetParameterError,
@@ -27,7 +28,9 @@ class SecretUnavailable(Exception):
 class WebhookSecrets:
     def __init__(self, max_age_seconds: int, client: Any = None) -> None:
         self._max_age_seconds = max_age_seconds
-        self._provider = SecretsProvider(boto3_client=client)
+        # A client from boto3's default session: Powertools would otherwise build a new Session,
+        # whose fresh service-model loading costs hundreds of milliseconds of cold start.
+        self._provider = SecretsProvider(boto3_client=client or boto3.client("secretsmanager"))
         self._parsed: dict[str, tuple[object, BaseModel]] = {}
 
     def read(self, secret_id: str, model: type[SecretModel]) -> SecretModel:

@@ -11,12 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
 from sensorhook.core.reading import Reading
 from sensorhook.dal.lake_store import LakeStore
 from sensorhook.dal.readings_store import reading_from_item
-from sensorhook.observability import logger
+from sensorhook.observability import logger, metrics
 
 
 @dataclass(frozen=True)
@@ -78,5 +79,6 @@ def write_to_lake(changes: Sequence[StreamChange], shard: str, store: LakeStore)
     for key, rows in objects.items():
         store.put_readings(key, rows)
         result.keys.append(key)
-    logger.info("readings written to the lake", extra={"objects": result.keys, "rows": len(readings)})
+    metrics.add_metric(name="LakeRowsWritten", unit=MetricUnit.Count, value=len(readings))
+    logger.info("readings written to the lake", extra={"objects": result.keys})
     return result

@@ -1,0 +1,325 @@
+"""Print receiver CPU per request, processor CPU per reading, each beside its floor, and the
+cold-import time of each function's handler module.
+
+Floors are measured in the same run, on the same bodies: the JSON parsing and the HMAC/SHA-256
+work a request cannot avoid. Ratios say how much the real code costs on top of that. CPU time
+(process_time) is used, not wall time, and the median of several rounds is printed, so a busy
+machine moves the figures less; compare ratios across runs rather than absolute numbers.
+"""
+
+import argparse
+import contextlib
+import hashlib
+import hmac
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = Path(os.environ.get("SENSORHOOK_SAMPLES_DIR", ROOT.parent / "shared" / "samples"))
+FIXTURES = ROOT / "tests" / "fixtures"
+
+BENCH_ENV = {
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "POWERTOOLS_SERVICE_NAME": "sensorhook-bench",
+    "POWERTOOLS_METRICS_NAMESPACE": "sensorhook",
+    "INGEST_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/ingest",
+    "BUCKET_NAME": "bench-bucket",
+    "V2020_SIGNING_SECRET_ARN": "v2020-signing",
+    "DS_HEADER_SECRET_ARN": "ds-headers",
+    "EFENTO_HEADER_SECRET_ARN": "efento-headers",
+    "READINGS_TABLE": "readings",
+    "SENSOR_STATE_TABLE": "sensor-state",
+    "GATEWAYS_TABLE": "gateways",
+    "IDEMPOTENCY_TABLE": "idempotency",
+    "EVENT_BUS_NAME": "bus",
+}
+SUBSCRIPTION_ID, SIGNING_KEY = "subscription-bench", "bench-signing-secret-0123456789"
+HEADER_NAME, HEADER_VALUE = "X-Sensorhook-Key", "bench-header-value-0123456789abcdef"
+SECRETS = {
+    "v2020-signing": json.dumps({"keys": {SUBSCRIPTION_ID: SIGNING_KEY}}),
+    "ds-headers": json.dumps({"headers": {HEADER_NAME: HEADER_VALUE}}),
+    "efento-headers": json.dumps({"headers": {HEADER_NAME: HEADER_VALUE}}),
+}
+HANDLER_MODULES = ("receiver", "processor", "lake_writer")
+
+
+def bodies() -> dict[Any, bytes]:
+    from sensorhook.core.flavors import Flavor
+
+    return {
+        Flavor.EVERACTIVE_V2020_STEAM_TRAP: (
+            FIXTURES / "everactive-v2020/steam-trap-state-change.json"
+        ).read_bytes(),
+        Flavor.EVERACTIVE_DS_SENSOR_READING: (
+            SAMPLES / "everactive-ds/sensor-reading-mhm.json"
+        ).read_bytes(),
+        Flavor.EVERACTIVE_DS_GATEWAY_STATUS: (
+            SAMPLES / "everactive-ds/gateway-status-v3.json"
+        ).read_bytes(),
+        Flavor.EFENTO_MEASUREMENTS: (FIXTURES / "efento/multi-channel-batch.json").read_bytes(),
+    }
+
+
+def signed_headers(path: str, body: bytes) -> dict[str, str]:
+    """Sign like Everactive, with the independent `httpsig` implementation."""
+    import base64
+    from email.utils import formatdate
+
+    import httpsig
+
+    headers = {
+        "host": "bench.execute-api.eu-west-1.amazonaws.com",
+        "date": formatdate(usegmt=True),
+        "digest": "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode(),
+        "content-length": str(len(body)),
+        "content-type": "application/json",
+    }
+    signer = httpsig.HeaderSigner(
+        SUBSCRIPTION_ID,
+        SIGNING_KEY,
+        algorithm="hmac-sha256",
+        headers=["(request-target)", "date", "digest", "host", "content-length"],
+    )
+    signed = signer.sign(dict(headers), method="POST", path=path)
+    headers["signature"] = signed["authorization"].removeprefix("Signature ")
+    return headers
+
+
+def http_api_event(path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    return {
+        "version": "2.0",
+        "routeKey": f"POST {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "bench",
+            "domainName": headers.get("host", "bench"),
+            "http": {
+                "method": "POST",
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "192.0.2.1",
+                "userAgent": "bench",
+            },
+            "requestId": "bench-request",
+            "routeKey": f"POST {path}",
+            "stage": "$default",
+            "time": "21/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 0,
+        },
+        "body": body.decode(),
+        "isBase64Encoded": False,
+    }
+
+
+class Context:
+    function_name = "bench"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:bench"
+    aws_request_id = "bench-request"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+CONTEXT: Any = Context()
+
+
+def cpu_us_per_call(work: Callable[[], Any], calls: int, rounds: int) -> float:
+    """Median over rounds of CPU microseconds per call (output silenced: logs go to stdout)."""
+    per_call = []
+    sink = io.StringIO()
+    for _ in range(rounds):
+        with contextlib.redirect_stdout(sink):
+            start = time.process_time_ns()
+            for _ in range(calls):
+                work()
+            elapsed = time.process_time_ns() - start
+        sink.seek(0)
+        sink.truncate()
+        per_call.append(elapsed / calls / 1000)
+    return statistics.median(per_call)
+
+
+def receiver_figures(calls: int, rounds: int) -> list[tuple[str, float, float, int]]:
+    from sensorhook.core.dedupe import canonical_json
+    from sensorhook.core.flavors import ROUTES, Flavor
+    from sensorhook.handlers import receiver
+
+    rows = []
+    for flavor, body in bodies().items():
+        path = ROUTES[flavor]
+        if flavor is Flavor.EVERACTIVE_V2020_STEAM_TRAP:
+            headers = signed_headers(path, body)
+            signing = "\n".join(f"{k}: {headers[k]}" for k in ("date", "digest", "host"))
+
+            def floor(body: bytes = body, signing: str = signing) -> None:
+                json.loads(body)
+                hashlib.sha256(body).digest()
+                hmac.new(SIGNING_KEY.encode(), signing.encode(), hashlib.sha256).digest()
+        else:
+            headers = {
+                "content-type": "application/json",
+                HEADER_NAME.lower(): HEADER_VALUE,
+                "content-length": str(len(body)),
+            }
+
+            def floor(body: bytes = body, signing: str = "") -> None:
+                hmac.compare_digest(HEADER_VALUE.encode(), HEADER_VALUE.encode())
+                hashlib.sha256(canonical_json(json.loads(body)).encode()).digest()
+
+        event = http_api_event(path, headers, body)
+        response = receiver.handler(event, CONTEXT)
+        if response["statusCode"] != 202:
+            raise SystemExit(f"bench setup: {flavor} answered {response}")
+        measured = cpu_us_per_call(
+            lambda e=event: receiver.handler(e, CONTEXT),  # type: ignore[misc]
+            calls,
+            rounds,
+        )
+        rows.append((flavor.value, measured, cpu_us_per_call(floor, calls, rounds), len(body)))
+    return rows
+
+
+def processor_figures(batches: int, rounds: int) -> list[tuple[str, float, float, int]]:
+    from datetime import UTC, datetime
+
+    from sensorhook.core.dedupe import event_id_for
+    from sensorhook.core.envelope import IngestEnvelope
+    from sensorhook.handlers import processor
+    from sensorhook.providers.registry import normalize
+
+    rows = []
+    for flavor, body in bodies().items():
+        text = body.decode()
+        envelopes = [
+            IngestEnvelope(
+                flavor=flavor,
+                event_id=f"{event_id_for(flavor, json.loads(text))}-{n}",
+                received_at=datetime.now(UTC),
+                request_id=f"bench-{n}",
+                body=text,
+            ).model_dump_json()
+            for n in range(10)
+        ]
+        event = {
+            "Records": [
+                {
+                    "messageId": f"m{n}",
+                    "receiptHandle": "r",
+                    "body": envelope,
+                    "attributes": {},
+                    "messageAttributes": {},
+                    "md5OfBody": "",
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:ingest",
+                    "awsRegion": "eu-west-1",
+                }
+                for n, envelope in enumerate(envelopes)
+            ]
+        }
+        per_delivery = len(
+            normalize(flavor, text, event_id="x", received_at=datetime.now(UTC)).readings
+        )
+        result = processor.handler(event, CONTEXT)
+        if result["batchItemFailures"]:
+            raise SystemExit(f"bench setup: {flavor} failed {result}")
+        measured = cpu_us_per_call(
+            lambda e=event: processor.handler(e, CONTEXT),  # type: ignore[misc]
+            batches,
+            rounds,
+        )
+
+        def floor(records: list[dict[str, Any]] = event["Records"]) -> None:
+            for record in records:
+                json.loads(json.loads(record["body"])["body"])
+
+        floor_us = cpu_us_per_call(floor, batches, rounds)
+        rows.append(
+            (flavor.value, measured / len(envelopes), floor_us / len(envelopes), per_delivery)
+        )
+    return rows
+
+
+def cold_import_ms(module: str, runs: int) -> float:
+    code = (
+        "import time; t = time.perf_counter(); "
+        f"import sensorhook.handlers.{module}; "
+        "print((time.perf_counter() - t) * 1000)"
+    )
+    env = {**os.environ, **BENCH_ENV, "PYTHONDONTWRITEBYTECODE": "1"}
+    times = [
+        float(
+            subprocess.run(  # noqa: S603 - our own interpreter and a fixed snippet
+                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(runs)
+    ]
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=400, help="receiver requests per round")
+    parser.add_argument("--batches", type=int, default=20, help="processor batches per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    os.environ.update(BENCH_ENV)
+    sys.path.insert(0, str(ROOT / "functions"))
+    from bench.canned_aws import canned_aws
+
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cpu; CPU time, median of "
+        f"{args.rounds} rounds; AWS calls answered in memory (no network)\n"
+    )
+    with canned_aws(SECRETS) as aws_calls, contextlib.redirect_stdout(io.StringIO()):
+        receiver_rows = receiver_figures(args.calls, args.rounds)
+        processor_rows = processor_figures(args.batches, args.rounds)
+        calls = aws_calls()
+
+    print("receiver: CPU per request (handler end to end) vs floor (json + HMAC/SHA-256)")
+    print(f"  {'flavor':32} {'bytes':>7} {'µs/req':>9} {'floor µs':>9} {'ratio':>6}")
+    for flavor, measured, floor, size in receiver_rows:
+        print(f"  {flavor:32} {size:7d} {measured:9.1f} {floor:9.1f} {measured / floor:6.1f}")
+    print("\nprocessor: CPU per delivery and per reading (SQS batches of 10, handler end to end)")
+    print("  vs floor (json parsing of envelope and body); gateway status yields no readings")
+    print(
+        f"  {'flavor':32} {'rdg/msg':>7} {'µs/msg':>9} {'µs/rdg':>9} {'floor µs/rdg':>12} "
+        f"{'ratio':>6}"
+    )
+    for flavor, measured, floor, per_delivery in processor_rows:
+        if per_delivery:
+            per_reading, floor_reading = measured / per_delivery, floor / per_delivery
+            print(
+                f"  {flavor:32} {per_delivery:7d} {measured:9.1f} {per_reading:9.1f} "
+                f"{floor_reading:12.2f} {per_reading / floor_reading:6.1f}"
+            )
+        else:
+            print(
+                f"  {flavor:32} {0:7d} {measured:9.1f} {'-':>9} {floor:12.2f} "
+                f"{measured / floor:6.1f}"
+            )
+    print("\ncold import of the handler module (ms, median of 5 fresh interpreters)")
+    baseline = cold_import_ms("__init__", 5)
+    print(f"  {'(python + sensorhook package)':32} {baseline:9.1f}")
+    for module in HANDLER_MODULES:
+        print(f"  {module:32} {cold_import_ms(module, 5):9.1f}")
+    print(f"\n({calls} AWS API calls were serialized and answered in memory)")
+
+
+if __name__ == "__main__":
+    main()

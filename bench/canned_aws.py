@@ -1,0 +1,66 @@
+"""AWS without the network: every botocore HTTP send answered in memory.
+
+The handlers run unmodified (clients, request serialization, response parsing all real); only
+the socket is gone, so the figures are the CPU a function spends, not AWS's latency.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from unittest import mock
+
+from botocore.awsrequest import AWSRequest, AWSResponse
+from botocore.httpsession import URLLib3Session
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+def _json(payload: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    return 200, {"content-type": "application/x-amz-json-1.0"}, json.dumps(payload).encode()
+
+
+def _answer(request: AWSRequest, secrets: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    target = request.headers.get("X-Amz-Target", b"")
+    target = target.decode() if isinstance(target, bytes) else target
+    body = request.body or b"{}"
+    payload = json.loads(body) if target else {}
+    operation = target.rpartition(".")[2]
+    if operation == "SendMessage":
+        md5 = hashlib.md5(payload["MessageBody"].encode(), usedforsecurity=False).hexdigest()
+        return _json({"MessageId": "bench", "MD5OfMessageBody": md5})
+    if operation == "GetSecretValue":
+        return _json({"SecretString": secrets[payload["SecretId"]], "Name": payload["SecretId"]})
+    if operation == "BatchWriteItem":
+        return _json({"UnprocessedItems": {}})
+    if operation in {"UpdateItem", "PutItem", "DeleteItem", "GetItem"}:
+        return _json({})
+    if operation == "PutEvents":
+        return _json(
+            {"FailedEntryCount": 0, "Entries": [{"EventId": "e"} for _ in payload["Entries"]]}
+        )
+    if not target:  # S3 (REST): PutObject
+        return 200, {"ETag": '"bench"'}, b""
+    raise NotImplementedError(f"no canned answer for {target}")
+
+
+@contextmanager
+def canned_aws(secrets: dict[str, str]) -> Iterator[Callable[[], int]]:
+    """Patch the HTTP layer; yields a function returning how many requests were answered."""
+    sent = 0
+
+    def send(_session: URLLib3Session, request: AWSRequest) -> AWSResponse:
+        nonlocal sent
+        sent += 1
+        status, headers, body = _answer(request, secrets)
+        return AWSResponse(request.url, status, headers, _Raw(body))
+
+    with mock.patch.object(URLLib3Session, "send", send):
+        yield lambda: sent

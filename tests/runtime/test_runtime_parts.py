@@ -1,0 +1,159 @@
+"""The local runtime's pure parts: template rewriting, routing, batch responses, schedules."""
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from local.runtime.assembly import source_hash
+from local.runtime.http_front import http_apis
+from local.runtime.lambda_runner import Invocation, ThreadLocalEnviron
+from local.runtime.localize import localize
+from local.runtime.pollers import RecordFilter, failed_item_ids
+from local.runtime.schedules import schedule_period_seconds
+
+TEMPLATE = {
+    "Resources": {
+        "Api": {"Type": "AWS::ApiGatewayV2::Api", "Properties": {"ProtocolType": "HTTP"}},
+        "Fn": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "Layers": ["arn:aws:lambda:us-east-1:017000801446:layer:Powertools:18"],
+                "Environment": {"Variables": {"API": {"Fn::Sub": "https://${Api}.example/${Fn}"}}},
+            },
+            "DependsOn": ["Api"],
+        },
+        "Exact": {"Type": "AWS::ApiGatewayV2::Route", "Properties": {
+            "ApiId": {"Ref": "Api"}, "RouteKey": "POST /hooks/exact",
+            "Target": {"Fn::Join": ["", ["integrations/", {"Ref": "Integration"}]]}}},
+        "Templated": {"Type": "AWS::ApiGatewayV2::Route", "Properties": {
+            "ApiId": {"Ref": "Api"}, "RouteKey": "POST /hooks/{name}",
+            "Target": {"Fn::Join": ["", ["integrations/", {"Ref": "Integration"}]]}}},
+        "Default": {"Type": "AWS::ApiGatewayV2::Route", "Properties": {
+            "ApiId": {"Ref": "Api"}, "RouteKey": "$default",
+            "Target": {"Fn::Join": ["", ["integrations/", {"Ref": "Integration"}]]}}},
+        "Integration": {"Type": "AWS::ApiGatewayV2::Integration", "Properties": {
+            "ApiId": {"Ref": "Api"}, "IntegrationType": "AWS_PROXY",
+            "IntegrationUri": {"Fn::GetAtt": ["Fn", "Arn"]}, "PayloadFormatVersion": "2.0"}},
+    },
+    "Outputs": {"Url": {"Value": {"Fn::GetAtt": ["Api", "ApiEndpoint"]}}},
+}
+
+
+def test_localize_replaces_references_to_emulated_resources_and_drops_layers() -> None:
+    # Given a template whose function and output refer to an HTTP API moto cannot create
+    # When localizing it with the runtime's substitute values
+    localized = localize(TEMPLATE, lambda logical_id, attribute: f"<{logical_id}.{attribute}>")
+    body = localized.body
+    # Then the API resources are gone and every reference became the substitute
+    assert set(body["Resources"]) == {"Fn"}
+    function = body["Resources"]["Fn"]
+    assert function["Properties"]["Environment"]["Variables"]["API"] == {
+        "Fn::Sub": "https://<Api.None>.example/${Fn}"
+    }
+    assert function["DependsOn"] == []
+    assert body["Outputs"]["Url"]["Value"] == "<Api.ApiEndpoint>"
+    # And the public layer is dropped (the venv has its libraries), the original left intact
+    assert "Layers" not in function["Properties"]
+    assert localized.dropped_layers == {"Fn": TEMPLATE["Resources"]["Fn"]["Properties"]["Layers"]}
+    assert "Layers" in TEMPLATE["Resources"]["Fn"]["Properties"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "route_key", "parameters"),
+    [
+        ("POST", "/hooks/exact", "POST /hooks/exact", {}),
+        ("POST", "/hooks/other", "POST /hooks/{name}", {"name": "other"}),
+        ("GET", "/hooks/exact", "$default", {}),
+        ("POST", "/hooks/a/b", "$default", {}),
+    ],
+)
+def test_routes_match_like_api_gateway_most_specific_first(
+    method: str, path: str, route_key: str, parameters: dict[str, str]
+) -> None:
+    [api] = http_apis(TEMPLATE)
+    matched = next(
+        (route, found)
+        for route in api.routes
+        if (found := route.match(method, path)) is not None
+    )
+    assert (matched[0].route_key, matched[1]) == (route_key, parameters)
+    assert matched[0].function_logical_id == "Fn"
+
+
+@pytest.mark.parametrize(
+    ("invocation", "expected"),
+    [
+        (Invocation('{"batchItemFailures": []}', False, ""), set()),
+        (Invocation("null", False, ""), set()),
+        (Invocation('{"batchItemFailures": [{"itemIdentifier": "m2"}]}', False, ""), {"m2"}),
+        (Invocation('{"batchItemFailures": [{"itemIdentifier": ""}]}', False, ""), None),
+        (Invocation('{"errorMessage": "boom"}', True, ""), None),
+    ],
+)
+def test_batch_responses_are_read_as_lambda_reads_them(
+    invocation: Invocation, expected: set[str] | None
+) -> None:
+    assert failed_item_ids(invocation, report_item_failures=True) == expected
+
+
+def test_failures_are_ignored_without_report_batch_item_failures() -> None:
+    reported = Invocation('{"batchItemFailures": [{"itemIdentifier": "m2"}]}', False, "")
+    assert failed_item_ids(reported, report_item_failures=False) == set()
+
+
+def test_filter_criteria_match_stream_records_and_json_sqs_bodies() -> None:
+    inserts = RecordFilter({"Filters": [{"Pattern": json.dumps({"eventName": ["INSERT"]})}]})
+    assert inserts.accepts({"eventName": "INSERT"})
+    assert not inserts.accepts({"eventName": "MODIFY"})
+    by_body = RecordFilter({"Filters": [{"Pattern": json.dumps({"body": {"kind": ["a"]}})}]})
+    assert by_body.accepts({"body": '{"kind": "a"}'})
+    assert not by_body.accepts({"body": "not json"})
+    assert RecordFilter(None).accepts({"anything": 1})
+
+
+@pytest.mark.parametrize(
+    ("expression", "seconds"),
+    [
+        ("rate(1 minute)", 60),
+        ("rate(5 minutes)", 300),
+        ("rate(2 hours)", 7200),
+        ("cron(0/15 * * * ? *)", 900),
+        ("cron(0 * * * ? *)", 3600),
+        ("cron(0 2 * * ? *)", 86400),
+        ("cron(0 2 ? * MON *)", 7 * 86400),
+    ],
+)
+def test_schedule_periods(expression: str, seconds: int) -> None:
+    assert schedule_period_seconds(expression) == seconds
+
+
+def test_thread_local_environ_shows_a_function_its_variables_only_on_its_thread() -> None:
+    # Given the overlay around the process environment
+    environ = ThreadLocalEnviron(os.environ)
+    seen_elsewhere: list[str | None] = []
+    # When one thread applies a function's variables
+    with environ.applied({"PROBE_ONLY_HERE": "yes"}):
+        other = threading.Thread(target=lambda: seen_elsewhere.append(environ.get("PROBE_ONLY_HERE")))
+        other.start()
+        other.join()
+        # Then that thread sees them, alongside the process environment
+        assert environ["PROBE_ONLY_HERE"] == "yes"
+        assert environ.get("PATH") == os.environ["PATH"]
+        assert dict(environ)["PROBE_ONLY_HERE"] == "yes"
+    # And no other thread, nor this one afterwards, does
+    assert seen_elsewhere == [None]
+    assert "PROBE_ONLY_HERE" not in environ
+
+
+def test_source_hash_changes_with_function_code_only(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("app")
+    (tmp_path / "functions").mkdir()
+    (tmp_path / "functions" / "handler.py").write_text("v1")
+    first = source_hash(tmp_path)
+    (tmp_path / "README.md").write_text("not an input")
+    assert source_hash(tmp_path) == first
+    (tmp_path / "functions" / "handler.py").write_text("v2")
+    assert source_hash(tmp_path) != first
