@@ -48,7 +48,7 @@ format: $(STAMP)  ## apply ruff's fixes and formatting
 	$(PY) -m ruff format .
 
 synth: $(STAMP)  ## synthesize the CloudFormation template offline into cdk.out/
-	$(PY) app.py -c stage=$(STAGE) 2>/dev/null || $(PY) app.py
+	$(PY) app.py -c stage=$(STAGE)
 	@ls cdk.out/*.template.json
 
 bench: $(STAMP)  ## print receiver/processor cost per request and reading beside their floors

@@ -1,7 +1,8 @@
 """Builds the CDK app the same way for `cdk synth`, `python app.py` and the tests."""
 
+import argparse
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,32 @@ def cdk_json_context() -> dict[str, Any]:
     if not isinstance(context, dict):
         raise ValueError(f"{CDK_JSON}: 'context' must be an object")
     return context
+
+
+def _context_pair(text: str) -> tuple[str, str]:
+    key, separator, value = text.partition("=")
+    if not separator or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def context_from_args(argv: Sequence[str]) -> dict[str, Any]:
+    """cdk.json's context with `-c KEY=VALUE` overrides, as the CDK CLI would pass them, so
+    `python app.py -c stage=prod` synthesizes what `cdk synth -c stage=prod` does."""
+    parser = argparse.ArgumentParser(
+        prog="app.py", description="Synthesize the sensorhook stack into the cloud assembly."
+    )
+    parser.add_argument(
+        "-c",
+        "--context",
+        action="append",
+        default=[],
+        type=_context_pair,
+        metavar="KEY=VALUE",
+        help="context value, e.g. -c stage=prod",
+    )
+    pairs: list[tuple[str, str]] = parser.parse_args(argv).context
+    return {**cdk_json_context(), **dict(pairs)}
 
 
 def build_app(

@@ -4,6 +4,7 @@ Physical names carry the stage so that two stages can live in one account; the b
 exception (S3 names are global), its name is a stack output instead.
 """
 
+from enum import StrEnum
 from typing import Final
 
 SERVICE_NAME: Final = "sensorhook"
@@ -43,25 +44,31 @@ IDEMPOTENCY_TTL_ATTRIBUTE: Final = "expiration"  # Powertools' default expiry at
 # SQS keeps a message at most 14 days; the DLQ keeps it that long so it can be redriven.
 DLQ_RETENTION_DAYS: Final = 14
 
-# Stack outputs: fixed logical ids that tests and the local mode read.
-OUTPUT_API_URL: Final = "ApiUrl"
-OUTPUT_INGEST_QUEUE_URL: Final = "IngestQueueUrl"
-OUTPUT_DLQ_URL: Final = "DlqUrl"
-OUTPUT_LAKE_WRITER_FAILURES_QUEUE_URL: Final = "LakeWriterFailuresQueueUrl"
-OUTPUT_BUCKET_NAME: Final = "BucketName"
-OUTPUT_ACCESS_LOG_BUCKET_NAME: Final = "AccessLogBucketName"
-OUTPUT_READINGS_TABLE: Final = "ReadingsTable"
-OUTPUT_SENSOR_STATE_TABLE: Final = "SensorStateTable"
-OUTPUT_GATEWAYS_TABLE: Final = "GatewaysTable"
-OUTPUT_IDEMPOTENCY_TABLE: Final = "IdempotencyTable"
-OUTPUT_EVENT_BUS_NAME: Final = "EventBusName"
-OUTPUT_V2020_SIGNING_SECRET_ARN: Final = "V2020SigningSecretArn"
-OUTPUT_DS_HEADER_SECRET_ARN: Final = "DsHeaderSecretArn"
-OUTPUT_EFENTO_HEADER_SECRET_ARN: Final = "EfentoHeaderSecretArn"
-OUTPUT_ALARM_TOPIC_ARN: Final = "AlarmTopicArn"
-OUTPUT_RECEIVER_FUNCTION_NAME: Final = "ReceiverFunctionName"
-OUTPUT_PROCESSOR_FUNCTION_NAME: Final = "ProcessorFunctionName"
-OUTPUT_LAKE_WRITER_FUNCTION_NAME: Final = "LakeWriterFunctionName"
+
+class Output(StrEnum):
+    """Stack outputs: fixed logical ids that the tests and the local mode read.
+
+    (`noqa: S105`: the *SECRET_ARN members name outputs holding ARNs, not secret values.)
+    """
+
+    API_URL = "ApiUrl"
+    INGEST_QUEUE_URL = "IngestQueueUrl"
+    DLQ_URL = "DlqUrl"
+    LAKE_WRITER_FAILURES_QUEUE_URL = "LakeWriterFailuresQueueUrl"
+    BUCKET_NAME = "BucketName"
+    ACCESS_LOG_BUCKET_NAME = "AccessLogBucketName"
+    READINGS_TABLE = "ReadingsTable"
+    SENSOR_STATE_TABLE = "SensorStateTable"
+    GATEWAYS_TABLE = "GatewaysTable"
+    IDEMPOTENCY_TABLE = "IdempotencyTable"
+    EVENT_BUS_NAME = "EventBusName"
+    V2020_SIGNING_SECRET_ARN = "V2020SigningSecretArn"  # noqa: S105
+    DS_HEADER_SECRET_ARN = "DsHeaderSecretArn"  # noqa: S105
+    EFENTO_HEADER_SECRET_ARN = "EfentoHeaderSecretArn"  # noqa: S105
+    ALARM_TOPIC_ARN = "AlarmTopicArn"
+    RECEIVER_FUNCTION_NAME = "ReceiverFunctionName"
+    PROCESSOR_FUNCTION_NAME = "ProcessorFunctionName"
+    LAKE_WRITER_FUNCTION_NAME = "LakeWriterFunctionName"
 
 
 def stack_name(stage: str) -> str:

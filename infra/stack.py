@@ -6,6 +6,7 @@ from constructs import Construct
 
 from infra import constants as names
 from infra.config import StageConfig
+from infra.constants import Output
 from infra.constructs.events import EventsBus
 from infra.constructs.ingest import Ingest
 from infra.constructs.monitoring import Monitoring
@@ -59,28 +60,28 @@ class SensorhookStack(Stack):
     def _outputs(self) -> None:
         storage, ingest, processing = self.storage, self.ingest, self.processing
         for logical_id, value in (
-            (names.OUTPUT_API_URL, ingest.stage.url),
-            (names.OUTPUT_INGEST_QUEUE_URL, ingest.queue.queue_url),
-            (names.OUTPUT_DLQ_URL, ingest.dead_letter_queue.queue_url),
+            (Output.API_URL, ingest.stage.url),
+            (Output.INGEST_QUEUE_URL, ingest.queue.queue_url),
+            (Output.DLQ_URL, ingest.dead_letter_queue.queue_url),
             (
-                names.OUTPUT_LAKE_WRITER_FAILURES_QUEUE_URL,
+                Output.LAKE_WRITER_FAILURES_QUEUE_URL,
                 processing.lake_writer_failures.queue_url,
             ),
-            (names.OUTPUT_BUCKET_NAME, storage.bucket.bucket_name),
-            (names.OUTPUT_ACCESS_LOG_BUCKET_NAME, storage.access_log_bucket.bucket_name),
-            (names.OUTPUT_READINGS_TABLE, storage.readings_table.table_name),
-            (names.OUTPUT_SENSOR_STATE_TABLE, storage.sensor_state_table.table_name),
-            (names.OUTPUT_GATEWAYS_TABLE, storage.gateways_table.table_name),
-            (names.OUTPUT_IDEMPOTENCY_TABLE, storage.idempotency_table.table_name),
-            (names.OUTPUT_EVENT_BUS_NAME, self.events.bus.event_bus_name),
-            (names.OUTPUT_V2020_SIGNING_SECRET_ARN, ingest.v2020_signing_secret.secret_arn),
-            (names.OUTPUT_DS_HEADER_SECRET_ARN, ingest.ds_header_secret.secret_arn),
-            (names.OUTPUT_EFENTO_HEADER_SECRET_ARN, ingest.efento_header_secret.secret_arn),
-            (names.OUTPUT_ALARM_TOPIC_ARN, self.monitoring.topic.topic_arn),
-            (names.OUTPUT_RECEIVER_FUNCTION_NAME, ingest.receiver.function.function_name),
-            (names.OUTPUT_PROCESSOR_FUNCTION_NAME, processing.processor.function.function_name),
+            (Output.BUCKET_NAME, storage.bucket.bucket_name),
+            (Output.ACCESS_LOG_BUCKET_NAME, storage.access_log_bucket.bucket_name),
+            (Output.READINGS_TABLE, storage.readings_table.table_name),
+            (Output.SENSOR_STATE_TABLE, storage.sensor_state_table.table_name),
+            (Output.GATEWAYS_TABLE, storage.gateways_table.table_name),
+            (Output.IDEMPOTENCY_TABLE, storage.idempotency_table.table_name),
+            (Output.EVENT_BUS_NAME, self.events.bus.event_bus_name),
+            (Output.V2020_SIGNING_SECRET_ARN, ingest.v2020_signing_secret.secret_arn),
+            (Output.DS_HEADER_SECRET_ARN, ingest.ds_header_secret.secret_arn),
+            (Output.EFENTO_HEADER_SECRET_ARN, ingest.efento_header_secret.secret_arn),
+            (Output.ALARM_TOPIC_ARN, self.monitoring.topic.topic_arn),
+            (Output.RECEIVER_FUNCTION_NAME, ingest.receiver.function.function_name),
+            (Output.PROCESSOR_FUNCTION_NAME, processing.processor.function.function_name),
             (
-                names.OUTPUT_LAKE_WRITER_FUNCTION_NAME,
+                Output.LAKE_WRITER_FUNCTION_NAME,
                 processing.lake_writer.function.function_name,
             ),
         ):

@@ -6,7 +6,7 @@ from aws_cdk import aws_events as events
 from constructs import Construct
 
 from infra.config import StageConfig
-from infra.constants import EVENT_SOURCE, event_bus_name
+from infra.constants import EVENT_SOURCE, event_bus_name, resource_name
 
 
 class EventsBus(Construct):
@@ -15,6 +15,7 @@ class EventsBus(Construct):
         self.bus = events.EventBus(self, "Bus", event_bus_name=event_bus_name(stage))
         self.archive = self.bus.archive(
             "Archive",
+            archive_name=resource_name(stage, "events"),
             description=f"Every {EVENT_SOURCE} event on {event_bus_name(stage)}, for replay",
             event_pattern=events.EventPattern(source=[EVENT_SOURCE]),
             # 0 keeps archived events indefinitely

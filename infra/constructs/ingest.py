@@ -7,7 +7,6 @@ the ingest queue, read the three webhook secrets, and put claim-checked bodies u
 import json
 
 import jsii
-
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
@@ -18,8 +17,6 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
-from sensorhook.core.flavors import ROUTES
-from sensorhook.core.settings import ReceiverSettings
 
 from infra.config import StageConfig
 from infra.constants import (
@@ -31,12 +28,14 @@ from infra.constants import (
 )
 from infra.constructs.function import SensorhookFunction, settings_environment
 from infra.nag import acknowledge, acknowledge_prefix_wildcard
+from sensorhook.core.flavors import ROUTES
+from sensorhook.core.settings import ReceiverSettings
 
 # Secrets are created in their documented shape (docs/architecture.md) with no credential in
 # it: an empty key or header set authenticates nothing until the operator puts real values.
 # Secrets Manager adds one generated value (`placeholder`), so no literal reaches the template.
-_SIGNING_KEYS_SHAPE = {"keys": {}, "previous_keys": {}}
-_HEADERS_SHAPE = {"headers": {}, "previous_headers": {}}
+_SIGNING_KEYS_SHAPE: dict[str, dict[str, str]] = {"keys": {}, "previous_keys": {}}
+_HEADERS_SHAPE: dict[str, dict[str, str]] = {"headers": {}, "previous_headers": {}}
 _PLACEHOLDER_KEY = "placeholder"
 
 # One JSON line per request; no header or body values, so no credential reaches the logs.
@@ -79,7 +78,8 @@ class Ingest(Construct):
         self.ds_header_secret = self._secret(
             "DsHeaderSecret",
             secret_name(stage, "everactive-ds-webhook-headers"),
-            "Headers Everactive Data Services webhooks must carry (sensor readings, gateway status)",
+            "Headers Everactive Data Services webhooks must carry (sensor readings and gateway "
+            "status)",
             _HEADERS_SHAPE,
             removal,
         )

@@ -10,7 +10,6 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from sensorhook.core.settings import LakeWriterSettings, ProcessorSettings
 
 from infra.config import StageConfig
 from infra.constants import (
@@ -25,6 +24,7 @@ from infra.constants import (
 )
 from infra.constructs.function import SensorhookFunction, region_layer_arn, settings_environment
 from infra.nag import acknowledge, acknowledge_prefix_wildcard
+from sensorhook.core.settings import LakeWriterSettings, ProcessorSettings
 
 # Conditional writes only: readings are put if new, state and gateways updated if newer.
 _STORE_WRITE_ACTIONS = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"]

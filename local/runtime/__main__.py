@@ -1,6 +1,7 @@
 """``python -m local.runtime serve``: the sensorhook stack on this machine, until Ctrl-C."""
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
@@ -39,6 +40,7 @@ def serve(args: argparse.Namespace) -> int:
         aws_port=args.aws_port,
         api_port=args.api_port,
         schedule_speedup=args.schedule_speedup,
+        batching_window_cap=args.batching_window_cap,
     )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -51,18 +53,14 @@ def serve(args: argparse.Namespace) -> int:
         print(f"sensorhook local stack {details['stack_name']} is up", flush=True)
         print(f"  webhooks (HTTP API):  {stack.api_url}")
         print(f"  AWS endpoint:         {stack.aws_endpoint}  (region {stack.region})")
-        print(
-            "  credentials:          AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
-        )
+        print("  credentials:          AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing")
         print(f"  try: aws --endpoint-url {stack.aws_endpoint} dynamodb list-tables")
         for name, secret in secrets.items():
             print(f"  {name}: {json.dumps(secret['value'])}")
         print(f"  details for scripts:  {target}")
         print("Ctrl-C to stop.", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stopping.wait()
-        except KeyboardInterrupt:
-            pass
     return 0
 
 
@@ -79,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=60.0,
         help="schedules fire this many times faster than real time (0: only on demand)",
+    )
+    serve_parser.add_argument(
+        "--batching-window-cap",
+        type=float,
+        default=None,
+        help="cap event source batching windows at this many seconds (default: as deployed)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -57,7 +57,7 @@ def synthesize(project_dir: Path, cache_dir: Path, inputs: tuple[str, ...] = SYN
         "CDK_OUTDIR": str(staging),
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
     }
-    completed = subprocess.run(  # noqa: S603 - our own interpreter running the project's app.py
+    completed = subprocess.run(  # our interpreter runs the project's app.py
         [sys.executable, "app.py"],
         cwd=project_dir,
         env=env,

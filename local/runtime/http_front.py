@@ -220,7 +220,9 @@ class HttpFront:
                 request, 404, {"content-type": "application/json"}, b'{"message":"Not Found"}'
             )
             return
-        event = self._event(request, route, path, split.query, parameters, body)
+        event = self._event(
+            request, route, path=path, query=split.query, path_parameters=parameters, body=body
+        )
         outcome = self._invoke(self._function_arns[route.function_logical_id], event)
         status, headers, payload = self._response(outcome)
         headers.setdefault("apigw-requestid", event["requestContext"]["requestId"])
@@ -230,6 +232,7 @@ class HttpFront:
         self,
         request: BaseHTTPRequestHandler,
         route: Route,
+        *,
         path: str,
         query: str,
         path_parameters: dict[str, str],

@@ -153,7 +153,8 @@ class InProcessLambdas:
             return outcome.payload, outcome.errored, outcome.logs
 
         self._environ = ThreadLocalEnviron(os.environ)
-        os.environ = self._environ  # type: ignore[assignment]
+        # Replacing the mapping object (not its contents) is the point: reads go through it.
+        os.environ = self._environ  # type: ignore[assignment]  # noqa: B003
         self._original_invoke = LambdaFunction._invoke_lambda
         LambdaFunction._invoke_lambda = invoke_in_process  # type: ignore[assignment,method-assign]
 
@@ -162,7 +163,7 @@ class InProcessLambdas:
             LambdaFunction._invoke_lambda = self._original_invoke  # type: ignore[method-assign]
             self._original_invoke = None
         if self._environ is not None:
-            os.environ = self._environ.base  # type: ignore[assignment]
+            os.environ = self._environ.base  # type: ignore[assignment]  # noqa: B003
             self._environ = None
 
     def invoke(self, function: LambdaFunction, event: Any) -> Invocation:

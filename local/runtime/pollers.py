@@ -11,6 +11,7 @@ DLQ when it is received more than ``maxReceiveCount`` times).
 """
 
 import base64
+import contextlib
 import json
 import logging
 import threading
@@ -18,11 +19,13 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from moto.awslambda.models import LambdaBackend
+from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodbstreams.models import dynamodbstreams_backends
 from moto.events.models import EventPattern
+from moto.sqs.models import sqs_backends
 
 from local.runtime.lambda_runner import Invocation
 
@@ -41,9 +44,6 @@ def detach_moto_delivery() -> Callable[[], None]:
     @wraps(original)
     def create_detached(self: LambdaBackend, spec: dict[str, Any]) -> Any:
         mapping = original(self, spec)
-        from moto.dynamodb.models import dynamodb_backends
-        from moto.sqs.models import sqs_backends
-
         for queue in sqs_backends[self.account_id][self.region_name].queues.values():
             queue.lambda_event_source_mappings.pop(mapping.function_arn, None)
         for table in dynamodb_backends[self.account_id][self.region_name].tables.values():
@@ -72,11 +72,9 @@ class RecordFilter:
         candidate = dict(record)
         body = record.get("body")
         if isinstance(body, str):
-            try:
+            with contextlib.suppress(ValueError):
                 candidate["body"] = json.loads(body)  # Lambda filters on a JSON body's fields
-            except ValueError:
-                pass
-        return any(pattern.matches_event(candidate) for pattern in self._patterns)
+        return any(pattern.matches_event(cast(Any, candidate)) for pattern in self._patterns)
 
 
 def failed_item_ids(invocation: Invocation, report_item_failures: bool) -> set[str] | None:
@@ -103,10 +101,21 @@ class Poller(threading.Thread):
         self._invoke = invoke
         self._poll_interval = poll_interval
         self._stopping = threading.Event()
+        self._flushing = threading.Event()
         self.quiet_since = 0.0  # monotonic start time of the last poll that found nothing to do
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def flush(self, flushing: bool = True) -> None:
+        """While flushing, a batching window is cut short: ``drain`` wants results, not batches."""
+        if flushing:
+            self._flushing.set()
+        else:
+            self._flushing.clear()
+
+    def _window_over(self, deadline: float) -> bool:
+        return time.monotonic() >= deadline or self._stopping.is_set() or self._flushing.is_set()
 
     def run(self) -> None:
         while not self._stopping.is_set():
@@ -132,10 +141,12 @@ class SqsPoller(Poller):
     def __init__(
         self,
         mapping: dict[str, Any],
+        *,
         sqs: Any,
         invoke: InvokeFunction,
         poll_interval: float,
         region: str,
+        window_cap: float | None = None,
     ) -> None:
         super().__init__(f"sqs-poller:{mapping['UUID']}", invoke, poll_interval)
         self._mapping = mapping
@@ -146,7 +157,10 @@ class SqsPoller(Poller):
             "QueueUrl"
         ]
         self._batch_size = int(mapping.get("BatchSize") or 10)
-        self._window = float(mapping.get("MaximumBatchingWindowInSeconds") or 0)
+        self._window = min(
+            float(mapping.get("MaximumBatchingWindowInSeconds") or 0),
+            float("inf") if window_cap is None else window_cap,
+        )
         self._filter = RecordFilter(mapping.get("FilterCriteria"))
         self._report_item_failures = "ReportBatchItemFailures" in mapping.get(
             "FunctionResponseTypes", []
@@ -189,7 +203,8 @@ class SqsPoller(Poller):
         return True
 
     def _receive_batch(self) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + self._window
+        # The window opens with the first message; an empty queue answers at once.
+        deadline = float("inf")
         messages: list[dict[str, Any]] = []
         while len(messages) < self._batch_size:
             received = self._sqs.receive_message(
@@ -198,8 +213,12 @@ class SqsPoller(Poller):
                 MessageSystemAttributeNames=["All"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
+            if not messages and not received:
+                break
+            if not messages:
+                deadline = time.monotonic() + self._window
             messages += received
-            if time.monotonic() >= deadline or self._stopping.is_set():
+            if self._window_over(deadline):
                 break
             if not received:
                 self._stopping.wait(min(self._poll_interval, max(0.0, deadline - time.monotonic())))
@@ -238,12 +257,14 @@ class DynamoDbStreamPoller(Poller):
     def __init__(
         self,
         mapping: dict[str, Any],
+        *,
         streams: Any,
         sqs: Any,
         invoke: InvokeFunction,
         poll_interval: float,
         region: str,
         account_id: str,
+        window_cap: float | None = None,
     ) -> None:
         super().__init__(f"stream-poller:{mapping['UUID']}", invoke, poll_interval)
         self._mapping = mapping
@@ -253,7 +274,10 @@ class DynamoDbStreamPoller(Poller):
         self._account_id = account_id
         self._stream_arn: str = mapping["EventSourceArn"]
         self._batch_size = int(mapping.get("BatchSize") or 100)
-        self._window = float(mapping.get("MaximumBatchingWindowInSeconds") or 0)
+        self._window = min(
+            float(mapping.get("MaximumBatchingWindowInSeconds") or 0),
+            float("inf") if window_cap is None else window_cap,
+        )
         self._filter = RecordFilter(mapping.get("FilterCriteria"))
         self._report_item_failures = "ReportBatchItemFailures" in mapping.get(
             "FunctionResponseTypes", []
@@ -305,7 +329,7 @@ class DynamoDbStreamPoller(Poller):
         return True
 
     def _read_batch(self) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + self._window
+        deadline = float("inf")  # opens with the first record, as for SQS
         records: list[dict[str, Any]] = []
         while len(records) < self._batch_size:
             response = self._streams.get_records(
@@ -317,8 +341,12 @@ class DynamoDbStreamPoller(Poller):
                 self._iterator, None
             )
             self._iterator = response["NextShardIterator"]
+            if not records and not response["Records"]:
+                break
+            if not records:
+                deadline = time.monotonic() + self._window
             records += [self._record(record) for record in response["Records"]]
-            if time.monotonic() >= deadline or self._stopping.is_set():
+            if self._window_over(deadline):
                 break
             if not response["Records"]:
                 self._stopping.wait(min(self._poll_interval, max(0.0, deadline - time.monotonic())))

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from moto.events.models import EventTemplateParser, Rule
 
@@ -74,7 +74,7 @@ def _target_input(target: dict[str, Any], event: dict[str, Any]) -> Any:
         return EventTemplateParser.parse(
             input_template=transformer.get("InputTemplate"),
             input_paths_map=transformer.get("InputPathsMap", {}),
-            event=event,
+            event=cast(Any, event),
         )
     return event
 
@@ -126,19 +126,18 @@ def schedule_period_seconds(expression: str) -> float:
         raise ValueError(f"unsupported schedule expression: {expression}")
     minutes, hours, day_of_month, month, day_of_week, *_ = expression[5:-1].split()
     for field, unit in ((minutes, 60), (hours, 3600)):
-        if field in ("*", "?"):
-            return unit
         if "/" in field:
             return int(field.split("/")[1]) * unit
-        if "," in field or "-" in field:
+        if field in ("*", "?") or "," in field or "-" in field:
             return unit
-    if day_of_month in ("*", "?") and day_of_week in ("*", "?"):
-        return 86400
-    if day_of_week not in ("*", "?"):
-        return 7 * 86400
-    if month in ("*", "?"):
-        return 30 * 86400
-    return 365 * 86400
+    wildcard = ("*", "?")
+    if day_of_month in wildcard and day_of_week in wildcard:
+        period_days = 1
+    elif day_of_week not in wildcard:
+        period_days = 7
+    else:
+        period_days = 30 if month in wildcard else 365
+    return period_days * 86400
 
 
 class Scheduler(threading.Thread):

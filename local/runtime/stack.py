@@ -62,6 +62,7 @@ class EmbeddedStack:
         api_port: int = 0,
         schedule_speedup: float = 60.0,
         poll_interval: float = 0.1,
+        batching_window_cap: float | None = None,
     ) -> None:
         self.project_dir = Path(project_dir).resolve()
         self.cache_dir = cache_dir or self.project_dir / ".local"
@@ -73,6 +74,7 @@ class EmbeddedStack:
         self._api_port = api_port
         self._schedule_speedup = schedule_speedup
         self._poll_interval = poll_interval
+        self._batching_window_cap = batching_window_cap
         self._undo: list[Any] = []
         self._saved_environ: dict[str, str | None] = {}
         self.lambdas = InProcessLambdas(self.cache_dir / "lambda-code")
@@ -160,7 +162,11 @@ class EmbeddedStack:
             self._undo.append(front.stop)
         self._start_pollers()
         self.scheduler = Scheduler(
-            self.client("events"), self.invoker, self.account_id, self.region, self._schedule_speedup
+            self.client("events"),
+            self.invoker,
+            self.account_id,
+            self.region,
+            self._schedule_speedup,
         )
         self.scheduler.start()
         self._undo.append(self._stop_scheduler)
@@ -178,9 +184,9 @@ class EmbeddedStack:
     # -- deploy --------------------------------------------------------------------------------
 
     def _deploy(self) -> None:
-        assert self.artifact is not None
+        artifact = self._artifact()
         s3 = self.client("s3")
-        for asset in self.artifact.assets:
+        for asset in artifact.assets:
             bucket = self._placeholders(asset.bucket_name)
             if bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
                 s3.create_bucket(Bucket=bucket)
@@ -189,11 +195,14 @@ class EmbeddedStack:
             if asset.packaging == "zip":
                 self.lambdas.register_code_dir(code_sha256(content), asset.source)
         self.client("ssm").put_parameter(
-            Name=BOOTSTRAP_VERSION_PARAMETER, Value=_BOOTSTRAP_VERSION, Type="String", Overwrite=True
+            Name=BOOTSTRAP_VERSION_PARAMETER,
+            Value=_BOOTSTRAP_VERSION,
+            Type="String",
+            Overwrite=True,
         )
         fronts = {front.spec.logical_id: front for front in self.fronts}
         created = self._create_secrets()
-        resources = self.artifact.template["Resources"]
+        resources = artifact.template["Resources"]
 
         def substitute(logical_id: str, attribute: str | None) -> str:
             front = fronts.get(logical_id)
@@ -213,29 +222,31 @@ class EmbeddedStack:
                 f"{kind.lower()}/{logical_id}{suffix}"
             )
 
-        localized = localize(self.artifact.template, substitute)
+        localized = localize(artifact.template, substitute)
         if localized.dropped_layers:
-            log.info("dropped Lambda layers moto cannot resolve; the local venv provides them",
-                     extra={"functions": sorted(localized.dropped_layers)})
+            log.info(
+                "dropped Lambda layers moto cannot resolve; the local venv provides them",
+                extra={"functions": sorted(localized.dropped_layers)},
+            )
         cloudformation = self.client("cloudformation")
         cloudformation.create_stack(
-            StackName=self.artifact.name,
+            StackName=artifact.name,
             TemplateBody=json.dumps(localized.body),
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
         )
         deadline = time.monotonic() + 60
         while True:
-            stack = cloudformation.describe_stacks(StackName=self.artifact.name)["Stacks"][0]
+            stack = cloudformation.describe_stacks(StackName=artifact.name)["Stacks"][0]
             if stack["StackStatus"] == "CREATE_COMPLETE":
                 break
             if not stack["StackStatus"].endswith("IN_PROGRESS") or time.monotonic() > deadline:
                 raise RuntimeError(
-                    f"stack {self.artifact.name}: {stack['StackStatus']} "
+                    f"stack {artifact.name}: {stack['StackStatus']} "
                     f"{stack.get('StackStatusReason', '')}"
                 )
             time.sleep(0.05)
         self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        resources = cloudformation.describe_stack_resources(StackName=self.artifact.name)
+        resources = cloudformation.describe_stack_resources(StackName=artifact.name)
         self.physical_ids = {
             r["LogicalResourceId"]: r["PhysicalResourceId"]
             for r in resources["StackResources"]
@@ -247,7 +258,7 @@ class EmbeddedStack:
                     f"arn:aws:lambda:{self.region}:{self.account_id}:function:"
                     f"{self.physical_ids[logical_id]}"
                 )
-                for logical_id, resource in self.artifact.template["Resources"].items()
+                for logical_id, resource in artifact.template["Resources"].items()
                 if resource["Type"] == "AWS::Lambda::Function"
             }
         )
@@ -257,16 +268,16 @@ class EmbeddedStack:
 
         Returns logical id -> ARN (what both ``Ref`` and ``Fn::GetAtt Id`` give for a secret).
         """
-        assert self.artifact is not None
+        artifact = self._artifact()
         secretsmanager = self.client("secretsmanager")
         created = {}
-        for logical_id, resource in self.artifact.template["Resources"].items():
+        for logical_id, resource in artifact.template["Resources"].items():
             if resource["Type"] != "AWS::SecretsManager::Secret":
                 continue
             properties = resource.get("Properties", {})
             name = properties.get("Name")
             if not isinstance(name, str):
-                name = f"{self.artifact.name}-{logical_id}"
+                name = f"{artifact.name}-{logical_id}"
             value = properties.get("SecretString")
             if not isinstance(value, str):
                 value = self._generated_secret(properties.get("GenerateSecretString", {}))
@@ -291,6 +302,11 @@ class EmbeddedStack:
             return json.dumps(document)
         return str(password)
 
+    def _artifact(self) -> StackArtifact:
+        if self.artifact is None:
+            raise RuntimeError("the stack is not synthesized yet")
+        return self.artifact
+
     def _placeholders(self, text: str) -> str:
         return (
             text.replace("${AWS::AccountId}", self.account_id)
@@ -299,10 +315,10 @@ class EmbeddedStack:
         )
 
     def _start_pollers(self) -> None:
-        assert self.artifact is not None
+        artifact = self._artifact()
         mapping_ids = {
             self.physical_ids[logical_id]
-            for logical_id, resource in self.artifact.template["Resources"].items()
+            for logical_id, resource in artifact.template["Resources"].items()
             if resource["Type"] == "AWS::Lambda::EventSourceMapping"
         }
         lambda_client = self.client("lambda")
@@ -312,17 +328,23 @@ class EmbeddedStack:
             poller: Poller
             if source.startswith("arn:aws:sqs:"):
                 poller = SqsPoller(
-                    mapping, self.client("sqs"), self.invoke_arn, self._poll_interval, self.region
+                    mapping,
+                    sqs=self.client("sqs"),
+                    invoke=self.invoke_arn,
+                    poll_interval=self._poll_interval,
+                    region=self.region,
+                    window_cap=self._batching_window_cap,
                 )
             elif ":dynamodb:" in source and "/stream/" in source:
                 poller = DynamoDbStreamPoller(
                     mapping,
-                    self.client("dynamodbstreams"),
-                    self.client("sqs"),
-                    self.invoke_arn,
-                    self._poll_interval,
-                    self.region,
-                    self.account_id,
+                    streams=self.client("dynamodbstreams"),
+                    sqs=self.client("sqs"),
+                    invoke=self.invoke_arn,
+                    poll_interval=self._poll_interval,
+                    region=self.region,
+                    account_id=self.account_id,
+                    window_cap=self._batching_window_cap,
                 )
             else:
                 log.warning("event source not emulated", extra={"source": source})
@@ -371,7 +393,7 @@ class EmbeddedStack:
     def client(self, service: str) -> Any:
         """A boto3 client for the embedded AWS (explicit, so it ignores the ambient env)."""
         return boto3.client(
-            service,  # type: ignore[call-overload]
+            service,
             endpoint_url=self.aws_endpoint,
             region_name=self.region,
             aws_access_key_id=DEMO_CREDENTIALS["AWS_ACCESS_KEY_ID"],
@@ -388,7 +410,8 @@ class EmbeddedStack:
 
     def fire_schedule(self, rule_logical_id: str) -> list[Invocation]:
         """Fire a scheduled rule now and wait for its targets to finish."""
-        assert self.scheduler is not None
+        if self.scheduler is None:
+            raise RuntimeError("the stack is not running")
         name = self.physical_ids[rule_logical_id].split("|")[-1]
         return [future.result() for future in self.scheduler.fire(name)]
 
@@ -397,8 +420,18 @@ class EmbeddedStack:
 
         Settled means: nothing in flight, then a full poll of every source that started after
         that moment found nothing, and no invocation started meanwhile (one could have
-        produced new records for a source polled just before it).
+        produced new records for a source polled just before it). Batching windows are cut
+        short while draining.
         """
+        for poller in self.pollers:
+            poller.flush()
+        try:
+            self._wait_settled(timeout)
+        finally:
+            for poller in self.pollers:
+                poller.flush(False)
+
+    def _wait_settled(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             mark, started = time.monotonic(), self.lambdas.started
@@ -411,9 +444,7 @@ class EmbeddedStack:
                     time.sleep(0.02)
             else:
                 time.sleep(0.02)
-        busy = self._busy() or [
-            poller.name for poller in self.pollers if poller.quiet_since == 0.0
-        ]
+        busy = self._busy() or [poller.name for poller in self.pollers if poller.quiet_since == 0.0]
         raise DrainTimeout(f"still busy after {timeout} s: {busy or 'new work kept arriving'}")
 
     def _busy(self) -> list[str]:

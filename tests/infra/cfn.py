@@ -1,7 +1,24 @@
 """Reading a synthesized template: find resources by what they are, and render intrinsic
 functions as plain strings so policies compare as readable (action, resource) pairs."""
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from aws_cdk.assertions import Template
+from cdk_nag import AwsSolutionsChecks
+
+from infra.stack import SensorhookStack
+
+
+@dataclass
+class Synth:
+    stack: SensorhookStack
+    template: Template
+    resources: dict[str, Any]  # logical id -> resource, from the written template file
+    outputs: dict[str, Any]
+    checks: AwsSolutionsChecks
+    outdir: Path
 
 
 def render(value: Any) -> str:

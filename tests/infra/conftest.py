@@ -2,27 +2,14 @@
 configures it, and the prod stage for the few properties that differ by stage."""
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
-from cdk_nag import AwsSolutionsChecks
 
 from infra.app import build_app, cdk_json_context
 from infra.constants import stack_name
-from infra.stack import SensorhookStack
-
-
-@dataclass
-class Synth:
-    stack: SensorhookStack
-    template: Template
-    resources: dict[str, Any]  # logical id -> resource, from the written template file
-    outputs: dict[str, Any]
-    checks: AwsSolutionsChecks
-    outdir: Path
+from tests.infra.cfn import Synth
 
 
 def _synth(outdir: Path, stage: str) -> Synth:

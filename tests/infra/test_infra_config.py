@@ -1,14 +1,15 @@
 """Stage configuration: cdk.json's stages are valid, and a bad value stops the synth with a
 message that names it."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sensorhook.core.settings import LakeWriterSettings, ReceiverSettings
 
-from infra.app import build_app, cdk_json_context
+from infra.app import build_app, cdk_json_context, context_from_args
 from infra.config import ConfigError, StageConfig, load_stage_config
 from infra.constructs.function import settings_environment
+from sensorhook.core.settings import LakeWriterSettings, ReceiverSettings
 
 
 def _context(**dev_values: Any) -> dict[str, Any]:
@@ -101,7 +102,7 @@ def test_a_stage_name_must_fit_resource_names(stage: str) -> None:
 
 @pytest.mark.parametrize("context", [None, {}, {"stages": []}])
 def test_a_missing_context_block_points_at_cdk_json(context: Any) -> None:
-    with pytest.raises(ConfigError, match="cdk.json"):
+    with pytest.raises(ConfigError, match=r"cdk\.json"):
         load_stage_config(context, "dev")
 
 
@@ -120,3 +121,24 @@ def test_a_function_environment_must_set_every_settings_field() -> None:
 
 def test_a_function_environment_is_the_upper_cased_field_names() -> None:
     assert settings_environment(LakeWriterSettings, {"bucket_name": "b"}) == {"BUCKET_NAME": "b"}
+
+
+def test_app_py_takes_context_overrides_like_the_cdk_cli() -> None:
+    context = context_from_args(["-c", "stage=prod", "--context", "note=a=b"])
+
+    assert context["stage"] == "prod"
+    assert context["note"] == "a=b"
+    assert context["sensorhook"] == cdk_json_context()["sensorhook"]
+
+
+def test_app_py_refuses_a_context_argument_without_a_value() -> None:
+    with pytest.raises(SystemExit):
+        context_from_args(["-c", "stage"])
+
+
+def test_docs_configuration_lists_every_key() -> None:
+    documented = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+
+    undocumented = [key for key in StageConfig.model_fields if f"| `{key}` |" not in documented]
+
+    assert undocumented == []

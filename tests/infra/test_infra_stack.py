@@ -4,14 +4,21 @@ import json
 from typing import Any
 
 from aws_cdk.assertions import Match
-from sensorhook.core.flavors import ROUTES
-from sensorhook.core.settings import LakeWriterSettings, ProcessorSettings, ReceiverSettings
 
 from infra import constants
 from infra.config import StageConfig
+from infra.constants import Output
 from infra.nag import MIN_REASON_LENGTH
-from tests.infra.cfn import function_id, logical_ids, one_logical_id, render, role_grants
-from tests.infra.conftest import Synth
+from sensorhook.core.flavors import ROUTES
+from sensorhook.core.settings import LakeWriterSettings, ProcessorSettings, ReceiverSettings
+from tests.infra.cfn import (
+    Synth,
+    function_id,
+    logical_ids,
+    one_logical_id,
+    render,
+    role_grants,
+)
 
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
 STAGE = "dev"
@@ -433,12 +440,10 @@ def test_an_alarm_fires_when_the_ingest_backlog_ages(dev: Synth) -> None:
 
 
 def test_outputs_have_the_fixed_logical_ids_the_tools_read(dev: Synth) -> None:
-    expected = {getattr(constants, name) for name in dir(constants) if name.startswith("OUTPUT_")}
-
-    assert set(dev.outputs) == expected
-    assert dev.outputs[constants.OUTPUT_INGEST_QUEUE_URL]["Value"] == {"Ref": _queue(dev, "ingest")}
-    assert dev.outputs[constants.OUTPUT_READINGS_TABLE]["Value"] == {"Ref": _table(dev, "readings")}
-    assert dev.outputs[constants.OUTPUT_BUCKET_NAME]["Value"] == {"Ref": _bucket(dev)}
+    assert set(dev.outputs) == {output.value for output in Output}
+    assert dev.outputs[Output.INGEST_QUEUE_URL]["Value"] == {"Ref": _queue(dev, "ingest")}
+    assert dev.outputs[Output.READINGS_TABLE]["Value"] == {"Ref": _table(dev, "readings")}
+    assert dev.outputs[Output.BUCKET_NAME]["Value"] == {"Ref": _bucket(dev)}
 
 
 # --- secrets --------------------------------------------------------------------------------

@@ -154,12 +154,13 @@ def test_the_lake_answers_sql_over_its_partitions(aws: Aws, tmp_path: Path) -> N
         path.write_bytes(aws.object_bytes(key))
 
     # When it is queried the way Athena would, through the hive partitions
-    rows = duckdb.sql(
-        f"""
-        SELECT date, provider, count(*) AS readings, max(value) FILTER (WHERE metric = 'temperature')
-        FROM read_parquet('{tmp_path}/readings/*/*/*.parquet', hive_partitioning = true)
-        GROUP BY ALL ORDER BY date
+    rows = duckdb.execute(
         """
+        SELECT date, provider, count(*), max(value) FILTER (WHERE metric = 'temperature')
+        FROM read_parquet(?, hive_partitioning = true)
+        GROUP BY ALL ORDER BY date
+        """,
+        [f"{tmp_path}/readings/*/*/*.parquet"],
     ).fetchall()
 
     # Then each partition answers with its readings

@@ -385,6 +385,14 @@ def test_authentic_malformed_json_is_400_with_a_plain_message(
     assert aws_receiver.queued() == []
 
 
+def test_undecodable_base64_body_is_400(aws_receiver: Receiver) -> None:
+    event = _post(Flavor.EFENTO_MEASUREMENTS, EFENTO)
+    event["isBase64Encoded"], event["body"] = True, "abc"
+    response = aws_receiver.invoke(event)
+    assert response["statusCode"] == 400
+    assert _body(response) == {"message": "body is not valid base64"}
+
+
 # --- 503 ------------------------------------------------------------------------------------
 
 

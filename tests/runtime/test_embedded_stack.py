@@ -26,7 +26,7 @@ def stack() -> Iterator[EmbeddedStack]:
 
 
 def _post(url: str, body: bytes, content_type: str) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(
+    request = urllib.request.Request(  # noqa: S310 - loopback test server
         url, data=body, headers={"content-type": content_type}, method="POST"
     )
     with urllib.request.urlopen(request) as response:  # noqa: S310 - loopback test server
@@ -116,7 +116,7 @@ def test_http_front_decodes_a_base64_response(stack: EmbeddedStack) -> None:
 def test_http_front_rejects_bodies_over_10_mb_like_api_gateway(stack: EmbeddedStack) -> None:
     # Given a request announcing an 11 MB body (the front answers before reading it)
     parts = urlsplit(stack.api_url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    connection = http.client.HTTPConnection(str(parts.hostname), parts.port, timeout=10)
     connection.putrequest("POST", "/hooks/big")
     connection.putheader("content-type", "application/json")
     connection.putheader("content-length", str(11 * 1024 * 1024))

@@ -4,6 +4,7 @@ import json
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from local.runtime.localize import localize
 from local.runtime.pollers import RecordFilter, failed_item_ids
 from local.runtime.schedules import schedule_period_seconds
 
-TEMPLATE = {
+TEMPLATE: dict[str, Any] = {
     "Resources": {
         "Api": {"Type": "AWS::ApiGatewayV2::Api", "Properties": {"ProtocolType": "HTTP"}},
         "Fn": {
@@ -25,20 +26,59 @@ TEMPLATE = {
             },
             "DependsOn": ["Api"],
         },
-        "Exact": {"Type": "AWS::ApiGatewayV2::Route", "Properties": {
-            "ApiId": {"Ref": "Api"}, "RouteKey": "POST /hooks/exact",
-            "Target": {"Fn::Join": ["", ["integrations/", {"Ref": "Integration"}]]}}},
-        "Templated": {"Type": "AWS::ApiGatewayV2::Route", "Properties": {
-            "ApiId": {"Ref": "Api"}, "RouteKey": "POST /hooks/{name}",
-            "Target": {"Fn::Join": ["", ["integrations/", {"Ref": "Integration"}]]}}},
-        "Default": {"Type": "AWS::ApiGatewayV2::Route", "Properties": {
-            "ApiId": {"Ref": "Api"}, "RouteKey": "$default",
-            "Target": {"Fn::Join": ["", ["integrations/", {"Ref": "Integration"}]]}}},
-        "Integration": {"Type": "AWS::ApiGatewayV2::Integration", "Properties": {
-            "ApiId": {"Ref": "Api"}, "IntegrationType": "AWS_PROXY",
-            "IntegrationUri": {"Fn::GetAtt": ["Fn", "Arn"]}, "PayloadFormatVersion": "2.0"}},
+        "Exact": {
+            "Type": "AWS::ApiGatewayV2::Route",
+            "Properties": {
+                "ApiId": {"Ref": "Api"},
+                "RouteKey": "POST /hooks/exact",
+                "Target": {"Fn::Join": ["", ["integrations/", {"Ref": "Integration"}]]},
+            },
+        },
+        "Templated": {
+            "Type": "AWS::ApiGatewayV2::Route",
+            "Properties": {
+                "ApiId": {"Ref": "Api"},
+                "RouteKey": "POST /hooks/{name}",
+                "Target": {"Fn::Join": ["", ["integrations/", {"Ref": "Integration"}]]},
+            },
+        },
+        "Default": {
+            "Type": "AWS::ApiGatewayV2::Route",
+            "Properties": {
+                "ApiId": {"Ref": "Api"},
+                "RouteKey": "$default",
+                "Target": {"Fn::Join": ["", ["integrations/", {"Ref": "Integration"}]]},
+            },
+        },
+        "Integration": {
+            "Type": "AWS::ApiGatewayV2::Integration",
+            "Properties": {
+                "ApiId": {"Ref": "Api"},
+                "IntegrationType": "AWS_PROXY",
+                "IntegrationUri": {"Fn::GetAtt": ["Fn", "Arn"]},
+                "PayloadFormatVersion": "2.0",
+            },
+        },
     },
-    "Outputs": {"Url": {"Value": {"Fn::GetAtt": ["Api", "ApiEndpoint"]}}},
+    "Outputs": {
+        "Url": {"Value": {"Fn::GetAtt": ["Api", "ApiEndpoint"]}},
+        "StageUrl": {
+            "Value": {
+                "Fn::Join": [
+                    "",
+                    [
+                        "https://",
+                        {"Ref": "Api"},
+                        ".execute-api.",
+                        {"Ref": "AWS::Region"},
+                        ".",
+                        {"Ref": "AWS::URLSuffix"},
+                        "/",
+                    ],
+                ]
+            }
+        },
+    },
 }
 
 
@@ -55,10 +95,12 @@ def test_localize_replaces_references_to_emulated_resources_and_drops_layers() -
     }
     assert function["DependsOn"] == []
     assert body["Outputs"]["Url"]["Value"] == "<Api.ApiEndpoint>"
+    assert body["Outputs"]["StageUrl"]["Value"] == "<Api.ApiEndpoint>/"  # CDK's api.url
     # And the public layer is dropped (the venv has its libraries), the original left intact
     assert "Layers" not in function["Properties"]
-    assert localized.dropped_layers == {"Fn": TEMPLATE["Resources"]["Fn"]["Properties"]["Layers"]}
-    assert "Layers" in TEMPLATE["Resources"]["Fn"]["Properties"]
+    original_function = TEMPLATE["Resources"]["Fn"]["Properties"]
+    assert localized.dropped_layers == {"Fn": original_function["Layers"]}
+    assert "Layers" in original_function
 
 
 @pytest.mark.parametrize(
@@ -75,9 +117,7 @@ def test_routes_match_like_api_gateway_most_specific_first(
 ) -> None:
     [api] = http_apis(TEMPLATE)
     matched = next(
-        (route, found)
-        for route in api.routes
-        if (found := route.match(method, path)) is not None
+        (route, found) for route in api.routes if (found := route.match(method, path)) is not None
     )
     assert (matched[0].route_key, matched[1]) == (route_key, parameters)
     assert matched[0].function_logical_id == "Fn"
@@ -136,7 +176,9 @@ def test_thread_local_environ_shows_a_function_its_variables_only_on_its_thread(
     seen_elsewhere: list[str | None] = []
     # When one thread applies a function's variables
     with environ.applied({"PROBE_ONLY_HERE": "yes"}):
-        other = threading.Thread(target=lambda: seen_elsewhere.append(environ.get("PROBE_ONLY_HERE")))
+        other = threading.Thread(
+            target=lambda: seen_elsewhere.append(environ.get("PROBE_ONLY_HERE"))
+        )
         other.start()
         other.join()
         # Then that thread sees them, alongside the process environment

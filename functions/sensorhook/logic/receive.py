@@ -107,14 +107,16 @@ def receive(
         _check_method_size_and_type(request, settings)
         key_id = _authenticate(flavor, request, settings, secrets)
         text, document = _parse_json(request.body)
-        envelope = IngestEnvelope(
-            flavor=flavor,
-            event_id=_event_id(flavor, document),
-            received_at=request.received_at,
-            request_id=request.request_id,
-            auth_key_id=key_id,
+        delivery = {
+            "flavor": flavor,
+            "event_id": _event_id(flavor, document),
+            "received_at": request.received_at,
+            "request_id": request.request_id,
+            "auth_key_id": key_id,
+        }
+        envelope = _persist(
+            delivery, request.body, text, settings=settings, queue=queue, inbox=inbox
         )
-        _persist(envelope, request.body, text, settings=settings, queue=queue, inbox=inbox)
     except _Rejection as rejection:
         return ReceiverResponse(
             status_code=rejection.status_code,
@@ -209,14 +211,14 @@ def _event_id(flavor: Flavor, document: Any) -> str:
 
 
 def _persist(
-    envelope: IngestEnvelope,
+    delivery: dict[str, Any],
     body: bytes,
     text: str,
     *,
     settings: ReceiverSettings,
     queue: EnvelopeQueue,
     inbox: BodyInbox,
-) -> None:
+) -> IngestEnvelope:
     """Enqueue the body inline when it fits, else claim-check it to the inbox first.
 
     A body under the inline limit may still not fit once escaped into the envelope's JSON;
@@ -225,15 +227,22 @@ def _persist(
     try:
         if len(body) <= settings.inline_body_max_bytes:
             try:
-                queue.send(envelope.model_copy(update={"body": text}))
-                return
+                envelope = IngestEnvelope(**delivery, body=text)
+                queue.send(envelope)
+                return envelope
             except MessageTooLarge:
                 pass
-        key = inbox.put_body(envelope.event_id, envelope.received_at, body)
-        queue.send(envelope.model_copy(update={"body_s3_key": key}))
+        key = inbox.put_body(delivery["event_id"], delivery["received_at"], body)
+        envelope = IngestEnvelope(**delivery, body_s3_key=key)
+        queue.send(envelope)
+        return envelope
     except (EnqueueFailed, InboxWriteFailed) as error:
         logger.error(
             "webhook not persisted",
-            extra={"flavor": envelope.flavor, "event_id": envelope.event_id, "error": str(error)},
+            extra={
+                "flavor": delivery["flavor"],
+                "event_id": delivery["event_id"],
+                "error": str(error),
+            },
         )
         raise _Rejection(503, "enqueue_failed", _RETRY_LATER) from None

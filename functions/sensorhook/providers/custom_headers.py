@@ -10,9 +10,10 @@ import hmac
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cached_property
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from sensorhook.core.reading import UtcDatetime
 
@@ -50,23 +51,24 @@ class HeaderSecret(BaseModel):
     previous_headers: dict[str, SecretStr] = Field(default_factory=dict)
     previous_valid_until: UtcDatetime | None = None
 
-    # Lowercased names and encoded values, computed once per secret version, not per request.
-    _current: dict[str, bytes] = PrivateAttr(default_factory=dict)
-    _previous: dict[str, bytes] = PrivateAttr(default_factory=dict)
-
     @model_validator(mode="after")
-    def _normalize_header_sets(self) -> Self:
+    def _previous_headers_need_an_end(self) -> Self:
         if self.previous_headers and self.previous_valid_until is None:
             raise ValueError("previous_headers needs previous_valid_until")
-        self._current = _lowercase_unique_names(self.headers)
-        self._previous = _lowercase_unique_names(self.previous_headers)
+        self._header_sets  # noqa: B018 - refuse bad names and values when the document is read
         return self
+
+    @cached_property
+    def _header_sets(self) -> tuple[dict[str, bytes], dict[str, bytes]]:
+        """Lowercased names and encoded values, computed once per secret version."""
+        return _lowercase_unique_names(self.headers), _lowercase_unique_names(self.previous_headers)
 
     def header_sets(self, now: datetime) -> list[dict[str, bytes]]:
         """The header sets a request may match now (lowercased names, values as bytes)."""
-        if self._previous and self.previous_valid_until and now < self.previous_valid_until:
-            return [self._current, self._previous]
-        return [self._current]
+        current, previous = self._header_sets
+        if previous and self.previous_valid_until and now < self.previous_valid_until:
+            return [current, previous]
+        return [current]
 
 
 def verify_headers(headers: Mapping[str, str], secret: HeaderSecret, now: datetime) -> None:

@@ -46,7 +46,9 @@ class ProbeStack(cdk.Stack):
             stream=dynamodb.StreamViewType.NEW_IMAGE,
         )
         code = lambda_.Code.from_asset(os.path.join(os.path.dirname(__file__), "functions"))
-        layer = lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", POWERTOOLS_LAYER_ARN)
+        layer = lambda_.LayerVersion.from_layer_version_arn(
+            self, "Powertools", POWERTOOLS_LAYER_ARN
+        )
         env = {
             "BUCKET_NAME": bucket.bucket_name,
             "QUEUE_URL": queue.queue_url,

@@ -29,11 +29,12 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Self
+from functools import cached_property
+from typing import NamedTuple, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from sensorhook.core.reading import UtcDatetime
 
@@ -46,6 +47,15 @@ DEFAULT_MAX_SKEW_SECONDS = 300
 # One `name="value"` (or draft-12's bare integers for created/expires) and its separator.
 _PARAM = re.compile(r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"([^"\\]*)"|([0-9]+))\s*(?:,|\Z)')
 _AUTHORIZATION_SCHEME = re.compile(r"\s*signature\s+", re.IGNORECASE)
+# The IMF-fixdate every HTTP client sends ("Sun, 27 Sep 2020 10:25:56 GMT"), read without the
+# general RFC 5322 parser, which costs more than the HMAC; other spellings fall back to it.
+_IMF_FIXDATE = re.compile(r"[A-Z][a-z]{2}, (\d\d) ([A-Z][a-z]{2}) (\d{4}) (\d\d):(\d\d):(\d\d) GMT")
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
+    )
+}
 
 
 class SignatureRejected(Exception):
@@ -65,24 +75,24 @@ class SigningSecret(BaseModel):
     previous_keys: dict[str, SecretStr] = Field(default_factory=dict)
     previous_valid_until: UtcDatetime | None = None
 
-    # Encoded once per secret version rather than on every request.
-    _current: dict[str, bytes] = PrivateAttr(default_factory=dict)
-    _previous: dict[str, bytes] = PrivateAttr(default_factory=dict)
-
     @model_validator(mode="after")
-    def _encode_keys(self) -> Self:
+    def _previous_keys_need_an_end(self) -> Self:
         if self.previous_keys and self.previous_valid_until is None:
             raise ValueError("previous_keys needs previous_valid_until")
-        self._current = _encoded(self.keys)
-        self._previous = _encoded(self.previous_keys)
+        self._encoded_keys  # noqa: B018 - refuse empty secrets when the document is read
         return self
+
+    @cached_property
+    def _encoded_keys(self) -> tuple[dict[str, bytes], dict[str, bytes]]:
+        """Encoded once per secret version rather than on every request."""
+        return _encoded(self.keys), _encoded(self.previous_keys)
 
     def secrets_for(self, key_id: str, now: datetime) -> list[bytes]:
         """The secrets that may have signed for `key_id` now: current first, then previous."""
-        found = [self._current[key_id]] if key_id in self._current else []
-        previous = self._previous.get(key_id)
-        if previous and self.previous_valid_until and now < self.previous_valid_until:
-            found.append(previous)
+        current, previous = self._encoded_keys
+        found = [current[key_id]] if key_id in current else []
+        if key_id in previous and self.previous_valid_until and now < self.previous_valid_until:
+            found.append(previous[key_id])
         return found
 
 
@@ -93,15 +103,13 @@ def _encoded(keys: Mapping[str, SecretStr]) -> dict[str, bytes]:
     return encoded
 
 
-class SignatureParams(BaseModel):
+class SignatureParams(NamedTuple):
     """The parameters of a `Signature` header."""
-
-    model_config = ConfigDict(frozen=True)
 
     key_id: str
     algorithm: str | None
     headers: tuple[str, ...]
-    signature: str
+    signature: bytes  # decoded from base64
 
 
 def parse_signature_header(value: str) -> SignatureParams:
@@ -117,9 +125,13 @@ def parse_signature_header(value: str) -> SignatureParams:
             raise SignatureRejected("malformed_signature")
         params[name] = match.group(2) if match.group(2) is not None else match.group(3)
         position = match.end()
-    key_id, signature = params.get("keyId"), params.get("signature")
-    if not key_id or not signature:
+    key_id, encoded_signature = params.get("keyId"), params.get("signature")
+    if not key_id or not encoded_signature:
         raise SignatureRejected("malformed_signature")
+    try:
+        signature = base64.b64decode(encoded_signature, validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureRejected("malformed_signature") from None
     # draft-12 §2.1.6: without `headers`, only `(created)` is signed.
     headers = params.get("headers", "(created)").lower().split()
     return SignatureParams(
@@ -180,12 +192,8 @@ def verify_signed_request(
     message = signing_string(method, path, query, headers, params.headers).encode(
         errors="surrogatepass"
     )
-    try:
-        provided = base64.b64decode(params.signature, validate=True)
-    except (binascii.Error, ValueError):
-        raise SignatureRejected("malformed_signature") from None
     for key in candidates:
-        if hmac.compare_digest(hmac.digest(key, message, "sha256"), provided):
+        if hmac.compare_digest(hmac.digest(key, message, "sha256"), params.signature):
             _check_digest(digest_header, body, key)
             return params.key_id
     raise SignatureRejected("bad_signature")
@@ -202,13 +210,29 @@ def _signature_header(headers: Mapping[str, str]) -> str:
     return authorization[scheme.end() :]
 
 
+def _parse_date(value: str) -> datetime:
+    fixdate = _IMF_FIXDATE.fullmatch(value)
+    if fixdate is not None and fixdate.group(2) in _MONTHS:
+        day, month, year, hour, minute, second = fixdate.groups()
+        return datetime(
+            int(year),
+            _MONTHS[month],
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            tzinfo=UTC,
+        )
+    sent_at = parsedate_to_datetime(value)
+    # "-0000" or an unknown zone name: RFC 5322 reads it as UTC
+    return sent_at if sent_at.tzinfo is not None else sent_at.replace(tzinfo=UTC)
+
+
 def _check_date(value: str, now: datetime, max_skew_seconds: int) -> None:
     try:
-        sent_at = parsedate_to_datetime(value)
+        sent_at = _parse_date(value)
     except (ValueError, TypeError, IndexError, OverflowError):
         raise SignatureRejected("date_invalid") from None
-    if sent_at.tzinfo is None:  # "-0000" or an unknown zone name: RFC 5322 reads it as UTC
-        sent_at = sent_at.replace(tzinfo=now.tzinfo)
     if abs(now - sent_at) > timedelta(seconds=max_skew_seconds):
         raise SignatureRejected("date_skew")
 

@@ -35,7 +35,12 @@ def consume(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if message.get("fail"):
             failures.append({"itemIdentifier": record["messageId"]})
             continue
-        table.put_item(Item={"pk": message["id"], "receive_count": record["attributes"]["ApproximateReceiveCount"]})
+        table.put_item(
+            Item={
+                "pk": message["id"],
+                "receive_count": record["attributes"]["ApproximateReceiveCount"],
+            }
+        )
     return {"batchItemFailures": failures}
 
 
@@ -53,7 +58,9 @@ def stream(event: dict[str, Any], context: Any) -> None:
 
 def scheduled(event: dict[str, Any], context: Any) -> None:
     boto3.client("s3").put_object(
-        Bucket=os.environ["BUCKET_NAME"], Key=f"scheduled/{event['id']}.json", Body=json.dumps(event)
+        Bucket=os.environ["BUCKET_NAME"],
+        Key=f"scheduled/{event['id']}.json",
+        Body=json.dumps(event),
     )
 
 
