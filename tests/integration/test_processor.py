@@ -11,6 +11,7 @@ import pytest
 from sensorhook.core.dedupe import event_id_for
 from sensorhook.core.envelope import IngestEnvelope
 from sensorhook.core.flavors import Flavor
+from sensorhook.core.reading import Reading
 from sensorhook.dal.archive import Archive, quarantine_key
 from sensorhook.dal.gateways_store import GatewaysStore
 from sensorhook.dal.inbox import Inbox
@@ -19,6 +20,8 @@ from sensorhook.dal.readings_store import ReadingsStore
 from sensorhook.dal.sensor_state_store import SensorStateStore
 from sensorhook.handlers import processor
 from sensorhook.logic.replay import replay_quarantine
+from sensorhook.providers.registry import normalize
+from sensorhook.tools import replay_quarantine as replay_command
 from tests.builders import lambda_context
 from tests.fixtures.loader import fixture_text, sample_json, sample_text
 from tests.integration.conftest import BUCKET, TABLES, Aws
@@ -373,7 +376,6 @@ def test_a_failed_raw_archive_fails_the_whole_batch(
     # Then every record is reported failed and nothing was stored
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}, {"itemIdentifier": "g-1"}]}
     assert item_count(aws, "READINGS_TABLE") == 0
-    processor.processor_settings.cache_clear()
 
 
 def test_replay_re_enqueues_quarantined_deliveries_and_then_deletes_them(aws: Aws) -> None:
@@ -431,3 +433,40 @@ def test_replay_claim_checks_a_body_too_large_for_an_sqs_message(aws: Aws) -> No
     assert queued.body_s3_key == f"inbox/2022-06-28/{delivery.event_id}.json"
     assert run(("m-1", queued)) == {"batchItemFailures": []}
     assert item_count(aws, "READINGS_TABLE") == 16
+
+
+def test_efento_state_holds_each_channels_newest_extrapolated_reading(aws: Aws) -> None:
+    # Given an Efento batch with several measurements per channel
+    batch = envelope(Flavor.EFENTO_MEASUREMENTS, fixture_text("efento/multi-channel-batch.json"))
+    readings = normalize(
+        batch.flavor, batch.body or "", event_id=batch.event_id, received_at=RECEIVED_AT
+    ).readings
+
+    # When it is processed
+    assert run(("e-1", batch)) == {"batchItemFailures": []}
+
+    # Then each (metric, channel) state is the newest reading of that channel
+    state = SensorStateStore(TABLES["SENSOR_STATE_TABLE"][0])
+    newest: dict[tuple[str, str], Reading] = {}
+    for reading in readings:
+        key = (reading.metric, reading.channel)
+        if key not in newest or newest[key].measured_at < reading.measured_at:
+            newest[key] = reading
+    assert len(readings) > len(newest)
+    for (metric, channel), reading in newest.items():
+        assert state.get(reading.provider, reading.sensor_id, metric, channel) == reading
+    assert item_count(aws, "SENSOR_STATE_TABLE") == len(newest)
+    assert item_count(aws, "READINGS_TABLE") == len(readings)
+
+
+def test_the_replay_command_reports_what_it_replayed(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    delivery = mhm_envelope()
+    Archive(BUCKET).put_quarantine(quarantine_key(delivery), delivery, "earlier release")
+
+    status = replay_command.main(["--bucket", BUCKET, "--queue-url", aws.ingest_queue_url])
+
+    assert status == 0
+    assert "replayed 1, failed 0" in capsys.readouterr().out
+    assert aws.object_keys("quarantine/") == []

@@ -1,0 +1,370 @@
+"""`make demo`: the whole ingest flow on this machine, checked end to end.
+
+Starts the embedded AWS with the stack the CDK app defines, drives a realistic stream from the
+provider emulator (with duplicates, stale dates, bad signatures and malformed bodies) through the
+local HTTP API, waits until every queue and stream is drained, then reads back what landed with
+boto3, as a user would, and checks it against what the emulator knows it sent:
+
+- every request got the answer its intent calls for (202, 401 or 400);
+- DynamoDB holds exactly the readings of the accepted deliveries: none lost, none doubled;
+- every Efento measurement the simulated sensors took is there, reconstructed from the
+  compressed events, with its value and status;
+- the Parquet lake holds each reading once; the raw archive holds every accepted request;
+- the bus carried one event set per unique delivery; quarantine and DLQs are empty.
+
+Exit status 0 only if every check holds.
+"""
+
+import argparse
+import gzip
+import io
+import json
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from infra.constants import Output
+from local.emulator import (
+    DeliveryFactory,
+    FaultShares,
+    Installation,
+    Secrets,
+    Sender,
+    SendReport,
+    Stream,
+    backdated_start,
+)
+from local.runtime.demo_secrets import put_demo_webhook_secrets
+from local.runtime.stack import EmbeddedStack
+from sensorhook.core.flavors import Flavor
+from sensorhook.providers.efento.normalize import metric_and_unit
+from sensorhook.providers.registry import normalize
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+EVENT_SOURCE = "sensorhook"
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class DemoResult:
+    report: SendReport
+    figures: dict[str, Any] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    def check(self, name: str, ok: bool, detail: str) -> None:
+        self.checks.append(Check(name, ok, detail))
+
+
+def _paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    for page in client.get_paginator(operation).paginate(**kwargs):
+        yield from page.get(key, [])
+
+
+def _observe_bus(stack: EmbeddedStack) -> str:
+    """Subscribe a queue to everything sensorhook publishes, as a downstream consumer would."""
+    sqs, events = stack.client("sqs"), stack.client("events")
+    queue_url = sqs.create_queue(QueueName="demo-bus-observer")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    bus = stack.outputs[Output.EVENT_BUS_NAME]
+    events.put_rule(
+        Name="demo-observe-all",
+        EventBusName=bus,
+        EventPattern=json.dumps({"source": [EVENT_SOURCE]}),
+    )
+    events.put_targets(
+        Rule="demo-observe-all", EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn}]
+    )
+    return str(queue_url)
+
+
+def _drain_queue(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not batch:
+            return messages
+        messages.extend(json.loads(message["Body"]) for message in batch)
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(batch)
+            ],
+        )
+
+
+def _queue_depth(sqs: Any, queue_url: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def _expected_points(report: SendReport) -> tuple[set[tuple[str, str]], Counter[str]]:
+    """Readings keys the accepted deliveries mean, and the events each unique delivery should
+    publish: sensorhook's own normalization applied to exactly what the emulator sent."""
+    points: set[tuple[str, str]] = set()
+    events: Counter[str] = Counter()
+    seen: set[str] = set()
+    for result in report.delivered():
+        delivery = result.delivery
+        if delivery.event_id in seen:
+            continue
+        seen.add(delivery.event_id)
+        normalized = normalize(
+            delivery.flavor,
+            delivery.body.decode(),
+            event_id=delivery.event_id,
+            received_at=datetime.now(UTC),
+        )
+        points.update((r.series_key, r.point_key) for r in normalized.readings)
+        if normalized.readings:
+            events["Readings Received"] += 1
+        events["Steam Trap State Changed"] += len(normalized.steam_trap_changes)
+    return points, events
+
+
+def _efento_points(report: SendReport) -> dict[tuple[str, str], tuple[float | None, str]]:
+    """Every measurement the simulated Efento sensors took, keyed as the readings table keys it."""
+    expected: dict[tuple[str, str], tuple[float | None, str]] = {}
+    for sample in report.expected_samples().values():
+        if not sample.quantity.isupper():  # Efento channel types; Everactive uses body fields
+            continue
+        metric, _ = metric_and_unit(sample.quantity)
+        at = sample.measured_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        value = None if sample.status in ("MISSING", "ERROR") else sample.value
+        expected[(f"efento#{sample.sensor_id}", f"{at}#{metric}#{sample.channel}")] = (
+            None if value is None else float(value),
+            sample.status,
+        )
+    return expected
+
+
+def _read_back(stack: EmbeddedStack, observer_url: str, result: DemoResult) -> None:
+    dynamodb, s3, sqs = stack.client("dynamodb"), stack.client("s3"), stack.client("sqs")
+    outputs = stack.outputs
+    bucket = outputs[Output.BUCKET_NAME]
+    report = result.report
+
+    items = list(_paginate(dynamodb, "scan", "Items", TableName=outputs[Output.READINGS_TABLE]))
+    stored = Counter((item["series"]["S"], item["point"]["S"]) for item in items)
+    expected, expected_events = _expected_points(report)
+    lost, extra = expected - set(stored), set(stored) - expected
+    result.check(
+        "DynamoDB holds exactly the readings of the accepted deliveries",
+        not lost and not extra,
+        f"{len(stored)} stored, {len(expected)} expected, {len(lost)} lost, {len(extra)} extra",
+    )
+    by_key = {(item["series"]["S"], item["point"]["S"]): item for item in items}
+    efento = _efento_points(report)
+    wrong = [
+        key
+        for key, (value, status) in efento.items()
+        if key not in by_key
+        or by_key[key]["status"]["S"] != status
+        or (value is None) != ("value" not in by_key[key])
+        or (value is not None and abs(float(by_key[key]["value"]["N"]) - value) > 1e-9)
+    ]
+    result.check(
+        "every Efento measurement is reconstructed with its value and status",
+        bool(efento) and not wrong,
+        f"{len(efento) - len(wrong)}/{len(efento)} per-period measurements match",
+    )
+
+    objects = list(_paginate(s3, "list_objects_v2", "Contents", Bucket=bucket))
+    keys_by_prefix = Counter(obj["Key"].split("/", 1)[0] for obj in objects)
+    raw_lines = 0
+    lake_rows: Counter[tuple[str, str, str, str]] = Counter()
+    for obj in objects:
+        key = obj["Key"]
+        if key.startswith("raw/"):
+            data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            raw_lines += len(gzip.decompress(data).splitlines())
+        elif key.startswith("readings/") and key.endswith(".parquet"):
+            table = pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+            for row in table.select(["provider", "sensor_id", "metric", "channel"]).to_pylist():
+                lake_rows[(row["provider"], row["sensor_id"], row["metric"], row["channel"])] += 1
+    accepted = len(report.delivered())
+    result.check(
+        "the raw archive holds every accepted request",
+        raw_lines == accepted,
+        f"{raw_lines} archived lines, {accepted} accepted requests",
+    )
+    result.check(
+        "the Parquet lake holds each reading once",
+        sum(lake_rows.values()) == len(stored),
+        f"{sum(lake_rows.values())} Parquet rows, {len(stored)} readings",
+    )
+
+    published = _drain_queue(sqs, observer_url)
+    by_type = Counter(event["detail-type"] for event in published)
+    unique_by_type = Counter(
+        event["detail-type"]
+        for event in {(e["detail-type"], e["detail"].get("event_id")): e for e in published}.values()
+    )
+    result.check(
+        "one event set per unique delivery on the bus",
+        unique_by_type == expected_events,
+        f"published {dict(by_type)}, expected per delivery {dict(expected_events)}",
+    )
+    dlq = _queue_depth(sqs, outputs[Output.DLQ_URL])
+    lake_failures = _queue_depth(sqs, outputs[Output.LAKE_WRITER_FAILURES_QUEUE_URL])
+    result.check(
+        "nothing in quarantine or the dead-letter queues",
+        keys_by_prefix["quarantine"] == 0 and dlq == 0 and lake_failures == 0,
+        f"quarantine {keys_by_prefix['quarantine']}, DLQ {dlq}, lake failures {lake_failures}",
+    )
+    unexpected = report.unexpected()
+    result.check(
+        "every request got the answer its intent calls for",
+        not unexpected,
+        f"{len(report.sent) - len(unexpected)}/{len(report.sent)} as expected"
+        + (f"; first surprise: {unexpected[0].outcome}" if unexpected else ""),
+    )
+    result.figures.update(
+        {
+            "readings_in_dynamodb": len(stored),
+            "sensor_state_items": len(
+                list(
+                    _paginate(
+                        dynamodb, "scan", "Items", TableName=outputs[Output.SENSOR_STATE_TABLE]
+                    )
+                )
+            ),
+            "gateways": len(
+                list(_paginate(dynamodb, "scan", "Items", TableName=outputs[Output.GATEWAYS_TABLE]))
+            ),
+            "raw_objects": keys_by_prefix["raw"],
+            "raw_lines": raw_lines,
+            "parquet_objects": keys_by_prefix["readings"],
+            "parquet_rows": sum(lake_rows.values()),
+            "events_on_bus": dict(by_type),
+            "quarantined": keys_by_prefix["quarantine"],
+            "dlq_messages": dlq,
+            "duplicates_dropped": accepted - len(report.expected_event_ids()),
+        }
+    )
+
+
+def run_demo(
+    stack: EmbeddedStack,
+    *,
+    count: int,
+    rate: float,
+    sensors: int,
+    gateways: int,
+    seed: int,
+    shares: FaultShares,
+) -> DemoResult:
+    """Drive the running stack with the emulator and check what landed."""
+    secrets = put_demo_webhook_secrets(stack.client("lambda"), stack.client("secretsmanager"))
+    observer_url = _observe_bus(stack)
+    flavors = list(Flavor)
+    installation = Installation.create(
+        seed=seed,
+        sensors=sensors,
+        gateways=gateways,
+        start=backdated_start(datetime.now(UTC), count=count, sensors=sensors, flavors=flavors),
+    )
+    factory = DeliveryFactory(
+        secrets=Secrets.model_validate({"webhook_secrets": secrets}), base_url=stack.api_url
+    )
+    stream = Stream(installation, factory, flavors, shares, rng=random.Random(seed))  # noqa: S311
+    sender = Sender()
+    try:
+        report = sender.run(stream, count=count, rate=rate)
+    finally:
+        sender.close()
+    result = DemoResult(report=report)
+    result.timings_s["send"] = report.elapsed_s
+    started = time.perf_counter()
+    stack.drain(timeout=120)
+    result.timings_s["drain"] = time.perf_counter() - started
+    started = time.perf_counter()
+    _read_back(stack, observer_url, result)
+    result.timings_s["read_back"] = time.perf_counter() - started
+    return result
+
+
+def print_result(result: DemoResult, stack_start_s: float) -> None:
+    summary = result.report.summary()
+    print("\nrequests")
+    print(f"  sent {summary['sent']} in {summary['elapsed_s']} s ({summary['rate_per_s']}/s), "
+          f"latency p50 {summary['latency_ms']['p50']} ms, p99 {summary['latency_ms']['p99']} ms")
+    print(f"  by flavor:  {summary['by_flavor']}")
+    print(f"  by intent:  {summary['by_intent']}")
+    print(f"  responses:  {summary['responses_by_status']}")
+    print("\nwhat landed")
+    for name, value in result.figures.items():
+        print(f"  {name.replace('_', ' '):24} {value}")
+    print("\nchecks")
+    for check in result.checks:
+        print(f"  [{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
+    timings = {"stack start": stack_start_s, **result.timings_s}
+    print("\ntime: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
+    print("\nDEMO " + ("PASSED" if result.ok else "FAILED"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=400, help="requests to send")
+    parser.add_argument("--rate", type=float, default=100.0, help="requests per second")
+    parser.add_argument("--sensors", type=int, default=6)
+    parser.add_argument("--gateways", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--duplicates", type=float, default=0.10, help="share of duplicates")
+    parser.add_argument("--stale", type=float, default=0.05, help="share of stale dates")
+    parser.add_argument("--bad-auth", type=float, default=0.05, help="share of bad signatures")
+    parser.add_argument("--malformed", type=float, default=0.05, help="share of broken JSON")
+    args = parser.parse_args(argv)
+    shares = FaultShares(
+        duplicate=args.duplicates,
+        stale_date=args.stale,
+        bad_signature=args.bad_auth,
+        malformed=args.malformed,
+    )
+    print("starting the embedded AWS from the CDK app (first run synthesizes: ~10 s)…", flush=True)
+    started = time.perf_counter()
+    with EmbeddedStack(PROJECT_DIR) as stack:
+        stack_start_s = time.perf_counter() - started
+        print(f"  webhooks at {stack.api_url}, AWS at {stack.aws_endpoint}", flush=True)
+        result = run_demo(
+            stack,
+            count=args.count,
+            rate=args.rate,
+            sensors=args.sensors,
+            gateways=args.gateways,
+            seed=args.seed,
+            shares=shares,
+        )
+        print_result(result, stack_start_s)
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
