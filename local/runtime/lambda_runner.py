@@ -118,6 +118,36 @@ class Invocation:
         return json.loads(self.payload) if self.payload else None
 
 
+class ThreadLocalStdout(io.TextIOBase):
+    """``sys.stdout`` that, on a thread running a function, writes into that invocation's log.
+
+    Lambda functions log by printing (Powertools Logger, EMF metrics); in AWS that output goes to
+    the function's CloudWatch log stream, so here it goes to the invocation's log, which moto
+    stores in CloudWatch Logs, instead of the terminal of whoever runs the local stack.
+    """
+
+    def __init__(self, terminal: Any) -> None:
+        self.terminal = terminal
+        self._local = threading.local()
+
+    @contextmanager
+    def captured(self) -> Iterator[io.StringIO]:
+        buffer = io.StringIO()
+        self._local.buffer = buffer
+        try:
+            yield buffer
+        finally:
+            self._local.buffer = None
+
+    def write(self, text: str) -> int:
+        buffer = getattr(self._local, "buffer", None)
+        return (buffer or self.terminal).write(text)
+
+    def flush(self) -> None:
+        if getattr(self._local, "buffer", None) is None:
+            self.terminal.flush()
+
+
 class InProcessLambdas:
     """Imports and calls handlers; counts invocations so ``drain`` can tell when work settled."""
 
@@ -128,6 +158,7 @@ class InProcessLambdas:
         self._in_flight = 0
         self._started = 0
         self._environ: ThreadLocalEnviron | None = None
+        self._stdout: ThreadLocalStdout | None = None
         self._original_invoke: Callable[..., tuple[str, bool, str]] | None = None
 
     def register_code_dir(self, code_sha256: str, directory: Path) -> None:
@@ -155,6 +186,8 @@ class InProcessLambdas:
         self._environ = ThreadLocalEnviron(os.environ)
         # Replacing the mapping object (not its contents) is the point: reads go through it.
         os.environ = self._environ  # type: ignore[assignment]  # noqa: B003
+        self._stdout = ThreadLocalStdout(sys.stdout)
+        sys.stdout = self._stdout
         self._original_invoke = LambdaFunction._invoke_lambda
         LambdaFunction._invoke_lambda = invoke_in_process  # type: ignore[assignment,method-assign]
 
@@ -165,6 +198,10 @@ class InProcessLambdas:
         if self._environ is not None:
             os.environ = self._environ.base  # type: ignore[assignment]  # noqa: B003
             self._environ = None
+        if self._stdout is not None:
+            if sys.stdout is self._stdout:
+                sys.stdout = self._stdout.terminal
+            self._stdout = None
 
     def invoke(self, function: LambdaFunction, event: Any) -> Invocation:
         """Call the function's handler with ``event`` as the Lambda service would."""
@@ -193,7 +230,10 @@ class InProcessLambdas:
         lines = [f"START RequestId: {context.aws_request_id} Version: $LATEST"]
         started = time.monotonic()
         errored = False
-        with environ.applied(self._function_environment(function, context)):
+        with (
+            environ.applied(self._function_environment(function, context)),
+            self._captured_output() as output,
+        ):
             try:
                 handler = self._load_handler(function)
                 payload = json.dumps(handler(event, context))
@@ -212,6 +252,7 @@ class InProcessLambdas:
                     "function invocation failed",
                     extra={"function": function.function_name, "error": type(error).__name__},
                 )
+        lines[1:1] = output.getvalue().splitlines()
         elapsed = time.monotonic() - started
         if elapsed > context.timeout_seconds:
             # AWS would have killed it; a thread cannot be killed, so say it loudly instead.
@@ -230,6 +271,14 @@ class InProcessLambdas:
         function.logs_backend.ensure_log_group(function.logs_group_name)
         function.save_logs(logs)
         return Invocation(payload=payload, errored=errored, logs=logs)
+
+    @contextmanager
+    def _captured_output(self) -> Iterator[io.StringIO]:
+        if self._stdout is None:
+            yield io.StringIO()
+            return
+        with self._stdout.captured() as buffer:
+            yield buffer
 
     @staticmethod
     def _function_environment(function: LambdaFunction, context: LambdaContext) -> dict[str, str]:
