@@ -149,10 +149,7 @@ class DeliveryProcessor:
         )
         readings = delivery.readings
         stored = self.stores.readings.put_readings(readings, ttl_days=self._reading_ttl_days)
-        state_updates = sum(
-            self.stores.sensor_state.update_latest(reading)
-            for reading in newest_per_state(readings)
-        )
+        state_updates = self.stores.sensor_state.update_latest_many(newest_per_state(readings))
         for status in delivery.gateway_statuses:
             self.stores.gateways.update_status(status)
         for (provider, gateway_id), at in last_reading_per_gateway(readings).items():
