@@ -223,10 +223,8 @@ def _read_back(stack: EmbeddedStack, observer_url: str, result: DemoResult) -> N
 
     published = _drain_queue(sqs, observer_url)
     by_type = Counter(event["detail-type"] for event in published)
-    unique_by_type = Counter(
-        event["detail-type"]
-        for event in {(e["detail-type"], e["detail"].get("event_id")): e for e in published}.values()
-    )
+    unique = {(e["detail-type"], e["detail"].get("event_id")): e for e in published}
+    unique_by_type = Counter(event["detail-type"] for event in unique.values())
     result.check(
         "one event set per unique delivery on the bus",
         unique_by_type == expected_events,
@@ -314,8 +312,10 @@ def run_demo(
 def print_result(result: DemoResult, stack_start_s: float) -> None:
     summary = result.report.summary()
     print("\nrequests")
-    print(f"  sent {summary['sent']} in {summary['elapsed_s']} s ({summary['rate_per_s']}/s), "
-          f"latency p50 {summary['latency_ms']['p50']} ms, p99 {summary['latency_ms']['p99']} ms")
+    print(
+        f"  sent {summary['sent']} in {summary['elapsed_s']} s ({summary['rate_per_s']}/s), "
+        f"latency p50 {summary['latency_ms']['p50']} ms, p99 {summary['latency_ms']['p99']} ms"
+    )
     print(f"  by flavor:  {summary['by_flavor']}")
     print(f"  by intent:  {summary['by_intent']}")
     print(f"  responses:  {summary['responses_by_status']}")

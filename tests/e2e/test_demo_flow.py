@@ -72,7 +72,7 @@ def test_a_sensor_time_range_query_returns_each_measurement_once(landed):
 
 
 def test_sensor_state_holds_the_newest_reading_of_each_metric(landed):
-    stack, result = landed
+    stack, _ = landed
     dynamodb = stack.client("dynamodb")
     newest: dict[tuple[str, str], str] = {}
     for page in dynamodb.get_paginator("scan").paginate(
@@ -106,7 +106,9 @@ def test_the_parquet_lake_answers_sql_like_athena_would(landed):
     # When counting readings per provider and duplicates per key
     con = duckdb.connect()
     con.register("readings", lake)
-    per_provider = dict(con.execute("select provider, count(*) from readings group by 1").fetchall())
+    per_provider = dict(
+        con.execute("select provider, count(*) from readings group by 1").fetchall()
+    )
     doubled = con.execute(
         "select count(*) from (select provider, sensor_id, measured_at, metric, channel "
         "from readings group by all having count(*) > 1)"
