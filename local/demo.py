@@ -133,7 +133,7 @@ def _expected_points(report: SendReport) -> tuple[set[tuple[str, str]], Counter[
     seen: set[str] = set()
     for result in report.delivered():
         delivery = result.delivery
-        if delivery.event_id in seen:
+        if delivery.event_id is None or delivery.event_id in seen:
             continue
         seen.add(delivery.event_id)
         normalized = normalize(
