@@ -7,9 +7,6 @@ older reading lingers) in one request that is also the cheapest to evaluate: an 
 with one SET clause per attribute cost about four times as much under moto.
 """
 
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -20,30 +17,12 @@ from sensorhook.dal.aws_clients import dynamodb_client
 from sensorhook.dal.readings_store import reading_attributes, reading_from_item
 
 _DESERIALIZER = TypeDeserializer()
-# below botocore's default connection pool (10), so no request waits for a connection
-_CONCURRENT_WRITES = 8
-
-
-@cache
-def _writers() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=_CONCURRENT_WRITES, thread_name_prefix="state")
 
 
 class SensorStateStore:
     def __init__(self, table_name: str, client: Any = None) -> None:
         self._table_name = table_name
         self._client = client or dynamodb_client()
-
-    def update_latest_many(self, readings: Sequence[Reading]) -> int:
-        """`update_latest` for readings of distinct state items; returns how many became state.
-
-        The writes are independent (one item each), so they run concurrently: a delivery of
-        16 metrics then waits about two DynamoDB round trips instead of sixteen. The first
-        failure is raised once all have finished.
-        """
-        if len(readings) <= 1:
-            return sum(self.update_latest(reading) for reading in readings)
-        return sum(_writers().map(self.update_latest, readings))
 
     def update_latest(self, reading: Reading) -> bool:
         """Make `reading` the state of its (series, metric#channel) if it is newer.

@@ -70,7 +70,10 @@ def _parse_envelopes(records: list[dict[str, Any]]) -> dict[str, IngestEnvelope]
             # left out of the archive: the record fails below and ends in the DLQ, intact
             logger.error(
                 "message is not an ingest envelope",
-                extra={"message_id": record["messageId"], "errors": error.errors()[:5]},
+                extra={
+                    "message_id": record["messageId"],
+                    "errors": error.errors(include_input=False)[:5],
+                },
             )
     return envelopes
 

@@ -65,7 +65,10 @@ def write_to_lake(changes: Sequence[StreamChange], shard: str, store: LakeStore)
         except ValidationError as error:
             logger.error(
                 "stream record is not a reading; retrying from it",
-                extra={"sequence_number": change.sequence_number, "errors": error.errors()[:5]},
+                extra={
+                    "sequence_number": change.sequence_number,
+                    "errors": error.errors(include_input=False)[:5],
+                },
             )
             result.retry_from = change.sequence_number
             written = index

@@ -70,7 +70,8 @@ def archive_batch(envelopes: Mapping[str, IngestEnvelope], archive: Archive) -> 
 
     A delivery whose claim-checked body is gone cannot be archived or processed; it is left
     out and reported, so that only it is retried (and dead-lettered), not the whole batch.
-    Any other failure raises: the caller must then fail the whole batch.
+    Any other failure raises: the caller must then fail the whole batch. The archive is
+    per delivery attempt: a delivery SQS retries in another batch is archived again there.
     """
     resolved: dict[str, IngestEnvelope] = {}
     missing: dict[str, str] = {}
@@ -92,7 +93,7 @@ def archive_batch(envelopes: Mapping[str, IngestEnvelope], archive: Archive) -> 
     for flavor, group in by_flavor.items():
         # the earliest receipt names the hour, so a retried identical batch lands on one key
         first_received = min(envelope.received_at for envelope in group.values())
-        archive.put_raw(raw_key(flavor, first_received, group), list(group.values()))
+        archive.put_raw(raw_key(flavor, first_received, group.keys()), list(group.values()))
     return ArchivedBatch(envelopes=resolved, missing_bodies=missing)
 
 
@@ -149,7 +150,10 @@ class DeliveryProcessor:
         )
         readings = delivery.readings
         stored = self.stores.readings.put_readings(readings, ttl_days=self._reading_ttl_days)
-        state_updates = self.stores.sensor_state.update_latest_many(newest_per_state(readings))
+        state_updates = sum(
+            self.stores.sensor_state.update_latest(reading)
+            for reading in newest_per_state(readings)
+        )
         for status in delivery.gateway_statuses:
             self.stores.gateways.update_status(status)
         for (provider, gateway_id), at in last_reading_per_gateway(readings).items():
