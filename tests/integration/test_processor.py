@@ -254,10 +254,13 @@ def test_the_same_delivery_twice_in_one_batch_is_stored_and_published_once(aws: 
     assert events[0]["detail"]["count"] == 16
 
 
-def test_the_same_delivery_in_separate_batches_is_stored_and_published_once(aws: Aws) -> None:
+def test_the_same_delivery_in_separate_batches_is_stored_and_published_once(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Given a delivery processed once
     run(("m-1", mhm_envelope()))
     assert len(aws.published_events()) == 1
+    capsys.readouterr()
 
     # When the provider re-sends it with other whitespace and key order (same event id)
     resent = envelope(
@@ -275,6 +278,10 @@ def test_the_same_delivery_in_separate_batches_is_stored_and_published_once(aws:
         "everactive", MAC, RECEIVED_AT - timedelta(hours=1), RECEIVED_AT
     )
     assert {r.received_at for r in readings} == {RECEIVED_AT}
+    # and the skipped duplicate is counted, not the stored kind
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [metric.get("DuplicateDeliveriesSkipped") for metric in emf] == [[1.0]]
+    assert all("DeliveriesStored" not in metric for metric in emf)
 
 
 def test_readings_received_event_carries_the_canonical_readings(aws: Aws) -> None:

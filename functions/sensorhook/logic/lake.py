@@ -73,6 +73,8 @@ def write_to_lake(changes: Sequence[StreamChange], shard: str, store: LakeStore)
             result.retry_from = change.sequence_number
             written = index
             break
+    # counted even when zero, so the metric shows the writer alive on batches of overwrites
+    metrics.add_metric(name="LakeRowsWritten", unit=MetricUnit.Count, value=len(readings))
     if not readings:
         return result
     batch_name = f"{shard}-{changes[0].sequence_number}-{changes[written - 1].sequence_number}"
@@ -82,6 +84,5 @@ def write_to_lake(changes: Sequence[StreamChange], shard: str, store: LakeStore)
     for key, rows in objects.items():
         store.put_readings(key, rows)
         result.keys.append(key)
-    metrics.add_metric(name="LakeRowsWritten", unit=MetricUnit.Count, value=len(readings))
     logger.info("readings written to the lake", extra={"objects": result.keys})
     return result

@@ -109,6 +109,7 @@ class DeliveryProcessor:
         idempotency_ttl_seconds: int,
     ) -> None:
         self.stores = stores
+        self._stored_now = False
         self._reading_ttl_days = reading_ttl_days
         self.idempotency_config = IdempotencyConfig(
             event_key_jmespath="event_id", expires_after_seconds=idempotency_ttl_seconds
@@ -127,6 +128,7 @@ class DeliveryProcessor:
         record of it, so a replay of the same event_id after a fix is processed, not skipped.
         Re-sends of the invalid body overwrite the same quarantine object.
         """
+        self._stored_now = False
         try:
             summary: DeliverySummary = self._store_once(envelope=envelope)
         except InvalidPayload as error:
@@ -137,9 +139,17 @@ class DeliveryProcessor:
                 extra={"event_id": envelope.event_id, "flavor": envelope.flavor.value},
             )
             return DeliverySummary(quarantined=True)
+        metrics.add_metric(
+            name="DeliveriesStored" if self._stored_now else "DuplicateDeliveriesSkipped",
+            unit=MetricUnit.Count,
+            value=1,
+        )
         return summary
 
     def _normalize_and_store(self, envelope: IngestEnvelope) -> DeliverySummary:
+        # Powertools returns the stored result without calling this for a duplicate: the flag
+        # is how `process` tells the two apart (a Lambda runs one record at a time).
+        self._stored_now = True
         if envelope.body is None:
             raise ValueError(f"envelope {envelope.event_id} reached processing without a body")
         delivery = normalize(
