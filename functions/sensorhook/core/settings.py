@@ -48,6 +48,38 @@ class LakeWriterSettings(_Settings):
     bucket_name: str
 
 
+class ProviderApiSettings(_Settings):
+    """Where and as whom a control-plane function calls the Everactive API."""
+
+    ds_api_base_url: str  # e.g. https://api.data.everactive.com/ds/v1
+    ds_api_token_url: str
+    ds_api_credentials_secret_arn: str  # {"client_id", "client_secret"}
+    api_timeout_seconds: float = Field(default=5.0, gt=0)
+    api_max_attempts: int = Field(default=4, ge=1)
+
+
+class SubscriptionsSettings(ProviderApiSettings):
+    subscriptions_table: str
+    gateways_table: str  # last contact per gateway: is a silent subscription's installation up?
+    desired_subscriptions: str  # JSON list, rendered by infra from the validated CDK config
+    webhook_base_url: str  # this deployment's HTTP API URL; callbacks are built from it
+    ds_header_secret_arn: str
+    v2020_signing_secret_arn: str
+    v2020_api_base_url: str
+    v2020_api_token_url: str
+    v2020_api_credentials_secret_arn: str
+    subscription_silent_after_seconds: int = Field(default=3600, gt=0)
+
+
+class GatewayHealthSettings(ProviderApiSettings):
+    gateways_table: str
+    sensor_state_table: str
+    event_bus_name: str
+    gateway_offline_after_seconds: int = Field(default=900, gt=0)  # ~3 missed 5-minute reports
+    sensor_silent_after_periods: float = Field(default=3.0, gt=0)
+    default_sensor_period_seconds: int = Field(default=60, gt=0)
+
+
 @cache
 def receiver_settings() -> ReceiverSettings:
     return ReceiverSettings.from_env()  # type: ignore[return-value]
@@ -61,3 +93,13 @@ def processor_settings() -> ProcessorSettings:
 @cache
 def lake_writer_settings() -> LakeWriterSettings:
     return LakeWriterSettings.from_env()  # type: ignore[return-value]
+
+
+@cache
+def subscriptions_settings() -> SubscriptionsSettings:
+    return SubscriptionsSettings.from_env()  # type: ignore[return-value]
+
+
+@cache
+def gateway_health_settings() -> GatewayHealthSettings:
+    return GatewayHealthSettings.from_env()  # type: ignore[return-value]
