@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 STAGE ?= dev
+LOCAL_API_PORT ?= 8080
+LOCAL_AWS_PORT ?= 5000
 
 .PHONY: help venv demo local test test-fast lint format synth bench deploy replay-quarantine clean
 
@@ -30,7 +32,7 @@ demo: $(STAMP)  ## run the whole flow locally on an embedded AWS and check what 
 	$(PY) -m local.demo
 
 local: $(STAMP)  ## keep the local stack running for your own requests (Ctrl-C to stop)
-	$(PY) -m local.runtime serve
+	$(PY) -m local.runtime serve --api-port $(LOCAL_API_PORT) --aws-port $(LOCAL_AWS_PORT) --batching-window-cap 1
 
 test: $(STAMP)  ## every test: unit, integration, infrastructure, end-to-end
 	$(PY) -m pytest -n 2 --dist loadfile

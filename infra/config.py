@@ -12,6 +12,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from infra.constants import DLQ_RETENTION_DAYS
+from sensorhook.core.settings import DesiredSubscription
 
 CONTEXT_KEY = "sensorhook"
 STAGE_CONTEXT_KEY = "stage"
@@ -56,12 +57,26 @@ _SQS_INLINE_CEILING_BYTES = 240_000
 _HTTP_API_PAYLOAD_CEILING_BYTES = 10 * 1024 * 1024
 # Efento drops a delivery it has no answer to within 10 s; the receiver must be done well before.
 _RECEIVER_TIMEOUT_CEILING_SECONDS = 9
+# Everactive's public API host (seeds: Data Services API v1 and API v2020-07).
+_EVERACTIVE_API = "https://api.data.everactive.com"
 # S3 refuses a transition to STANDARD_IA earlier than 30 days after creation.
 _STANDARD_IA_MIN_DAYS = 30
 
 
 class ConfigError(ValueError):
     """The stage configuration in CDK context is missing or invalid."""
+
+
+class SubscriptionConfig(DesiredSubscription):
+    """A `subscriptions` entry of cdk.json: the runtime model, refusing unknown keys at synth."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _https(value: str | None) -> str | None:
+    if value is not None and not value.startswith("https://"):
+        raise ValueError("must be an https:// URL")
+    return value
 
 
 class StageConfig(BaseModel):
@@ -111,6 +126,25 @@ class StageConfig(BaseModel):
     lake_writer_max_iterator_age_seconds: int = Field(default=3600, gt=0)
     function_errors_threshold: int = Field(default=0, ge=0)
 
+    # control plane: provider API, subscriptions, gateway health (docs/subscriptions.md)
+    subscriptions: tuple[SubscriptionConfig, ...] = ()
+    webhook_base_url: str | None = None  # callbacks' base when not the HTTP API's own URL
+    everactive_ds_api_base_url: str = f"{_EVERACTIVE_API}/ds/v1"
+    everactive_ds_api_token_url: str = f"{_EVERACTIVE_API}/auth/token"
+    everactive_v2020_api_base_url: str = f"{_EVERACTIVE_API}/v2020-07"
+    everactive_v2020_api_token_url: str = f"{_EVERACTIVE_API}/v2020-07/auth/token"
+    api_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    api_max_attempts: int = Field(default=4, ge=1, le=10)
+    subscriptions_schedule_minutes: int = Field(default=15, ge=1, le=1440)
+    subscriptions_timeout_seconds: int = Field(default=300, ge=30, le=900)
+    subscription_silent_after_seconds: int = Field(default=3600, gt=0)
+    gateway_health_schedule_minutes: int = Field(default=5, ge=1, le=1440)
+    gateway_health_timeout_seconds: int = Field(default=120, ge=30, le=900)
+    gateway_offline_after_seconds: int = Field(default=900, gt=0)
+    sensor_silent_after_periods: float = Field(default=3.0, gt=0)
+    default_sensor_period_seconds: int = Field(default=60, gt=0)
+    control_plane_memory_mb: int = Field(default=256, ge=128, le=10_240)
+
     # runtime layers
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     powertools_layer_version: int = Field(default=27, gt=0)
@@ -123,6 +157,33 @@ class StageConfig(BaseModel):
     def _known_retention(cls, value: str) -> str:
         if value not in LOG_RETENTION_CHOICES:
             raise ValueError(f"must be one of {', '.join(LOG_RETENTION_CHOICES)}")
+        return value
+
+    @field_validator(
+        "webhook_base_url",
+        "everactive_ds_api_base_url",
+        "everactive_ds_api_token_url",
+        "everactive_v2020_api_base_url",
+        "everactive_v2020_api_token_url",
+    )
+    @classmethod
+    def _https_only(cls, value: str | None) -> str | None:
+        return _https(value)
+
+    @field_validator("subscriptions")
+    @classmethod
+    def _distinct_subscriptions(
+        cls, value: tuple[SubscriptionConfig, ...]
+    ) -> tuple[SubscriptionConfig, ...]:
+        names = [subscription.name for subscription in value]
+        if len(set(names)) != len(names):
+            raise ValueError("subscription names must be unique")
+        kinds = [(s.provider, s.event_type, s.flavor) for s in value]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError(
+                "two subscriptions with the same provider, event type and route would "
+                "deliver every event twice"
+            )
         return value
 
     @field_validator("alarm_email")
@@ -157,6 +218,17 @@ class StageConfig(BaseModel):
             raise ValueError(
                 "raw_archive_expiration_days must be later than raw_archive_transition_ia_days"
             )
+        for subscription in self.subscriptions:
+            if (
+                subscription.provider == "efento"
+                and self.webhook_base_url is not None
+                and len(subscription.callback_url(self.webhook_base_url))
+                > SubscriptionConfig.EFENTO_MAX_URL_CHARS
+            ):
+                raise ValueError(
+                    f"subscription {subscription.name}: Efento takes callback URLs of at most "
+                    f"{SubscriptionConfig.EFENTO_MAX_URL_CHARS} characters"
+                )
         return self
 
     @property

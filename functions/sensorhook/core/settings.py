@@ -5,9 +5,13 @@ and an infrastructure test checks that every function's environment matches its 
 """
 
 import os
+import re
 from functools import cache
+from typing import ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sensorhook.core.flavors import ROUTES, Flavor
 
 
 class _Settings(BaseModel):
@@ -56,6 +60,82 @@ class ProviderApiSettings(_Settings):
     ds_api_credentials_secret_arn: str  # {"client_id", "client_secret"}
     api_timeout_seconds: float = Field(default=5.0, gt=0)
     api_max_attempts: int = Field(default=4, ge=1)
+
+
+class DesiredSubscription(BaseModel):
+    """One webhook subscription declared per stage in cdk.json (`subscriptions`).
+
+    Infra validates it at synth and renders the list into DESIRED_SUBSCRIPTIONS; the
+    subscriptions function reads it back with this same model, so both agree on every rule.
+    `route` and `secret` follow from (provider, event_type) and are filled in when left out.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    # (provider, event_type) -> (route, secret): the only consistent combinations.
+    COMBINATIONS: ClassVar[dict[tuple[str, str], tuple[Flavor, str]]] = {
+        ("everactive-ds", "sensor_reading"): (Flavor.EVERACTIVE_DS_SENSOR_READING, "ds-header"),
+        ("everactive-ds", "gateway_status"): (Flavor.EVERACTIVE_DS_GATEWAY_STATUS, "ds-header"),
+        ("everactive-v2020-07", "steam_trap_state_change"): (
+            Flavor.EVERACTIVE_V2020_STEAM_TRAP,
+            "v2020-signing",
+        ),
+        ("efento", "measurements"): (Flavor.EFENTO_MEASUREMENTS, "efento-header"),
+    }
+    # Efento Cloud's webhook limits (seed: efento-cloud-measurement-webhooks, "Limitations").
+    EFENTO_MAX_HEADERS: ClassVar[int] = 5
+    EFENTO_MAX_HEADER_CHARS: ClassVar[int] = 512
+    EFENTO_MAX_URL_CHARS: ClassVar[int] = 500
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    provider: Literal["everactive-ds", "everactive-v2020-07", "efento"]
+    event_type: Literal[
+        "sensor_reading", "gateway_status", "steam_trap_state_change", "measurements"
+    ]
+    route: Flavor | None = None
+    secret: Literal["ds-header", "v2020-signing", "efento-header"] | None = None
+    # Header names the provider must send; values live in the header secret, never here.
+    # Empty: whatever names the secret holds.
+    header_names: tuple[str, ...] = ()
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        combination = self.COMBINATIONS.get((self.provider, self.event_type))
+        if combination is None:
+            allowed = ", ".join(e for p, e in self.COMBINATIONS if p == self.provider)
+            raise ValueError(f"{self.provider} has no event type {self.event_type} ({allowed})")
+        route, secret = combination
+        if self.route not in (None, route):
+            raise ValueError(f"{self.provider} {self.event_type} is served on route {route}")
+        if self.secret not in (None, secret):
+            raise ValueError(f"{self.provider} {self.event_type} is authenticated by {secret}")
+        object.__setattr__(self, "route", route)
+        object.__setattr__(self, "secret", secret)
+        names = [name.lower() for name in self.header_names]
+        if len(set(names)) != len(names):
+            raise ValueError("header_names must be unique ignoring case")
+        if not all(re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name) for name in names):
+            raise ValueError("header_names must be HTTP field names")
+        if self.provider == "everactive-v2020-07" and names:
+            raise ValueError("v2020-07 webhooks are signed by the provider; no header_names")
+        if self.provider == "efento" and (
+            len(names) > self.EFENTO_MAX_HEADERS
+            or any(len(name) > self.EFENTO_MAX_HEADER_CHARS for name in names)
+        ):
+            raise ValueError(
+                f"Efento allows at most {self.EFENTO_MAX_HEADERS} headers, names of at most "
+                f"{self.EFENTO_MAX_HEADER_CHARS} characters"
+            )
+        return self
+
+    @property
+    def flavor(self) -> Flavor:
+        """The route this subscription delivers to (always set once validated)."""
+        return self.COMBINATIONS[(self.provider, self.event_type)][0]
+
+    def callback_url(self, webhook_base_url: str) -> str:
+        return webhook_base_url.rstrip("/") + ROUTES[self.flavor]
 
 
 class SubscriptionsSettings(ProviderApiSettings):

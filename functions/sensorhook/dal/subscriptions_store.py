@@ -1,0 +1,143 @@
+"""The subscriptions table (one item per declared subscription, keyed by its `name`) and what
+the reconciler reads from the gateways table to judge whether a subscription went silent.
+
+Keyed by the declared name rather than the provider's webhook id: the id changes whenever a
+webhook has to be re-created, the name is what the operator wrote in cdk.json.
+"""
+
+from collections.abc import Iterator
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from pydantic import BaseModel, ConfigDict
+
+from sensorhook.core.reading import UtcDatetime
+from sensorhook.dal.aws_clients import dynamodb_client
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+_PARTITION_KEY = "name"
+
+
+class SubscriptionStatus(StrEnum):
+    ACTIVE = "active"
+    RE_ENABLED = "re-enabled"  # the provider had disabled it; this run enabled it again
+    DISABLED = "disabled"  # declared with enabled: false
+    ERROR = "error"  # the last run could not make it true; see last_error
+    SILENT = "silent"  # no events for the silence window while its gateways are online
+    MANUAL = "manual"  # Efento: configured by hand in Efento Cloud, never through an API
+
+
+class SubscriptionState(BaseModel):
+    """One item of the subscriptions table."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str
+    provider: str
+    event_type: str
+    callback_url: str
+    status: SubscriptionStatus
+    provider_id: str | None = None
+    last_reconciled_at: UtcDatetime
+    active_since: UtcDatetime | None = None  # when the current provider webhook was adopted
+    last_event_at: UtcDatetime | None = None
+    last_error: str | None = None
+
+
+class SubscriptionsStore:
+    def __init__(self, table_name: str, client: Any = None) -> None:
+        self._table_name = table_name
+        self._client = client or dynamodb_client()
+
+    def all(self) -> dict[str, SubscriptionState]:
+        """Every stored subscription state by name."""
+        states: dict[str, SubscriptionState] = {}
+        for item in _scan(self._client, TableName=self._table_name, ConsistentRead=True):
+            state = SubscriptionState.model_validate(item)
+            states[state.name] = state
+        return states
+
+    def put(self, state: SubscriptionState) -> None:
+        document = state.model_dump(mode="json", exclude_none=True)
+        self._client.put_item(
+            TableName=self._table_name,
+            Item={name: _SERIALIZER.serialize(value) for name, value in document.items()},
+        )
+
+    def delete(self, name: str) -> None:
+        self._client.delete_item(
+            TableName=self._table_name, Key={_PARTITION_KEY: {"S": name}}
+        )
+
+
+class ProviderContacts(BaseModel):
+    """What the gateways table says about one provider's installation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    last_reading_at: datetime | None = None  # newest reading relayed by any of its gateways
+    last_status_at: datetime | None = None  # newest gateway status report
+    gateways_online: int = 0
+
+
+class GatewayContacts:
+    """Reads the gateways table the processor and the gateway-health function keep."""
+
+    def __init__(self, table_name: str, client: Any = None) -> None:
+        self._table_name = table_name
+        self._client = client or dynamodb_client()
+
+    def by_provider(self) -> dict[str, ProviderContacts]:
+        """Per provider: newest contact times, and how many gateways are online.
+
+        A gateway counts as online when the gateway-health function judged it so (`health`),
+        or, before it has judged, when the gateway's own last status said so (`online`).
+        """
+        newest_reading: dict[str, datetime] = {}
+        newest_status: dict[str, datetime] = {}
+        online: dict[str, int] = {}
+        for item in _scan(
+            self._client,
+            TableName=self._table_name,
+            ProjectionExpression="#p, #r, #s, #h, #o",
+            ExpressionAttributeNames={
+                "#p": "provider",
+                "#r": "last_reading_at",
+                "#s": "reported_at",
+                "#h": "health",
+                "#o": "online",
+            },
+        ):
+            provider = item.get("provider")
+            if not isinstance(provider, str):
+                continue
+            for attribute, newest in (
+                ("last_reading_at", newest_reading),
+                ("reported_at", newest_status),
+            ):
+                value = item.get(attribute)
+                if isinstance(value, str):
+                    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                    if provider not in newest or newest[provider] < moment:
+                        newest[provider] = moment
+            health = item.get("health")
+            is_online = health == "online" if health is not None else item.get("online") is True
+            online[provider] = online.get(provider, 0) + int(is_online)
+        return {
+            provider: ProviderContacts(
+                last_reading_at=newest_reading.get(provider),
+                last_status_at=newest_status.get(provider),
+                gateways_online=online.get(provider, 0),
+            )
+            for provider in {*newest_reading, *newest_status, *online}
+        }
+
+
+def _scan(client: Any, **request: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a paginated Scan, as plain Python values."""
+    for page in client.get_paginator("scan").paginate(**request):
+        for item in page.get("Items", []):
+            yield {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}

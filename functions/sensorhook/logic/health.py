@@ -1,0 +1,319 @@
+"""Gateway health and sensor silence: judged on every scheduled run, published once per change.
+
+A gateway's last contact is the newest of what the provider API says and what sensorhook saw
+itself (its gateway_status webhooks, the readings it relayed); it is online while that contact
+is at most `gateway_offline_after` old. A sensor is silent when its newest reading is older than
+`sensor_silent_after_periods` of its measurement period. Each change is stored with a
+conditional write before its event is published, so repeated or concurrent runs publish it
+once; an event that cannot be published undoes its change, so the next run tries again.
+
+The provider API failing, or saying it is unhealthy, is not news about the gateways: such a
+run still reports gateways coming back (fresh contact proves it) but takes no gateway or
+sensor of that provider offline or silent.
+"""
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ConfigDict
+
+from sensorhook.core.reading import UtcDatetime
+from sensorhook.dal.events import OutboundEvent
+from sensorhook.dal.health_store import GatewayHealth, GatewayRecord, SensorRecord
+from sensorhook.observability import logger, metrics
+from sensorhook.providers.everactive_api.models import ApiError, Gateway, Health
+
+GATEWAY_OFFLINE = "Gateway Offline"
+GATEWAY_ONLINE = "Gateway Online"
+SENSOR_SILENT = "Sensor Silent"
+SENSOR_RESUMED = "Sensor Resumed"
+
+API_PROVIDER = "everactive"  # whose gateways the provider API lists
+
+
+class ProviderApi(Protocol):
+    """The part of the Everactive API client (`EveractiveApi`) this run needs."""
+
+    def health(self) -> Health: ...
+
+    def gateways(self) -> Iterator[Gateway]: ...
+
+
+class HealthStorage(Protocol):
+    def gateways(self) -> list[GatewayRecord]: ...
+
+    def record_api_contact(self, provider: str, gateway_id: str, at: datetime | None) -> bool: ...
+
+    def change_gateway_health(
+        self,
+        provider: str,
+        gateway_id: str,
+        *,
+        expected: GatewayHealth | None,
+        health: GatewayHealth | None,
+        changed_at: datetime,
+    ) -> bool: ...
+
+    def sensors(self) -> list[SensorRecord]: ...
+
+    def change_sensor_silence(
+        self,
+        provider: str,
+        sensor_id: str,
+        *,
+        silent: bool,
+        changed_at: datetime,
+        last_measured_at: datetime,
+    ) -> bool: ...
+
+
+class Publisher(Protocol):
+    def publish(self, events: Sequence[OutboundEvent]) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HealthThresholds:
+    gateway_offline_after: timedelta
+    sensor_silent_after_periods: float
+    default_sensor_period_s: int
+
+
+class GatewayHealthChanged(BaseModel):
+    """The detail of `Gateway Offline` and `Gateway Online` (docs/events.md)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    gateway_id: str
+    health: GatewayHealth
+    last_contact_at: UtcDatetime | None  # None: no contact was ever seen
+    offline_after_s: int
+    detected_at: UtcDatetime
+
+
+class SensorSilenceChanged(BaseModel):
+    """The detail of `Sensor Silent` and `Sensor Resumed` (docs/events.md)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    sensor_id: str
+    silent: bool
+    last_measured_at: UtcDatetime
+    expected_period_s: int
+    silent_after_s: int
+    detected_at: UtcDatetime
+
+
+class HealthReport(BaseModel):
+    """What one run saw and did; the handler returns it."""
+
+    provider_ok: bool | None  # None: /health could not be read
+    provider_version: str | None = None
+    api_error: str | None = None
+    gateways_online: int = 0
+    gateways_offline: int = 0
+    gateways_deferred: int = 0  # judged offline, left as they were: the provider API was down
+    sensors: int = 0
+    sensors_silent: int = 0
+    sensors_deferred: int = 0  # judged silent, left as they were: the provider API was down
+    events: list[str] = []  # "<detail-type> <provider>#<id>", in publishing order
+
+
+def gateway_event(change: GatewayHealthChanged) -> OutboundEvent:
+    detail_type = GATEWAY_OFFLINE if change.health is GatewayHealth.OFFLINE else GATEWAY_ONLINE
+    return OutboundEvent(detail_type, change.model_dump_json())
+
+
+def sensor_event(change: SensorSilenceChanged) -> OutboundEvent:
+    return OutboundEvent(
+        SENSOR_SILENT if change.silent else SENSOR_RESUMED, change.model_dump_json()
+    )
+
+
+class HealthMonitor:
+    def __init__(
+        self,
+        api: ProviderApi,
+        store: HealthStorage,
+        publisher: Publisher,
+        thresholds: HealthThresholds,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._api = api
+        self._store = store
+        self._publisher = publisher
+        self._thresholds = thresholds
+        self._clock = clock
+
+    def run(self) -> HealthReport:
+        now = self._clock()
+        report = self._check_provider()
+        api_contacts = self._api_contacts(report)
+        provider_down = report.provider_ok is not True or report.api_error is not None
+        self._judge_gateways(now, api_contacts, provider_down, report)
+        self._judge_sensors(now, provider_down, report)
+        metrics.add_metric(
+            name="GatewaysOnline", unit=MetricUnit.Count, value=report.gateways_online
+        )
+        metrics.add_metric(
+            name="GatewaysOffline", unit=MetricUnit.Count, value=report.gateways_offline
+        )
+        metrics.add_metric(name="SensorsSilent", unit=MetricUnit.Count, value=report.sensors_silent)
+        metrics.add_metric(
+            name="ProviderUnhealthy", unit=MetricUnit.Count, value=int(provider_down)
+        )
+        logger.info("health judged", extra=report.model_dump())
+        return report
+
+    def _check_provider(self) -> HealthReport:
+        try:
+            health = self._api.health()
+        # the provider cannot vouch for its gateway data; the run goes on with what
+        # sensorhook saw itself
+        except ApiError as error:
+            logger.warning("provider /health failed", extra={"error": repr(error)})
+            return HealthReport(provider_ok=None, api_error=repr(error))
+        if not health.ok:
+            logger.warning("provider reports itself unhealthy", extra={"version": health.version})
+        return HealthReport(provider_ok=health.ok, provider_version=health.version)
+
+    def _api_contacts(self, report: HealthReport) -> dict[str, datetime | None]:
+        """Gateway serial -> last contact, from every page of the provider's gateways."""
+        try:
+            return {gateway.serial_number: gateway.last_contact for gateway in self._api.gateways()}
+        except ApiError as error:
+            logger.warning("provider gateways could not be listed", extra={"error": repr(error)})
+            report.api_error = repr(error)
+            return {}
+
+    def _judge_gateways(
+        self,
+        now: datetime,
+        api_contacts: dict[str, datetime | None],
+        provider_down: bool,
+        report: HealthReport,
+    ) -> None:
+        records = {(r.provider, r.gateway_id): r for r in self._store.gateways()}
+        for gateway_id, at in api_contacts.items():
+            known = records.get((API_PROVIDER, gateway_id))
+            if known is None:  # known only from the API: the table learns of it
+                self._store.record_api_contact(API_PROVIDER, gateway_id, at)
+                known = GatewayRecord(provider=API_PROVIDER, gateway_id=gateway_id)
+            elif at is None or (known.api_last_contact_at and at <= known.api_last_contact_at):
+                continue
+            else:
+                self._store.record_api_contact(API_PROVIDER, gateway_id, at)
+            records[(API_PROVIDER, gateway_id)] = known.model_copy(
+                update={"api_last_contact_at": at}
+            )
+        for record in records.values():
+            contacts = (record.reported_at, record.last_reading_at, record.api_last_contact_at)
+            last_contact = max((c for c in contacts if c is not None), default=None)
+            online = (
+                last_contact is not None
+                and now - last_contact <= self._thresholds.gateway_offline_after
+            )
+            judged = GatewayHealth.ONLINE if online else GatewayHealth.OFFLINE
+            if judged is not record.health:
+                if (
+                    judged is GatewayHealth.OFFLINE
+                    and provider_down
+                    and record.provider == API_PROVIDER
+                ):
+                    logger.warning(
+                        "gateway looks offline while the provider API is down; not judged",
+                        extra={"gateway_id": record.gateway_id, "last_contact_at": last_contact},
+                    )
+                    report.gateways_deferred += 1
+                    continue
+                self._change_gateway(record, judged, last_contact, now, report)
+            if judged is GatewayHealth.ONLINE:
+                report.gateways_online += 1
+            else:
+                report.gateways_offline += 1
+
+    def _change_gateway(
+        self,
+        record: GatewayRecord,
+        health: GatewayHealth,
+        last_contact: datetime | None,
+        now: datetime,
+        report: HealthReport,
+    ) -> None:
+        """Store the change; publish it unless it is the first, online, sighting."""
+        key = {"provider": record.provider, "gateway_id": record.gateway_id}
+        if not self._store.change_gateway_health(
+            **key, expected=record.health, health=health, changed_at=now
+        ):
+            return  # another run stored this change and publishes it
+        if record.health is None and health is GatewayHealth.ONLINE:
+            return  # nothing a consumer did not already assume
+        change = GatewayHealthChanged(
+            **key,
+            health=health,
+            last_contact_at=last_contact,
+            offline_after_s=int(self._thresholds.gateway_offline_after.total_seconds()),
+            detected_at=now,
+        )
+        try:
+            self._publisher.publish([gateway_event(change)])
+        except Exception:
+            self._store.change_gateway_health(
+                **key, expected=health, health=record.health, changed_at=now
+            )
+            raise
+        report.events.append(
+            f"{gateway_event(change).detail_type} {record.provider}#{record.gateway_id}"
+        )
+        logger.info("gateway health changed", extra=json.loads(change.model_dump_json()))
+
+    def _judge_sensors(self, now: datetime, provider_down: bool, report: HealthReport) -> None:
+        periods = self._thresholds.sensor_silent_after_periods
+        for sensor in self._store.sensors():
+            report.sensors += 1
+            period_s = sensor.period_s or self._thresholds.default_sensor_period_s
+            silent_after = timedelta(seconds=periods * period_s)
+            silent = now - sensor.newest_measured_at > silent_after
+            if silent is not sensor.silent:
+                if silent and provider_down and sensor.provider == API_PROVIDER:
+                    report.sensors_deferred += 1
+                    continue  # likely the provider's outage, not the sensor's silence
+                change = SensorSilenceChanged(
+                    provider=sensor.provider,
+                    sensor_id=sensor.sensor_id,
+                    silent=silent,
+                    last_measured_at=sensor.newest_measured_at,
+                    expected_period_s=period_s,
+                    silent_after_s=round(silent_after.total_seconds()),
+                    detected_at=now,
+                )
+                self._change_sensor(change, report)
+            report.sensors_silent += silent
+
+    def _change_sensor(self, change: SensorSilenceChanged, report: HealthReport) -> None:
+        key = {"provider": change.provider, "sensor_id": change.sensor_id}
+        if not self._store.change_sensor_silence(
+            **key,
+            silent=change.silent,
+            changed_at=change.detected_at,
+            last_measured_at=change.last_measured_at,
+        ):
+            return  # another run stored this change and publishes it
+        event = sensor_event(change)
+        try:
+            self._publisher.publish([event])
+        except Exception:
+            self._store.change_sensor_silence(
+                **key,
+                silent=not change.silent,
+                changed_at=change.detected_at,
+                last_measured_at=change.last_measured_at,
+            )
+            raise
+        report.events.append(f"{event.detail_type} {change.provider}#{change.sensor_id}")
+        logger.info("sensor silence changed", extra=json.loads(change.model_dump_json()))
