@@ -364,7 +364,8 @@ def test_a_failing_or_unhealthy_provider_takes_no_gateway_offline(
     assert world.store.health_of(GATEWAY) is GatewayHealth.ONLINE
     assert world.publisher.take() == []
     assert report.gateways_deferred == 1
-    assert report.provider_ok is (False if failure == "unhealthy" else failure != "health-error")
+    assert report.provider_ok is {"unhealthy": False, "health-error": None}.get(failure, True)
+    assert (report.gateways_online, report.gateways_offline) == (1, 0)
     assert (report.api_error is not None) is (failure != "unhealthy")
 
 

@@ -117,7 +117,7 @@ class HealthReport(BaseModel):
     api_error: str | None = None
     gateways_online: int = 0
     gateways_offline: int = 0
-    gateways_deferred: int = 0  # judged offline, left as they were: the provider API was down
+    gateways_deferred: int = 0  # judged offline, left as they were (and counted so): API down
     sensors: int = 0
     sensors_silent: int = 0
     sensors_deferred: int = 0  # judged silent, left as they were: the provider API was down
@@ -218,7 +218,7 @@ class HealthMonitor:
                 last_contact is not None
                 and now - last_contact <= self._thresholds.gateway_offline_after
             )
-            judged = GatewayHealth.ONLINE if online else GatewayHealth.OFFLINE
+            judged: GatewayHealth | None = GatewayHealth.ONLINE if online else GatewayHealth.OFFLINE
             if judged is not record.health:
                 if (
                     judged is GatewayHealth.OFFLINE
@@ -230,12 +230,11 @@ class HealthMonitor:
                         extra={"gateway_id": record.gateway_id, "last_contact_at": last_contact},
                     )
                     report.gateways_deferred += 1
-                    continue
-                self._change_gateway(record, judged, last_contact, now, report)
-            if judged is GatewayHealth.ONLINE:
-                report.gateways_online += 1
-            else:
-                report.gateways_offline += 1
+                    judged = record.health
+                else:
+                    self._change_gateway(record, judged, last_contact, now, report)
+            report.gateways_online += judged is GatewayHealth.ONLINE
+            report.gateways_offline += judged is GatewayHealth.OFFLINE
 
     def _change_gateway(
         self,
