@@ -24,6 +24,12 @@ ASSET_EXCLUDES: Final = (
 RECEIVER_HANDLER: Final = "sensorhook.handlers.receiver.handler"
 PROCESSOR_HANDLER: Final = "sensorhook.handlers.processor.handler"
 LAKE_WRITER_HANDLER: Final = "sensorhook.handlers.lake_writer.handler"
+SUBSCRIPTIONS_HANDLER: Final = "sensorhook.handlers.subscriptions.handler"
+GATEWAY_HEALTH_HANDLER: Final = "sensorhook.handlers.gateway_health.handler"
+
+# Fixed logical ids of the schedule rules: `EmbeddedStack.fire_schedule(<id>)` in the local mode.
+SUBSCRIPTIONS_SCHEDULE_RULE_ID: Final = "SubscriptionsSchedule"
+GATEWAY_HEALTH_SCHEDULE_RULE_ID: Final = "GatewayHealthSchedule"
 
 # Bucket prefixes (docs/architecture.md, "Stores").
 RAW_PREFIX: Final = "raw/"
@@ -38,6 +44,7 @@ READINGS_TTL_ATTRIBUTE: Final = "expires_at"
 SENSOR_STATE_PARTITION_KEY: Final = "series"
 SENSOR_STATE_SORT_KEY: Final = "metric_channel"
 GATEWAYS_PARTITION_KEY: Final = "gateway"
+SUBSCRIPTIONS_PARTITION_KEY: Final = "name"  # the subscription's name in cdk.json
 IDEMPOTENCY_PARTITION_KEY: Final = "id"  # Powertools' default key attribute
 IDEMPOTENCY_TTL_ATTRIBUTE: Final = "expiration"  # Powertools' default expiry attribute
 
@@ -69,6 +76,11 @@ class Output(StrEnum):
     RECEIVER_FUNCTION_NAME = "ReceiverFunctionName"
     PROCESSOR_FUNCTION_NAME = "ProcessorFunctionName"
     LAKE_WRITER_FUNCTION_NAME = "LakeWriterFunctionName"
+    SUBSCRIPTIONS_TABLE = "SubscriptionsTable"
+    SUBSCRIPTIONS_FUNCTION_NAME = "SubscriptionsFunctionName"
+    GATEWAY_HEALTH_FUNCTION_NAME = "GatewayHealthFunctionName"
+    DS_API_CREDENTIALS_SECRET_ARN = "DsApiCredentialsSecretArn"  # noqa: S105
+    V2020_API_CREDENTIALS_SECRET_ARN = "V2020ApiCredentialsSecretArn"  # noqa: S105
 
 
 def stack_name(stage: str) -> str:

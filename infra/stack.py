@@ -7,6 +7,7 @@ from constructs import Construct
 from infra import constants as names
 from infra.config import StageConfig
 from infra.constants import Output
+from infra.constructs.control_plane import ControlPlane
 from infra.constructs.events import EventsBus
 from infra.constructs.ingest import Ingest
 from infra.constructs.monitoring import Monitoring
@@ -40,6 +41,20 @@ class SensorhookStack(Stack):
             idempotency_table=self.storage.idempotency_table,
             bus=self.events.bus,
         )
+        self.control_plane = ControlPlane(
+            self,
+            "ControlPlane",
+            stage=stage,
+            config=config,
+            webhook_base_url=self.ingest.stage.url,
+            gateways_table=self.storage.gateways_table,
+            sensor_state_table=self.storage.sensor_state_table,
+            bus=self.events.bus,
+            ds_header_secret=self.ingest.ds_header_secret,
+            v2020_signing_secret=self.ingest.v2020_signing_secret,
+            # the callbacks must be answered before the provider is told about them
+            reconcile_after=[self.ingest, self.processing],
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -52,13 +67,17 @@ class SensorhookStack(Stack):
                 "Receiver": self.ingest.receiver.function,
                 "Processor": self.processing.processor.function,
                 "LakeWriter": self.processing.lake_writer.function,
+                "Subscriptions": self.control_plane.subscriptions.function,
+                "GatewayHealth": self.control_plane.gateway_health.function,
             },
             lake_writer=self.processing.lake_writer.function,
         )
+        self.control_plane.add_alarms(self.monitoring.topic, config)
         self._outputs()
 
     def _outputs(self) -> None:
         storage, ingest, processing = self.storage, self.ingest, self.processing
+        control_plane = self.control_plane
         for logical_id, value in (
             (Output.API_URL, ingest.stage.url),
             (Output.INGEST_QUEUE_URL, ingest.queue.queue_url),
@@ -83,6 +102,23 @@ class SensorhookStack(Stack):
             (
                 Output.LAKE_WRITER_FUNCTION_NAME,
                 processing.lake_writer.function.function_name,
+            ),
+            (Output.SUBSCRIPTIONS_TABLE, control_plane.subscriptions_table.table_name),
+            (
+                Output.SUBSCRIPTIONS_FUNCTION_NAME,
+                control_plane.subscriptions.function.function_name,
+            ),
+            (
+                Output.GATEWAY_HEALTH_FUNCTION_NAME,
+                control_plane.gateway_health.function.function_name,
+            ),
+            (
+                Output.DS_API_CREDENTIALS_SECRET_ARN,
+                control_plane.ds_api_credentials.secret_arn,
+            ),
+            (
+                Output.V2020_API_CREDENTIALS_SECRET_ARN,
+                control_plane.v2020_api_credentials.secret_arn,
             ),
         ):
             CfnOutput(self, logical_id, value=value)

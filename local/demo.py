@@ -309,7 +309,7 @@ def run_demo(
     return result
 
 
-def print_result(result: DemoResult, stack_start_s: float) -> None:
+def print_result(result: DemoResult, stack_start_s: float, stack: EmbeddedStack) -> None:
     summary = result.report.summary()
     print("\nrequests")
     print(
@@ -327,6 +327,13 @@ def print_result(result: DemoResult, stack_start_s: float) -> None:
         print(f"  [{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
     timings = {"stack start": stack_start_s, **result.timings_s}
     print("\ntime: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
+    print("  in-process Lambda invocations (embedded AWS calls included):")
+    for name, stats in sorted(stack.lambdas.stats.items()):
+        mean_ms = stats.seconds / stats.count * 1000
+        print(
+            f"    {name:32} {stats.count:5d} calls {stats.seconds:7.1f} s  "
+            f"mean {mean_ms:7.1f} ms  errors {stats.errors}"
+        )
     print("\nDEMO " + ("PASSED" if result.ok else "FAILED"))
 
 
@@ -362,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             shares=shares,
         )
-        print_result(result, stack_start_s)
+        print_result(result, stack_start_s, stack)
     return 0 if result.ok else 1
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from local.emulator.api import cli as api_cli
 from local.emulator.deliveries import DeliveryFactory, Fault, Secrets, utc_now
 from local.emulator.efento_webhook import EfentoWebhooks, WebhookPolicy
 from local.emulator.installation import Installation, seeded_rng
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=Fault.NONE.value,
     )
     _common(test)
+    api_cli.add_parser(commands)
     return parser
 
 
@@ -234,6 +236,8 @@ def _print_test(report: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "api":
+        return api_cli.serve(args)
     if args.command == "stream":
         report, seed = run_stream(args)
         summary = report.summary() | {"seed": seed}

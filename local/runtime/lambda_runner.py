@@ -148,6 +148,15 @@ class ThreadLocalStdout(io.TextIOBase):
             self.terminal.flush()
 
 
+@dataclass
+class InvocationStats:
+    """How often a function ran and for how long: where a local run's time went."""
+
+    count: int = 0
+    seconds: float = 0.0
+    errors: int = 0
+
+
 class InProcessLambdas:
     """Imports and calls handlers; counts invocations so ``drain`` can tell when work settled."""
 
@@ -157,6 +166,7 @@ class InProcessLambdas:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._started = 0
+        self.stats: dict[str, InvocationStats] = {}
         self._environ: ThreadLocalEnviron | None = None
         self._stdout: ThreadLocalStdout | None = None
         self._original_invoke: Callable[..., tuple[str, bool, str]] | None = None
@@ -254,6 +264,11 @@ class InProcessLambdas:
                 )
         lines[1:1] = output.getvalue().splitlines()
         elapsed = time.monotonic() - started
+        with self._lock:
+            stats = self.stats.setdefault(function.function_name, InvocationStats())
+            stats.count += 1
+            stats.seconds += elapsed
+            stats.errors += errored
         if elapsed > context.timeout_seconds:
             # AWS would have killed it; a thread cannot be killed, so say it loudly instead.
             lines.append(

@@ -8,18 +8,26 @@ building, never written by hand. When event shapes change on purpose, regenerate
 import json
 import os
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sensorhook.core.dedupe import event_id_for
 from sensorhook.core.flavors import Flavor
+from sensorhook.dal.events import OutboundEvent
+from sensorhook.dal.health_store import GatewayHealth
 from sensorhook.logic.domain_events import (
     READINGS_RECEIVED,
     STEAM_TRAP_STATE_CHANGED,
     delivery_events,
 )
+from sensorhook.logic.health import (
+    GatewayHealthChanged,
+    SensorSilenceChanged,
+    gateway_event,
+    sensor_event,
+)
 from sensorhook.providers.registry import normalize
-from tests.fixtures.loader import fixture_text, sample_text
+from tests.fixtures.loader import fixture_text, sample_json, sample_text
 
 EVENTS_DOC = Path(__file__).resolve().parents[2] / "docs" / "events.md"
 RECEIVED_AT = datetime(2022, 6, 28, 20, 20, 3, tzinfo=UTC)
@@ -35,6 +43,58 @@ EXAMPLE_SOURCES = {
         fixture_text("everactive-v2020/steam-trap-state-change.json"),
     ),
 }
+
+
+def health_events() -> list[OutboundEvent]:
+    """The health run's events for the samples' gateway (its status) and sensor (its reading),
+    judged by the default thresholds, through the builders the run publishes with."""
+    status = sample_json("everactive-ds/gateway-status-v3.json")
+    reading = sample_json("everactive-ds/sensor-reading-mhm.json")
+    last_status = datetime.fromisoformat(status["timestamp"])
+    last_reading = datetime.fromtimestamp(reading["timestamp"], UTC)
+    gateway = {"provider": "everactive", "gateway_id": status["serial"], "offline_after_s": 900}
+    sensor = {
+        "provider": "everactive",
+        "sensor_id": reading["macAddress"],
+        "expected_period_s": 60,
+        "silent_after_s": 180,
+    }
+    return [
+        gateway_event(
+            GatewayHealthChanged(
+                **gateway,
+                health=GatewayHealth.OFFLINE,
+                last_contact_at=last_status,
+                detected_at=last_status + timedelta(minutes=15, seconds=23),
+            )
+        ),
+        gateway_event(
+            GatewayHealthChanged(
+                **gateway,
+                health=GatewayHealth.ONLINE,
+                last_contact_at=last_reading,
+                detected_at=last_reading + timedelta(minutes=3, seconds=9),
+            )
+        ),
+        sensor_event(
+            SensorSilenceChanged(
+                **sensor,
+                silent=True,
+                last_measured_at=last_reading,
+                detected_at=last_reading + timedelta(minutes=3, seconds=9),
+            )
+        ),
+        sensor_event(
+            SensorSilenceChanged(
+                **sensor,
+                silent=False,
+                last_measured_at=last_reading + timedelta(minutes=20),
+                detected_at=last_reading + timedelta(minutes=23, seconds=9),
+            )
+        ),
+    ]
+
+
 EXAMPLE_BLOCK = re.compile(
     r"(<!-- example: (?P<detail_type>[^>]+?) -->\n```json\n)(?P<detail>.*?)(\n?```)", re.DOTALL
 )
@@ -47,6 +107,10 @@ def generated_examples() -> dict[str, str]:
         delivery = normalize(flavor, body, event_id=event_id, received_at=RECEIVED_AT)
         [event] = [e for e in delivery_events(event_id, delivery) if e.detail_type == detail_type]
         examples[detail_type] = json.dumps(json.loads(event.detail), indent=2, ensure_ascii=False)
+    for event in health_events():
+        examples[event.detail_type] = json.dumps(
+            json.loads(event.detail), indent=2, ensure_ascii=False
+        )
     return examples
 
 

@@ -156,9 +156,9 @@ class World:
         )
         return monitor.run()
 
-    def table_gateway(self, gateway_id: str = GATEWAY, **contacts: datetime) -> None:
+    def table_gateway(self, gateway_id: str = GATEWAY, **fields: Any) -> None:
         self.store.records[("everactive", gateway_id)] = GatewayRecord(
-            provider="everactive", gateway_id=gateway_id, **contacts
+            provider="everactive", gateway_id=gateway_id, **fields
         )
 
     def sensor(
@@ -216,7 +216,7 @@ def test_last_contact_is_the_newest_of_the_api_and_the_table(
 ) -> None:
     # Given a gateway whose only fresh contact is in one of the API, a status, or a reading
     api_contact = contacts.pop("api")
-    world.table_gateway(**contacts)
+    world.table_gateway(GATEWAY, **contacts)
     world.api.listed = [listed(GATEWAY, api_contact)]
 
     # When the run judges it

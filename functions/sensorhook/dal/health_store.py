@@ -84,7 +84,7 @@ class HealthStore:
         }
         return [
             GatewayRecord.model_validate(_plain(item))
-            for item in self._scan(self._gateways_table, names)
+            for item in self._scan(self._gateways_table, names, consistent=True)
         ]
 
     def record_api_contact(self, provider: str, gateway_id: str, at: datetime | None) -> bool:
@@ -178,7 +178,9 @@ class HealthStore:
         identity: dict[str, tuple[str, str]] = {}
         periods: dict[str, int] = {}
         silent: dict[str, bool] = {}
-        for item in self._scan(self._sensor_state_table, names):
+        # eventually consistent: half the read cost, and a reading a second late only delays
+        # a judgement to the next run (flags are written conditionally, so never doubled)
+        for item in self._scan(self._sensor_state_table, names, consistent=False):
             fields = _plain(item)
             series = fields["series"]
             if fields["metric_channel"] == SILENCE_SORT_KEY:
@@ -234,12 +236,14 @@ class HealthStore:
             values=values,
         )
 
-    def _scan(self, table: str, names: dict[str, str]) -> Iterator[dict[str, Any]]:
+    def _scan(
+        self, table: str, names: dict[str, str], *, consistent: bool
+    ) -> Iterator[dict[str, Any]]:
         pages = self._client.get_paginator("scan").paginate(
             TableName=table,
             ProjectionExpression=", ".join(names),
             ExpressionAttributeNames=names,
-            ConsistentRead=True,
+            ConsistentRead=consistent,
         )
         for page in pages:
             yield from page["Items"]

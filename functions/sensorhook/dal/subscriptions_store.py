@@ -68,9 +68,7 @@ class SubscriptionsStore:
         )
 
     def delete(self, name: str) -> None:
-        self._client.delete_item(
-            TableName=self._table_name, Key={_PARTITION_KEY: {"S": name}}
-        )
+        self._client.delete_item(TableName=self._table_name, Key={_PARTITION_KEY: {"S": name}})
 
 
 class ProviderContacts(BaseModel):

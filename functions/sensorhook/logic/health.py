@@ -218,7 +218,8 @@ class HealthMonitor:
                 last_contact is not None
                 and now - last_contact <= self._thresholds.gateway_offline_after
             )
-            judged: GatewayHealth | None = GatewayHealth.ONLINE if online else GatewayHealth.OFFLINE
+            judged = GatewayHealth.ONLINE if online else GatewayHealth.OFFLINE
+            stored: GatewayHealth | None = judged
             if judged is not record.health:
                 if (
                     judged is GatewayHealth.OFFLINE
@@ -230,11 +231,11 @@ class HealthMonitor:
                         extra={"gateway_id": record.gateway_id, "last_contact_at": last_contact},
                     )
                     report.gateways_deferred += 1
-                    judged = record.health
+                    stored = record.health
                 else:
                     self._change_gateway(record, judged, last_contact, now, report)
-            report.gateways_online += judged is GatewayHealth.ONLINE
-            report.gateways_offline += judged is GatewayHealth.OFFLINE
+            report.gateways_online += stored is GatewayHealth.ONLINE
+            report.gateways_offline += stored is GatewayHealth.OFFLINE
 
     def _change_gateway(
         self,

@@ -120,10 +120,7 @@ class Evercloud:
                     self._emit(self.installation.steam_trap_change(trap))
 
     def _quiet(self, sensor: Eversensor) -> bool:
-        return (
-            not self.gateway_states[sensor.gateway.serial].online
-            or sensor.mac in self._silenced
-        )
+        return not self.gateway_states[sensor.gateway.serial].online or sensor.mac in self._silenced
 
     def _emit(self, payload: Payload) -> None:
         if self.wants(payload.flavor):

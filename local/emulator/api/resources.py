@@ -33,7 +33,9 @@ def iso_millis(at: datetime | None) -> str | None:
 
 def customer(installation: Installation) -> dict[str, Any]:
     return {
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"sensorhook-emulator:customer:{installation.seed}")),
+        "id": str(
+            uuid.uuid5(uuid.NAMESPACE_URL, f"sensorhook-emulator:customer:{installation.seed}")
+        ),
         "isSandbox": False,
         "name": "Sensorhook Demo",
         "status": "Production",

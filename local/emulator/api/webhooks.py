@@ -54,7 +54,9 @@ def validated_spec(
     if default_event_type is not None:
         base = {"eventType": default_event_type} | base
     spec = base | {
-        name: body[name] for name in ("callbackUrl", "eventType", "enabled", "headers") if name in body
+        name: body[name]
+        for name in ("callbackUrl", "eventType", "enabled", "headers")
+        if name in body
     }
     errors = [
         *_callback_url_errors(spec.get("callbackUrl"), allow_http_loopback),
@@ -102,7 +104,9 @@ def _event_type_errors(event_type: Any, allowed: frozenset[str]) -> list[FieldEr
         return []
     if event_type in NOT_YET_AVAILABLE:
         return [
-            FieldError("err_event_type_not_available", "eventType", f"{event_type} is not yet available")
+            FieldError(
+                "err_event_type_not_available", "eventType", f"{event_type} is not yet available"
+            )
         ]
     return [
         FieldError(

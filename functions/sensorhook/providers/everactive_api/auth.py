@@ -94,7 +94,7 @@ class TokenSource:
             raise AuthenticationFailed(
                 response.status, refused.code, refused.message or "token refused", refused.errors
             )
-        if not 200 <= response.status < 300:  # noqa: PLR2004
+        if not 200 <= response.status < 300:
             raise api_error_from_response(response.status, response.body)
         try:
             document = json.loads(response.body)

@@ -9,7 +9,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -24,7 +24,6 @@ from sensorhook.providers.everactive_api.auth import TokenSource, default_token_
 from sensorhook.providers.everactive_api.models import (
     ApiError,
     ApiFlavor,
-    AuthenticationFailed,
     ClientCredentials,
     Gateway,
     Health,
@@ -54,16 +53,26 @@ Resource = TypeVar("Resource", bound=BaseModel)
 
 
 @dataclass(frozen=True)
-class _QueryNames:
+class _Dialect:
+    """What differs between the flavors: query names and two resource paths."""
+
     page: str
     page_size: str
     sort_by: str
     sort_dir: str
+    gateways: str
+    webhook: str
 
 
-_QUERY_NAMES = {
-    ApiFlavor.DATA_SERVICES: _QueryNames("page", "page-size", "sort-by", "sort-dir"),
-    ApiFlavor.V2020_07: _QueryNames("page", "pageSize", "sortBy", "sortDir"),
+_DIALECTS = {
+    ApiFlavor.DATA_SERVICES: _Dialect(
+        "page", "page-size", "sort-by", "sort-dir", "/evergateways", "/webhook/{id}"
+    ),
+    # v2020-07's seed lists "get gateways" without the path; this and the plural webhook path
+    # are the emulator's reading (local/emulator/api/server.py), kept in step with it.
+    ApiFlavor.V2020_07: _Dialect(
+        "page", "pageSize", "sortBy", "sortDir", "/gateways", "/webhooks/{id}"
+    ),
 }
 
 
@@ -118,7 +127,7 @@ class EveractiveApi:
             raise ValueError("token_url is required for the Data Services flavor")
         self.flavor = flavor
         self._base_url = base_url.rstrip("/")
-        self._names = _QUERY_NAMES[flavor]
+        self._dialect = _DIALECTS[flavor]
         self._page_size = page_size
         self._max_pages = max_pages
         self._allow_http_loopback_callbacks = allow_http_loopback_callbacks
@@ -159,10 +168,10 @@ class EveractiveApi:
         sort_dir: SortDirection | None = None,
         **filters: str,
     ) -> Iterator[Gateway]:
-        """GET /evergateways, every page. `filters` are query names as the flavor spells them
-        (v2020-07: `id`, `location`, `name`, `serialNumber`)."""
+        """GET /evergateways (v2020-07: /gateways), every page. `filters` are query names as
+        the flavor spells them (v2020-07: `id`, `location`, `name`, `serialNumber`)."""
         query = {**filters, **self._sorting(sort_by, sort_dir)}
-        return self._listing("/evergateways", Gateway, query, key=lambda g: g.serial_number)
+        return self._listing(self._dialect.gateways, Gateway, query, key=lambda g: g.serial_number)
 
     def sensors(
         self, *, sort_by: str | None = None, sort_dir: SortDirection | None = None
@@ -174,7 +183,9 @@ class EveractiveApi:
     def last_reading(self, mac: str) -> dict[str, Any] | None:
         """GET /eversensors/{mac}/readings/last; None when the provider knows no reading."""
         try:
-            data = _unwrap(self._call("GET", "/eversensors/{mac}/readings/last", mac=mac))
+            data = _unwrap(
+                self._call("GET", "/eversensors/{mac}/readings/last", path_params={"mac": mac})
+            )
         except NotFound:
             return None
         return data if isinstance(data, dict) and data else None
@@ -204,8 +215,10 @@ class EveractiveApi:
         return list(self._listing("/webhooks", Webhook, query, key=lambda w: w.id))
 
     def get_webhook(self, webhook_id: str) -> Webhook:
-        """GET /webhook/{id}. Raises NotFound."""
-        return self._one(Webhook, self._call("GET", "/webhook/{id}", id=webhook_id))
+        """GET /webhook/{id} (v2020-07: /webhooks/{id}). Raises NotFound."""
+        return self._one(
+            Webhook, self._call("GET", self._dialect.webhook, path_params={"id": webhook_id})
+        )
 
     def create_webhook(self, spec: WebhookSpec) -> Webhook:
         """POST /webhooks.
@@ -220,23 +233,27 @@ class EveractiveApi:
 
     def update_webhook(self, webhook_id: str, spec: WebhookSpec) -> Webhook:
         """PUT /webhook/{id} with the whole configuration (the seed lists its fields under
-        "query parameters"; like create, they go in the JSON body). Raises NotFound."""
+        "query parameters"; like create, they go in the JSON body). Raises NotFound.
+        v2020-07 documents no update: there a subscription is deleted and created again."""
         spec.check_callback(allow_http_loopback=self._allow_http_loopback_callbacks)
-        document = self._call("PUT", "/webhook/{id}", body=spec.body(), id=webhook_id)
+        document = self._call(
+            "PUT", self._dialect.webhook, body=spec.body(), path_params={"id": webhook_id}
+        )
         return self._webhook_answer(document, spec, webhook_id=webhook_id)
 
     def delete_webhook(self, webhook_id: str) -> None:
-        """DELETE /webhook/{id}. Raises NotFound (also when a retried delete had succeeded)."""
-        self._call("DELETE", "/webhook/{id}", id=webhook_id)
+        """DELETE /webhook/{id} (v2020-07: /webhooks/{id}). Raises NotFound (also when a
+        retried delete had succeeded)."""
+        self._call("DELETE", self._dialect.webhook, path_params={"id": webhook_id})
 
     # -- plumbing --------------------------------------------------------------------------
 
     def _sorting(self, sort_by: str | None, sort_dir: SortDirection | None) -> dict[str, str]:
         query = {}
         if sort_by:
-            query[self._names.sort_by] = sort_by
+            query[self._dialect.sort_by] = sort_by
         if sort_dir:
-            query[self._names.sort_dir] = SortDirection(sort_dir).value
+            query[self._dialect.sort_dir] = SortDirection(sort_dir).value
         return query
 
     def _call(
@@ -247,11 +264,18 @@ class EveractiveApi:
         query: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
         idempotent: bool = True,
-        **path_params: str,
+        path_params: Mapping[str, str] | None = None,
     ) -> Any:
         """One logical call: its JSON answer, or an ApiError (counted unless NotFound)."""
         try:
-            response = self._authorized(method, path_template, query, body, idempotent, path_params)
+            response = self._authorized(
+                method,
+                path_template,
+                query=query,
+                body=body,
+                idempotent=idempotent,
+                path_params=path_params or {},
+            )
             if not 200 <= response.status < 300:
                 raise api_error_from_response(response.status, response.body)
             if not response.body.strip():
@@ -282,10 +306,11 @@ class EveractiveApi:
         self,
         method: str,
         path_template: str,
+        *,
         query: dict[str, Any] | None,
         body: dict[str, Any] | None,
         idempotent: bool,
-        path_params: dict[str, str],
+        path_params: Mapping[str, str],
     ) -> HttpResponse:
         """Sends with the cached token; on a 401 once more with a fresh one, then it stands."""
         path = path_template.format(
@@ -297,9 +322,9 @@ class EveractiveApi:
         if body is not None:
             headers["Content-Type"] = "application/json"
             payload = json.dumps(body).encode()
-        for fresh_token in (False, True):
-            token = self._tokens.bearer()
-            response = self._sender.send(
+
+        def send(token: str) -> HttpResponse:
+            return self._sender.send(
                 ApiRequest(
                     method=method,
                     url=url,
@@ -309,13 +334,21 @@ class EveractiveApi:
                     idempotent=idempotent,
                 )
             )
-            if response.status != 401 or fresh_token:
-                return response
+
+        token = self._tokens.bearer()
+        response = send(token)
+        if response.status == 401:
             self._tokens.invalidate(token)
-        raise AuthenticationFailed(401, None, "unreachable")  # pragma: no cover - loop returns
+            response = send(self._tokens.bearer())
+        return response
 
     def _pages(
-        self, path_template: str, query: dict[str, Any], page_size: int | None, **path_params: str
+        self,
+        path_template: str,
+        query: dict[str, Any],
+        *,
+        page_size: int | None,
+        path_params: Mapping[str, str] | None = None,
     ) -> Iterator[list[Any]]:
         """Each page's `data` list, following `paginationInfo` to `totalPages`.
 
@@ -326,11 +359,11 @@ class EveractiveApi:
         while True:
             paging = {}
             if page_size is not None:
-                paging[self._names.page_size] = page_size
+                paging[self._dialect.page_size] = page_size
             if page > 1:
-                paging[self._names.page] = page
+                paging[self._dialect.page] = page
             document = self._call(
-                "GET", path_template, query={**query, **paging} or None, **path_params
+                "GET", path_template, query={**query, **paging} or None, path_params=path_params
             )
             data = _unwrap(document)
             if not isinstance(data, list):
@@ -369,7 +402,7 @@ class EveractiveApi:
         """Every item of every page once: an item that moved between pages while they were
         walked is not yielded twice; one the provider sends malformed is logged and skipped."""
         seen: set[str] = set()
-        for page in self._pages(path_template, query, self._page_size):
+        for page in self._pages(path_template, query, page_size=self._page_size):
             for item in page:
                 try:
                     resource = model.model_validate(item)
@@ -387,7 +420,9 @@ class EveractiveApi:
         placed: dict[str, tuple[float, dict[str, Any]]] = {}
         undated = 0
         query = {"start-time": start_s, "end-time": end_s}
-        for page in self._pages("/eversensors/{mac}/readings", query, None, mac=mac):
+        for page in self._pages(
+            "/eversensors/{mac}/readings", query, page_size=None, path_params={"mac": mac}
+        ):
             for reading in page:
                 seconds = _reading_seconds(reading)
                 if seconds is None:

@@ -65,7 +65,7 @@ class AccessToken(BaseModel):
 
     access_token: SecretStr = Field(min_length=1)
     expires_in: float = Field(default=3600, ge=0)  # RFC 6749 makes it optional
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - the scheme name, not a credential
 
 
 class PaginationInfo(BaseModel):
@@ -168,6 +168,8 @@ def api_error_from_response(status: int, body: bytes) -> ApiError:
                     errors.append(FieldError.model_validate(entry))
                 except ValidationError:
                     errors.append(FieldError(message=str(entry)[:_MAX_ERROR_TEXT]))
+            elif isinstance(entry, str):
+                errors.append(FieldError(message=entry[:_MAX_ERROR_TEXT]))
     elif body:
         message = body.decode("utf-8", errors="replace").strip()[:_MAX_ERROR_TEXT]
     error_type: type[ApiError] = {

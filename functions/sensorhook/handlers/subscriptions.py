@@ -1,0 +1,122 @@
+"""Subscriptions Lambda: on its schedule and once after each deploy, reconcile the declared
+webhook subscriptions with the providers'.
+
+Event: anything (a scheduled event, the deploy trigger's empty event); `{"dry_run": true}` plans
+without acting. Provider failures are reported in the result, the logs and the ReconcileErrors
+metric, not raised: the schedule retries soon enough, and a deploy never fails on them.
+"""
+
+import ipaddress
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from functools import cache, wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+
+from sensorhook.core.settings import (
+    DesiredSubscription,
+    SubscriptionsSettings,
+    subscriptions_settings,
+)
+from sensorhook.dal.api_credentials import ApiCredentials
+from sensorhook.dal.provider_secrets import DsHeaderSecret, V2020SigningKeys
+from sensorhook.dal.subscriptions_store import GatewayContacts, SubscriptionsStore
+from sensorhook.logic.subscriptions import DS, V2020, Reconciler
+from sensorhook.observability import logger, metrics
+from sensorhook.providers.everactive_api import ApiFlavor, EveractiveApi
+
+Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+_DESIRED = TypeAdapter(list[DesiredSubscription])
+
+
+class ReconcileRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    dry_run: bool = False
+
+
+def _is_http_loopback(url: str) -> bool:
+    """The local mode's HTTP API (http://127.0.0.1:<port>): in AWS the API URL is always https."""
+    parts = urlsplit(url)
+    if parts.scheme != "http":
+        return False
+    try:
+        return (
+            parts.hostname == "localhost" or ipaddress.ip_address(parts.hostname or "").is_loopback
+        )
+    except ValueError:
+        return False
+
+
+def build_reconciler(settings: SubscriptionsSettings) -> Reconciler:
+    """The reconciler as the Lambda and the dry-run CLI both run it."""
+    loopback = _is_http_loopback(settings.webhook_base_url)
+
+    def api(flavor: ApiFlavor, base_url: str, token_url: str, secret_arn: str) -> EveractiveApi:
+        return EveractiveApi(
+            flavor=flavor,
+            base_url=base_url,
+            token_url=token_url,
+            credentials=ApiCredentials(secret_arn),
+            timeout_s=settings.api_timeout_seconds,
+            max_attempts=settings.api_max_attempts,
+            allow_http_loopback_callbacks=loopback,
+        )
+
+    return Reconciler(
+        desired=_DESIRED.validate_python(json.loads(settings.desired_subscriptions)),
+        webhook_base_url=settings.webhook_base_url,
+        apis={
+            DS: api(
+                ApiFlavor.DATA_SERVICES,
+                settings.ds_api_base_url,
+                settings.ds_api_token_url,
+                settings.ds_api_credentials_secret_arn,
+            ),
+            V2020: api(
+                ApiFlavor.V2020_07,
+                settings.v2020_api_base_url,
+                settings.v2020_api_token_url,
+                settings.v2020_api_credentials_secret_arn,
+            ),
+        },
+        ds_headers=DsHeaderSecret(settings.ds_header_secret_arn),
+        signing_keys=V2020SigningKeys(settings.v2020_signing_secret_arn),
+        states=SubscriptionsStore(settings.subscriptions_table),
+        contacts=GatewayContacts(settings.gateways_table),
+        silent_after=timedelta(seconds=settings.subscription_silent_after_seconds),
+    )
+
+
+@cache
+def reconciler() -> Reconciler:
+    """Settings validated and clients created once per execution environment."""
+    return build_reconciler(subscriptions_settings())
+
+
+def settings_validated(handler: Handler) -> Handler:
+    """Fail the cold start, loudly, when the environment does not match SubscriptionsSettings
+    or DESIRED_SUBSCRIPTIONS is not a valid list of subscriptions."""
+
+    @wraps(handler)
+    def validated(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        reconciler()
+        return handler(event, context)
+
+    return validated
+
+
+@settings_validated
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = ReconcileRequest.model_validate(event if isinstance(event, dict) else {})
+    result = reconciler().run(dry_run=request.dry_run)
+    summary = result.summary()
+    logger.info("subscriptions reconciled", extra={"summary": summary})
+    return summary

@@ -1,0 +1,56 @@
+"""The Everactive REST API client (Data Services v1 and v2020-07): OAuth2, retries, pages."""
+
+from sensorhook.providers.everactive_api.client import READINGS_WINDOW_S, EveractiveApi
+from sensorhook.providers.everactive_api.models import (
+    ApiError,
+    ApiFlavor,
+    AuthenticationFailed,
+    ClientCredentials,
+    FieldError,
+    Gateway,
+    Health,
+    InvalidWebhookSpec,
+    NotFound,
+    PageLimitExceeded,
+    PaginationInfo,
+    ProviderUnavailable,
+    RateLimited,
+    Sensor,
+    SortDirection,
+    Webhook,
+    WebhookEventType,
+    WebhookHeader,
+    WebhookSpec,
+)
+from sensorhook.providers.everactive_api.transport import (
+    HttpResponse,
+    Transport,
+    TransportError,
+)
+
+__all__ = [
+    "READINGS_WINDOW_S",
+    "ApiError",
+    "ApiFlavor",
+    "AuthenticationFailed",
+    "ClientCredentials",
+    "EveractiveApi",
+    "FieldError",
+    "Gateway",
+    "Health",
+    "HttpResponse",
+    "InvalidWebhookSpec",
+    "NotFound",
+    "PageLimitExceeded",
+    "PaginationInfo",
+    "ProviderUnavailable",
+    "RateLimited",
+    "Sensor",
+    "SortDirection",
+    "Transport",
+    "TransportError",
+    "Webhook",
+    "WebhookEventType",
+    "WebhookHeader",
+    "WebhookSpec",
+]
