@@ -25,6 +25,15 @@ DEMO_WEBHOOK_SECRETS: dict[str, dict[str, Any]] = {
         "previous_headers": {},
         "previous_valid_until": "2000-01-01T00:00:00Z",
     },
+    # the provider emulator's API clients (local.emulator.api.DEMO_API_CREDENTIALS)
+    "DS_API_CREDENTIALS_SECRET_ARN": {
+        "client_id": "demo-ds-client",
+        "client_secret": "demo-ds-client-secret",
+    },
+    "V2020_API_CREDENTIALS_SECRET_ARN": {
+        "client_id": "demo-v2020-client",
+        "client_secret": "demo-v2020-client-secret",
+    },
 }
 
 

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -63,6 +64,7 @@ class EmbeddedStack:
         schedule_speedup: float = 60.0,
         poll_interval: float = 0.1,
         batching_window_cap: float | None = None,
+        environment_overrides: Mapping[str, str] | None = None,
     ) -> None:
         self.project_dir = Path(project_dir).resolve()
         self.cache_dir = cache_dir or self.project_dir / ".local"
@@ -75,6 +77,9 @@ class EmbeddedStack:
         self._schedule_speedup = schedule_speedup
         self._poll_interval = poll_interval
         self._batching_window_cap = batching_window_cap
+        # e.g. the provider API URLs pointed at the emulator: applied to every function that
+        # already has the variable, so the wiring stays the template's
+        self._environment_overrides = dict(environment_overrides or {})
         self._undo: list[Any] = []
         self._saved_environ: dict[str, str | None] = {}
         self.lambdas = InProcessLambdas(self.cache_dir / "lambda-code")
@@ -228,6 +233,7 @@ class EmbeddedStack:
                 "dropped Lambda layers moto cannot resolve; the local venv provides them",
                 extra={"functions": sorted(localized.dropped_layers)},
             )
+        self._override_environment(localized.body)
         cloudformation = self.client("cloudformation")
         cloudformation.create_stack(
             StackName=artifact.name,
@@ -262,6 +268,15 @@ class EmbeddedStack:
                 if resource["Type"] == "AWS::Lambda::Function"
             }
         )
+
+    def _override_environment(self, template: dict[str, Any]) -> None:
+        for resource in template["Resources"].values():
+            if resource["Type"] != "AWS::Lambda::Function":
+                continue
+            variables = resource["Properties"].get("Environment", {}).get("Variables", {})
+            for name, value in self._environment_overrides.items():
+                if name in variables:
+                    variables[name] = value
 
     def _create_secrets(self) -> dict[str, str]:
         """Create the template's secrets through the API: moto's CloudFormation has no model.
