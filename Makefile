@@ -32,7 +32,7 @@ demo: $(STAMP)  ## run the whole flow locally on an embedded AWS and check what 
 	$(PY) -m local.demo
 
 local: $(STAMP)  ## keep the local stack running for your own requests (Ctrl-C to stop)
-	$(PY) -m local.runtime serve --api-port $(LOCAL_API_PORT) --aws-port $(LOCAL_AWS_PORT) --batching-window-cap 1
+	$(PY) -m local.sandbox --api-port $(LOCAL_API_PORT) --aws-port $(LOCAL_AWS_PORT)
 
 test: $(STAMP)  ## every test: unit, integration, infrastructure, end-to-end
 	$(PY) -m pytest -n 2 --dist loadfile

@@ -1,9 +1,19 @@
-"""`make demo`: the whole ingest flow on this machine, checked end to end.
+"""`make demo`: sensorhook on this machine, checked end to end.
 
-Starts the embedded AWS with the stack the CDK app defines, drives a realistic stream from the
-provider emulator (with duplicates, stale dates, bad signatures and malformed bodies) through the
-local HTTP API, waits until every queue and stream is drained, then reads back what landed with
-boto3, as a user would, and checks it against what the emulator knows it sent:
+Starts the local sandbox (the stack the CDK app defines on an embedded AWS, the provider
+emulator as Everactive's API) and goes through what a user would see in their first day:
+
+1. control plane: the after-deploy run of the subscriptions function has created the webhooks
+   declared in cdk.json in the provider (the emulator), with the receiver's headers and, for
+   v2020-07, the generated signing secret stored where the receiver reads it; a second run
+   plans nothing;
+2. ingest: a realistic stream from the emulator (with duplicates, stale dates, bad signatures
+   and malformed bodies) through the local HTTP API, drained, then read back with boto3 and
+   checked against what the emulator knows it sent;
+3. the provider delivers through the webhooks the reconciler registered;
+4. a gateway goes offline and comes back: one `Gateway Offline`, one `Gateway Online`.
+
+The ingest checks:
 
 - every request got the answer its intent calls for (202, 401 or 400);
 - DynamoDB holds exactly the readings of the accepted deliveries: none lost, none doubled;
@@ -25,7 +35,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +52,23 @@ from local.emulator import (
     Stream,
     backdated_start,
 )
-from local.runtime.demo_secrets import put_demo_webhook_secrets
 from local.runtime.stack import EmbeddedStack
+from local.sandbox import Sandbox, sandbox
 from sensorhook.core.flavors import Flavor
 from sensorhook.providers.efento.normalize import metric_and_unit
 from sensorhook.providers.registry import normalize
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 EVENT_SOURCE = "sensorhook"
+INGEST_DETAIL_TYPES = {"Readings Received", "Steam Trap State Changed"}
+WEBHOOK_SECRET_NAMES = (
+    "V2020_SIGNING_SECRET_ARN",
+    "DS_HEADER_SECRET_ARN",
+    "EFENTO_HEADER_SECRET_ARN",
+)
+# the demo's provider installation reports every few seconds, so a gateway's silence shows in
+# seconds rather than the deployed 15 minutes
+GATEWAY_OFFLINE_AFTER_S = 8
 
 
 @dataclass
@@ -221,7 +240,9 @@ def _read_back(stack: EmbeddedStack, observer_url: str, result: DemoResult) -> N
         f"{sum(lake_rows.values())} Parquet rows, {len(stored)} readings",
     )
 
-    published = _drain_queue(sqs, observer_url)
+    published = [
+        e for e in _drain_queue(sqs, observer_url) if e["detail-type"] in INGEST_DETAIL_TYPES
+    ]
     by_type = Counter(event["detail-type"] for event in published)
     unique = {(e["detail-type"], e["detail"].get("event_id")): e for e in published}
     unique_by_type = Counter(event["detail-type"] for event in unique.values())
@@ -247,11 +268,10 @@ def _read_back(stack: EmbeddedStack, observer_url: str, result: DemoResult) -> N
     result.figures.update(
         {
             "readings_in_dynamodb": len(stored),
-            "sensor_state_items": len(
-                list(
-                    _paginate(
-                        dynamodb, "scan", "Items", TableName=outputs[Output.SENSOR_STATE_TABLE]
-                    )
+            "sensor_state_items": sum(
+                item["metric_channel"]["S"] != "#silence"
+                for item in _paginate(
+                    dynamodb, "scan", "Items", TableName=outputs[Output.SENSOR_STATE_TABLE]
                 )
             ),
             "gateways": len(
@@ -269,8 +289,100 @@ def _read_back(stack: EmbeddedStack, observer_url: str, result: DemoResult) -> N
     )
 
 
+def check_subscriptions(box: Sandbox, result: DemoResult) -> None:
+    """What the after-deploy run of the subscriptions function did in the provider."""
+    stack, provider = box.stack, box.provider
+    ours = [w for w in provider.webhooks.values() if w["callbackUrl"].startswith(stack.api_url)]
+    event_types = Counter(w["eventType"] for w in ours if w["enabled"])
+    result.check(
+        "the after-deploy reconcile created the declared Data Services webhooks",
+        event_types == Counter({"sensor_reading": 1, "gateway_status": 1}),
+        f"enabled webhooks pointing at this stack: {dict(event_types)}",
+    )
+    signing = json.loads(
+        stack.client("secretsmanager").get_secret_value(
+            SecretId=box.secrets["V2020_SIGNING_SECRET_ARN"]["arn"]
+        )["SecretString"]
+    )
+    v2020 = list(provider.v2020_subscriptions.values())
+    result.check(
+        "the v2020-07 subscription's generated secret is where the receiver reads it",
+        len(v2020) == 1 and v2020[0]["id"] in signing["keys"],
+        f"{len(v2020)} subscription(s); signing keys for {sorted(signing['keys'])}",
+    )
+    second = box.invoke(Output.SUBSCRIPTIONS_FUNCTION_NAME, {})
+    changes = {kind: n for kind, n in second["applied"].items() if n}
+    result.check(
+        "a second reconcile changes nothing",
+        not changes and not second["errors"],
+        f"applied {changes or 'nothing'}, unchanged {second['unchanged']}, "
+        f"manual (Efento) {second['manual']}, errors {second['errors'] or 'none'}",
+    )
+
+
+def check_provider_deliveries(box: Sandbox, result: DemoResult) -> None:
+    """The provider posts what its installation produced to the registered webhooks."""
+    report = box.provider.deliver()
+    box.stack.drain(timeout=120)
+    statuses = Counter(r.outcome for r in report.sent)
+    result.check(
+        "the provider's deliveries through the registered webhooks are accepted",
+        bool(report.sent) and statuses == Counter({"202": len(report.sent)}),
+        f"{len(report.sent)} deliveries by flavor "
+        f"{dict(Counter(r.delivery.flavor.value for r in report.sent))}: {dict(statuses)}",
+    )
+
+
+def _health_events(sqs: Any, observer_url: str, gateway_id: str) -> list[str]:
+    return [
+        event["detail-type"]
+        for event in _drain_queue(sqs, observer_url)
+        if event["detail-type"] in ("Gateway Offline", "Gateway Online")
+        and event["detail"]["gateway_id"] == gateway_id
+    ]
+
+
+def check_gateway_goes_offline_and_back(
+    box: Sandbox, installation: Installation, observer_url: str, result: DemoResult
+) -> None:
+    """One gateway stops reporting, then comes back: one event each way, however many polls."""
+    sqs = box.stack.client("sqs")
+    serial = installation.gateways[0].serial
+    box.provider.deliver()
+    box.invoke(Output.GATEWAY_HEALTH_FUNCTION_NAME)
+    _health_events(sqs, observer_url, serial)  # whatever the first sighting published
+
+    box.provider.take_gateway_offline(serial)
+    time.sleep(GATEWAY_OFFLINE_AFTER_S + 2)
+    box.provider.deliver()  # the other gateway keeps reporting
+    polls = [box.invoke(Output.GATEWAY_HEALTH_FUNCTION_NAME) for _ in range(3)]
+    box.stack.drain(timeout=60)
+    offline = _health_events(sqs, observer_url, serial)
+    result.check(
+        "a gateway that stopped reporting is reported offline once",
+        offline == ["Gateway Offline"],
+        f"gateway {serial}: {offline or 'no event'} over {len(polls)} polls "
+        f"(+ the compressed schedule's); online/offline now "
+        f"{polls[-1].get('gateways_online')}/{polls[-1].get('gateways_offline')}",
+    )
+    box.provider.bring_gateway_online(serial)
+    time.sleep(installation.reading_interval.total_seconds() + 1)
+    box.provider.deliver()
+    box.stack.drain(timeout=60)
+    polls = [box.invoke(Output.GATEWAY_HEALTH_FUNCTION_NAME) for _ in range(3)]
+    box.stack.drain(timeout=60)
+    online = _health_events(sqs, observer_url, serial)
+    result.check(
+        "and back online once when it reports again",
+        online == ["Gateway Online"],
+        f"gateway {serial}: {online or 'no event'} over {len(polls)} polls",
+    )
+
+
 def run_demo(
     stack: EmbeddedStack,
+    secrets: dict[str, Any],
+    observer_url: str,
     *,
     count: int,
     rate: float,
@@ -279,9 +391,7 @@ def run_demo(
     seed: int,
     shares: FaultShares,
 ) -> DemoResult:
-    """Drive the running stack with the emulator and check what landed."""
-    secrets = put_demo_webhook_secrets(stack.client("lambda"), stack.client("secretsmanager"))
-    observer_url = _observe_bus(stack)
+    """Drive the running stack with the emulator's stream and check what landed."""
     flavors = list(Flavor)
     installation = Installation.create(
         seed=seed,
@@ -289,8 +399,10 @@ def run_demo(
         gateways=gateways,
         start=backdated_start(datetime.now(UTC), count=count, sensors=sensors, flavors=flavors),
     )
+    webhook_secrets = {name: secrets[name] for name in WEBHOOK_SECRET_NAMES}
     factory = DeliveryFactory(
-        secrets=Secrets.model_validate({"webhook_secrets": secrets}), base_url=stack.api_url
+        secrets=Secrets.model_validate({"webhook_secrets": webhook_secrets}),
+        base_url=stack.api_url,
     )
     stream = Stream(installation, factory, flavors, shares, rng=random.Random(seed))  # noqa: S311
     sender = Sender()
@@ -355,13 +467,37 @@ def main(argv: list[str] | None = None) -> int:
         bad_signature=args.bad_auth,
         malformed=args.malformed,
     )
-    print("starting the embedded AWS from the CDK app (first run synthesizes: ~10 s)…", flush=True)
+    # The provider's own installation, behind its API and the webhooks it will register; its
+    # devices report every few seconds so that a gateway going quiet shows within the demo.
+    provider_installation = Installation.create(
+        seed=args.seed + 1000,
+        sensors=3,
+        gateways=2,
+        start=datetime.now(UTC) - timedelta(seconds=30),
+        reading_interval=timedelta(seconds=2),
+        status_interval=timedelta(seconds=3),
+    )
+    print("starting the local sandbox from the CDK app (first run synthesizes: ~10 s)…", flush=True)
     started = time.perf_counter()
-    with EmbeddedStack(PROJECT_DIR) as stack:
+    with sandbox(
+        provider_installation,
+        environment={"GATEWAY_OFFLINE_AFTER_SECONDS": str(GATEWAY_OFFLINE_AFTER_S)},
+    ) as box:
+        stack = box.stack
+        stack.drain(timeout=60)  # the after-deploy reconcile
         stack_start_s = time.perf_counter() - started
-        print(f"  webhooks at {stack.api_url}, AWS at {stack.aws_endpoint}", flush=True)
-        result = run_demo(
+        print(
+            f"  webhooks at {stack.api_url}, AWS at {stack.aws_endpoint}, "
+            f"provider emulator at {box.provider.base_url}",
+            flush=True,
+        )
+        observer_url = _observe_bus(stack)
+        result = DemoResult(report=SendReport(results=[], elapsed_s=0.0))
+        check_subscriptions(box, result)
+        ingest = run_demo(
             stack,
+            box.secrets,
+            observer_url,
             count=args.count,
             rate=args.rate,
             sensors=args.sensors,
@@ -369,8 +505,13 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             shares=shares,
         )
-        print_result(result, stack_start_s, stack)
-    return 0 if result.ok else 1
+        ingest.checks[:0] = result.checks
+        started = time.perf_counter()
+        check_provider_deliveries(box, ingest)
+        check_gateway_goes_offline_and_back(box, provider_installation, observer_url, ingest)
+        ingest.timings_s["control plane"] = time.perf_counter() - started
+        print_result(ingest, stack_start_s, stack)
+    return 0 if ingest.ok else 1
 
 
 if __name__ == "__main__":

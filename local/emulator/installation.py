@@ -132,9 +132,21 @@ class Installation:
     steam_traps: list[SteamTrap]
     measurement_points: list[MeasurementPoint]
     rng: random.Random = field(repr=False)
+    # the seeds' cadences; a demo that must show a gateway go quiet in seconds shortens them
+    reading_interval: timedelta = READING_INTERVAL
+    status_interval: timedelta = GATEWAY_STATUS_INTERVAL
 
     @classmethod
-    def create(cls, *, seed: int, sensors: int, gateways: int, start: datetime) -> "Installation":
+    def create(
+        cls,
+        *,
+        seed: int,
+        sensors: int,
+        gateways: int,
+        start: datetime,
+        reading_interval: timedelta = READING_INTERVAL,
+        status_interval: timedelta = GATEWAY_STATUS_INTERVAL,
+    ) -> "Installation":
         """`sensors` Eversensors (steam trap, vibration-electrical, environmental in turn) and
         as many Efento measurement points; `gateways` Evergateways shared round-robin."""
         if sensors < 1 or gateways < 1:
@@ -174,15 +186,26 @@ class Installation:
             )
         ]
         points = [_measurement_point(seed, i, start, rng) for i in range(sensors)]
-        return cls(seed, start, evergateways, eversensors, traps, points, rng)
+        return cls(
+            seed,
+            start,
+            evergateways,
+            eversensors,
+            traps,
+            points,
+            rng,
+            reading_interval=reading_interval,
+            status_interval=status_interval,
+        )
 
     def sensor_reading(self, sensor: Eversensor | None = None, *, stale: bool = False) -> Payload:
         sensor = sensor or self.rng.choice(self.eversensors)
-        stale = stale and sensor.stale_at + READING_INTERVAL < self.start - STALE_LIMIT
+        interval = self.reading_interval
+        stale = stale and sensor.stale_at + interval < self.start - STALE_LIMIT
         if stale:
-            at, sensor.stale_at = sensor.stale_at, sensor.stale_at + READING_INTERVAL
+            at, sensor.stale_at = sensor.stale_at, sensor.stale_at + interval
         else:
-            at, sensor.next_at = sensor.next_at, sensor.next_at + READING_INTERVAL
+            at, sensor.next_at = sensor.next_at, sensor.next_at + interval
         built = sensor_reading(
             family=sensor.family,
             mac=sensor.mac,
@@ -221,10 +244,10 @@ class Installation:
         stale = stale and gateway.stale_status_at < self.start - STALE_LIMIT
         if stale:
             at = gateway.stale_status_at
-            gateway.stale_status_at += GATEWAY_STATUS_INTERVAL
+            gateway.stale_status_at += self.status_interval
         else:
             at = gateway.next_status_at
-            gateway.next_status_at += GATEWAY_STATUS_INTERVAL
+            gateway.next_status_at += self.status_interval
         body = gateway_status(schema=schema, serial=gateway.serial, at=at, rng=self.rng)
         label = f"gateway_status/{schema.name.lower()}"
         return Payload(Flavor.EVERACTIVE_DS_GATEWAY_STATUS, body, label, stale=stale)

@@ -34,6 +34,7 @@ def endpoints(stack: EmbeddedStack, webhook_secrets: dict[str, Any]) -> dict[str
 
 def serve(args: argparse.Namespace) -> int:
     project_dir = Path(args.project_dir).resolve()
+    secrets: dict[str, Any] = {}
     stack = EmbeddedStack(
         project_dir,
         stack_name=args.stack,
@@ -41,11 +42,13 @@ def serve(args: argparse.Namespace) -> int:
         api_port=args.api_port,
         schedule_speedup=args.schedule_speedup,
         batching_window_cap=args.batching_window_cap,
+        on_deployed=lambda deployed: secrets.update(
+            put_demo_webhook_secrets(deployed.client("lambda"), deployed.client("secretsmanager"))
+        ),
     )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     with stack:
-        secrets = put_demo_webhook_secrets(stack.client("lambda"), stack.client("secretsmanager"))
         details = endpoints(stack, secrets)
         target = project_dir / ".local" / "endpoints.json"
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -65,6 +65,7 @@ class EmbeddedStack:
         poll_interval: float = 0.1,
         batching_window_cap: float | None = None,
         environment_overrides: Mapping[str, str] | None = None,
+        on_deployed: Callable[["EmbeddedStack"], None] | None = None,
     ) -> None:
         self.project_dir = Path(project_dir).resolve()
         self.cache_dir = cache_dir or self.project_dir / ".local"
@@ -80,6 +81,9 @@ class EmbeddedStack:
         # e.g. the provider API URLs pointed at the emulator: applied to every function that
         # already has the variable, so the wiring stays the template's
         self._environment_overrides = dict(environment_overrides or {})
+        # what a user does between `cdk deploy` and the first request (e.g. put secret values);
+        # it runs before anything is invoked, the after-deploy triggers included
+        self._on_deployed = on_deployed
         self._undo: list[Any] = []
         self._saved_environ: dict[str, str | None] = {}
         self.lambdas = InProcessLambdas(self.cache_dir / "lambda-code")
@@ -161,6 +165,8 @@ class EmbeddedStack:
         ]
         self._deploy()
         self.timings["deploy"] = time.monotonic() - began
+        if self._on_deployed is not None:
+            self._on_deployed(self)
 
         for front in self.fronts:
             front.start()
@@ -175,6 +181,23 @@ class EmbeddedStack:
         )
         self.scheduler.start()
         self._undo.append(self._stop_scheduler)
+        self._run_deploy_triggers(self.artifact.template)
+
+    def _run_deploy_triggers(self, template: Mapping[str, Any]) -> None:
+        """CDK `triggers.Trigger` resources: invoke their function once the stack is deployed.
+
+        moto cannot run the trigger's Node.js custom resource, so the runtime does what it does:
+        an asynchronous invocation of the function version named by `HandlerArn`.
+        """
+        resources = template["Resources"]
+        for resource in resources.values():
+            if resource["Type"] != "Custom::Trigger":
+                continue
+            target = resource["Properties"]["HandlerArn"]["Ref"]
+            function = resources[target]["Properties"]["FunctionName"]["Ref"]
+            arn = self.function_arns[function]
+            log.info("running after-deploy trigger", extra={"function": function})
+            self.invoker.submit(arn, {})
 
     def stop(self) -> None:
         """Stop everything started, in reverse order; safe to call twice."""

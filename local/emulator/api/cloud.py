@@ -16,8 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from local.emulator.installation import (
-    GATEWAY_STATUS_INTERVAL,
-    READING_INTERVAL,
     Evergateway,
     Eversensor,
     Installation,
@@ -84,12 +82,11 @@ class Evercloud:
 
     def _advance_gateway(self, gateway: Evergateway, now: datetime, horizon: datetime) -> None:
         state = self.gateway_states[gateway.serial]
-        gateway.next_status_at = _skip_before(
-            gateway.next_status_at, horizon, GATEWAY_STATUS_INTERVAL
-        )
+        interval = self.installation.status_interval
+        gateway.next_status_at = _skip_before(gateway.next_status_at, horizon, interval)
         while gateway.next_status_at <= now:
             if not state.online:
-                gateway.next_status_at += GATEWAY_STATUS_INTERVAL
+                gateway.next_status_at += interval
                 continue
             at = gateway.next_status_at
             self._emit(self.installation.gateway_status(gateway))
@@ -97,10 +94,11 @@ class Evercloud:
 
     def _advance_sensor(self, sensor: Eversensor, now: datetime, horizon: datetime) -> None:
         state = self.gateway_states[sensor.gateway.serial]
-        sensor.next_at = _skip_before(sensor.next_at, horizon, READING_INTERVAL)
+        interval = self.installation.reading_interval
+        sensor.next_at = _skip_before(sensor.next_at, horizon, interval)
         while sensor.next_at <= now:
             if not state.online or sensor.mac in self._silenced:
-                sensor.next_at += READING_INTERVAL
+                sensor.next_at += interval
                 continue
             at = sensor.next_at
             payload = self.installation.sensor_reading(sensor)
