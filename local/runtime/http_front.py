@@ -162,6 +162,8 @@ class HttpFront:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Nagle + delayed ACK would hold each keep-alive response's body ~40 ms
+            disable_nagle_algorithm = True
 
             def do_request(self) -> None:
                 front._serve(self)

@@ -63,10 +63,10 @@ class Emulated:
             "token_url": f"{self.provider.base_url}/auth/token" if ds else None,
             "credentials": lambda: ClientCredentials(
                 client_id=client_id,
-                client_secret=secret,  # type: ignore[arg-type]
+                client_secret=secret,
             ),
             "sleep": self.sleeps.append,
-            "rng": random.Random(3),
+            "rng": random.Random(3),  # noqa: S311 - jitter
             "timeout_s": 5.0,
             "allow_http_loopback_callbacks": True,
         }
@@ -228,7 +228,7 @@ def test_data_services_webhook_crud_round_trip(emulated: Emulated):
     spec = WebhookSpec(
         callback_url="http://127.0.0.1:9/webhooks/everactive/ds/sensor-readings",
         event_type="sensor_reading",
-        headers=[WebhookHeader(key="X-Api-Key", value="local-key")],  # type: ignore[arg-type]
+        headers=[WebhookHeader(key="X-Api-Key", value="local-key")],
     )
 
     # When it is created, listed, read, disabled, and deleted
@@ -289,6 +289,7 @@ class _Misbehaving(BaseHTTPRequestHandler):
     """Token endpoint, then per-path scripted misbehaviour; records client ports."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else each answer waits ~40 ms for a delayed ACK
     script: dict[str, list[tuple[int, bytes, float]]]
     ports: list[int]
 
@@ -336,9 +337,9 @@ def _loopback_client(base: str, sleeps: list[float], **options: Any) -> Everacti
         flavor=ApiFlavor.DATA_SERVICES,
         base_url=base,
         token_url=f"{base}/token",
-        credentials=lambda: ClientCredentials(client_id="c", client_secret="s"),  # type: ignore[arg-type]
+        credentials=lambda: ClientCredentials(client_id="c", client_secret="s"),
         sleep=sleeps.append,
-        rng=random.Random(1),
+        rng=random.Random(1),  # noqa: S311 - jitter
         **options,
     )
 

@@ -4,9 +4,8 @@ The scheduled event carries nothing the run needs; the report is returned for th
 for whoever invokes it by hand.
 """
 
-from collections.abc import Callable
 from datetime import timedelta
-from functools import cache, wraps
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -15,11 +14,10 @@ from sensorhook.core.settings import gateway_health_settings
 from sensorhook.dal.api_credentials import ApiCredentials
 from sensorhook.dal.events import EventPublisher
 from sensorhook.dal.health_store import HealthStore
+from sensorhook.handlers.wiring import parts_built_first
 from sensorhook.logic.health import HealthMonitor, HealthThresholds
 from sensorhook.observability import logger, metrics
 from sensorhook.providers.everactive_api import ApiFlavor, EveractiveApi
-
-Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
 @cache
@@ -46,18 +44,7 @@ def health_monitor() -> HealthMonitor:
     )
 
 
-def settings_validated(handler: Handler) -> Handler:
-    """Fail the cold start, loudly, when the environment does not match GatewayHealthSettings."""
-
-    @wraps(handler)
-    def validated(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        health_monitor()
-        return handler(event, context)
-
-    return validated
-
-
-@settings_validated
+@parts_built_first(health_monitor)
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -6,8 +6,7 @@ from it. Instead the first unreadable record is reported as the only failure (th
 checkpoint), and only the records before it are written.
 """
 
-from collections.abc import Callable
-from functools import cache, wraps
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -19,10 +18,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sensorhook.core.settings import lake_writer_settings
 from sensorhook.dal.lake_store import LakeStore
+from sensorhook.handlers.wiring import parts_built_first
 from sensorhook.logic.lake import StreamChange, shard_label, write_to_lake
 from sensorhook.observability import logger, metrics
-
-Handler = Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]
 
 
 @cache
@@ -31,18 +29,7 @@ def lake_store() -> LakeStore:
     return LakeStore(lake_writer_settings().bucket_name)
 
 
-def settings_validated(handler: Handler) -> Handler:
-    """Fail the cold start, loudly, when the environment does not match LakeWriterSettings."""
-
-    @wraps(handler)
-    def validated(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-        lake_store()
-        return handler(event, context)
-
-    return validated
-
-
-@settings_validated
+@parts_built_first(lake_store)
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:

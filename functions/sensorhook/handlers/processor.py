@@ -3,8 +3,7 @@
 Reports partial batch failures, so only the deliveries that failed are retried by SQS.
 """
 
-from collections.abc import Callable
-from functools import cache, wraps
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
@@ -25,6 +24,7 @@ from sensorhook.dal.gateways_store import GatewaysStore
 from sensorhook.dal.idempotency import persistence_layer
 from sensorhook.dal.readings_store import ReadingsStore
 from sensorhook.dal.sensor_state_store import SensorStateStore
+from sensorhook.handlers.wiring import parts_built_first
 from sensorhook.logic.process import (
     DeliveryProcessor,
     DeliverySummary,
@@ -34,8 +34,6 @@ from sensorhook.logic.process import (
 from sensorhook.observability import logger, metrics
 
 _batch_processor = BatchProcessor(event_type=EventType.SQS)
-
-Handler = Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]
 
 
 class UnprocessableRecord(RuntimeError):
@@ -78,18 +76,7 @@ def _parse_envelopes(records: list[dict[str, Any]]) -> dict[str, IngestEnvelope]
     return envelopes
 
 
-def settings_validated(handler: Handler) -> Handler:
-    """Fail the cold start, loudly, when the environment does not match ProcessorSettings."""
-
-    @wraps(handler)
-    def validated(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-        delivery_processor()
-        return handler(event, context)
-
-    return validated
-
-
-@settings_validated
+@parts_built_first(delivery_processor)
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:

@@ -7,10 +7,9 @@ route too, so unknown routes and methods get the receiver's own 404/405.
 import base64
 import binascii
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache, wraps
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -22,10 +21,9 @@ from sensorhook.core.settings import ReceiverSettings, receiver_settings
 from sensorhook.dal.inbox import Inbox
 from sensorhook.dal.queue import IngestQueue
 from sensorhook.dal.webhook_secrets import WebhookSecrets
+from sensorhook.handlers.wiring import parts_built_first
 from sensorhook.logic.receive import ReceiverResponse, WebhookRequest, receive
 from sensorhook.observability import logger, metrics
-
-Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -49,18 +47,7 @@ def receiver() -> Receiver:
     )
 
 
-def settings_validated(handler: Handler) -> Handler:
-    """Fail the cold start, loudly, when the environment does not match ReceiverSettings."""
-
-    @wraps(handler)
-    def validated(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        receiver()
-        return handler(event, context)
-
-    return validated
-
-
-@settings_validated
+@parts_built_first(receiver)
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

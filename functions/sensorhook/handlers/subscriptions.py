@@ -8,9 +8,8 @@ metric, not raised: the schedule retries soon enough, and a deploy never fails o
 
 import ipaddress
 import json
-from collections.abc import Callable
 from datetime import timedelta
-from functools import cache, wraps
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,11 +24,10 @@ from sensorhook.core.settings import (
 from sensorhook.dal.api_credentials import ApiCredentials
 from sensorhook.dal.provider_secrets import DsHeaderSecret, V2020SigningKeys
 from sensorhook.dal.subscriptions_store import GatewayContacts, SubscriptionsStore
+from sensorhook.handlers.wiring import parts_built_first
 from sensorhook.logic.subscriptions import DS, V2020, Reconciler
 from sensorhook.observability import logger, metrics
 from sensorhook.providers.everactive_api import ApiFlavor, EveractiveApi
-
-Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 _DESIRED = TypeAdapter(list[DesiredSubscription])
 
@@ -99,19 +97,7 @@ def reconciler() -> Reconciler:
     return build_reconciler(subscriptions_settings())
 
 
-def settings_validated(handler: Handler) -> Handler:
-    """Fail the cold start, loudly, when the environment does not match SubscriptionsSettings
-    or DESIRED_SUBSCRIPTIONS is not a valid list of subscriptions."""
-
-    @wraps(handler)
-    def validated(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        reconciler()
-        return handler(event, context)
-
-    return validated
-
-
-@settings_validated
+@parts_built_first(reconciler)
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -584,6 +584,8 @@ class _Server(ThreadingHTTPServer):
 class _RequestHandler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive, as the client's connection pool expects
+    # Nagle + delayed ACK cost ~40 ms per keep-alive response; 0.6 ms without
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         self._serve()

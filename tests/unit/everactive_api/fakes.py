@@ -76,7 +76,8 @@ def page(items: list[Any], number: int, total_pages: int, page_size: int = 2) ->
 
 class FakeTransport:
     """Answers each (method, path) from its script in order, then from its handler; the token
-    endpoint, once its script is used up, issues `token-1`, `token-2`, … like the real one (`token.json`)."""
+    endpoint, once its script is used up, issues `token-1`, `token-2`, … shaped like
+    `token.json`."""
 
     def __init__(self, token_url: str) -> None:
         self.token_url = token_url
@@ -159,7 +160,7 @@ def harness(flavor: ApiFlavor = ApiFlavor.DATA_SERVICES, **options: Any) -> Harn
 
     def credentials() -> ClientCredentials:
         reads.append(1)
-        return ClientCredentials(client_id="client-a", client_secret=CLIENT_SECRET)  # type: ignore[arg-type]
+        return ClientCredentials(client_id="client-a", client_secret=CLIENT_SECRET)
 
     defaults: dict[str, Any] = {
         "flavor": flavor,
@@ -169,7 +170,7 @@ def harness(flavor: ApiFlavor = ApiFlavor.DATA_SERVICES, **options: Any) -> Harn
         "transport": transport,
         "clock": clock,
         "sleep": sleeps.append,
-        "rng": random.Random(7),
+        "rng": random.Random(7),  # noqa: S311 - jitter
         "utc_now": lambda: NOW,
         "page_size": 2,
     }

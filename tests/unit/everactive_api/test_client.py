@@ -329,7 +329,7 @@ def test_last_reading_returns_the_sample_and_none_when_the_provider_has_none():
 SPEC = WebhookSpec(
     callback_url="https://abc.execute-api.us-east-1.amazonaws.com/webhooks/everactive/ds/sensor-readings",
     event_type="sensor_reading",
-    headers=[WebhookHeader(key="X-Sensorhook-Token", value="header-secret-1")],  # type: ignore[arg-type]
+    headers=[WebhookHeader(key="X-Sensorhook-Token", value="header-secret-1")],
 )
 
 
@@ -376,6 +376,21 @@ def test_v2020_create_keeps_the_generated_secret_as_a_secret():
     assert created.secret.get_secret_value() == "generated-signing-secret"
     assert "generated-signing-secret" not in repr(created)
     assert created.model_extra == {"createdAt": 1}
+
+
+def test_v2020_addresses_one_subscription_under_the_plural_path():
+    # Given a v2020-07 provider with one subscription
+    h = harness(ApiFlavor.V2020_07)
+    h.transport.script("GET", "/v2020-07/webhooks/sub-1", answer({"data": {"id": "sub-1"}}))
+    h.transport.script("DELETE", "/v2020-07/webhooks/sub-1", HttpResponse(204))
+
+    # When it is read and deleted
+    fetched = h.api.get_webhook("sub-1")
+    h.api.delete_webhook("sub-1")
+
+    # Then both went to /webhooks/{id} (Data Services says /webhook/{id})
+    assert fetched.id == "sub-1"
+    assert [s.method for s in h.transport.to("/v2020-07/webhooks/sub-1")] == ["GET", "DELETE"]
 
 
 def test_list_get_update_delete_round_trip_against_the_seed_paths():
@@ -479,4 +494,4 @@ def test_header_names_must_be_unique_ignoring_case():
 
     # When / Then the spec is refused, naming the duplicate
     with pytest.raises(ValidationError, match="unique ignoring case: x-token"):
-        WebhookSpec(callback_url=SPEC.callback_url, event_type="gateway_status", headers=headers)  # type: ignore[arg-type]
+        WebhookSpec(callback_url=SPEC.callback_url, event_type="gateway_status", headers=headers)
