@@ -25,4 +25,3 @@ def event_bus_ref_is_its_name() -> Callable[[], None]:
         del EventBus.physical_resource_id  # type: ignore[attr-defined]
 
     return undo
-
