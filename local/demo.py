@@ -11,7 +11,7 @@ emulator as Everactive's API) and goes through what a user would see in their fi
    and malformed bodies) through the local HTTP API, drained, then read back with boto3 and
    checked against what the emulator knows it sent;
 3. the provider delivers through the webhooks the reconciler registered;
-4. a gateway goes offline and comes back: one `Gateway Offline`, one `Gateway Online`.
+4. a gateway goes offline and comes back: one `gateway.offline`, one `gateway.online`.
 
 The ingest checks:
 
@@ -60,7 +60,7 @@ from sensorhook.providers.registry import normalize
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 EVENT_SOURCE = "sensorhook"
-INGEST_DETAIL_TYPES = {"Readings Received", "Steam Trap State Changed"}
+INGEST_DETAIL_TYPES = {"readings.received", "steam_trap.state_changed"}
 WEBHOOK_SECRET_NAMES = (
     "V2020_SIGNING_SECRET_ARN",
     "DS_HEADER_SECRET_ARN",
@@ -163,8 +163,8 @@ def _expected_points(report: SendReport) -> tuple[set[tuple[str, str]], Counter[
         )
         points.update((r.series_key, r.point_key) for r in normalized.readings)
         if normalized.readings:
-            events["Readings Received"] += 1
-        events["Steam Trap State Changed"] += len(normalized.steam_trap_changes)
+            events["readings.received"] += 1
+        events["steam_trap.state_changed"] += len(normalized.steam_trap_changes)
     return points, events
 
 
@@ -337,7 +337,7 @@ def _health_events(sqs: Any, observer_url: str, gateway_id: str) -> list[str]:
     return [
         event["detail-type"]
         for event in _drain_queue(sqs, observer_url)
-        if event["detail-type"] in ("Gateway Offline", "Gateway Online")
+        if event["detail-type"] in ("gateway.offline", "gateway.online")
         and event["detail"]["gateway_id"] == gateway_id
     ]
 
@@ -360,7 +360,7 @@ def check_gateway_goes_offline_and_back(
     offline = _health_events(sqs, observer_url, serial)
     result.check(
         "a gateway that stopped reporting is reported offline once",
-        offline == ["Gateway Offline"],
+        offline == ["gateway.offline"],
         f"gateway {serial}: {offline or 'no event'} over {len(polls)} polls "
         f"(+ the compressed schedule's); online/offline now "
         f"{polls[-1].get('gateways_online')}/{polls[-1].get('gateways_offline')}",
@@ -374,7 +374,7 @@ def check_gateway_goes_offline_and_back(
     online = _health_events(sqs, observer_url, serial)
     result.check(
         "and back online once when it reports again",
-        online == ["Gateway Online"],
+        online == ["gateway.online"],
         f"gateway {serial}: {online or 'no event'} over {len(polls)} polls",
     )
 

@@ -26,7 +26,8 @@ from infra.constructs.function import SensorhookFunction, region_layer_arn, sett
 from infra.nag import acknowledge, acknowledge_prefix_wildcard
 from sensorhook.core.settings import LakeWriterSettings, ProcessorSettings
 
-# Conditional writes only: readings are put if new, state and gateways updated if newer.
+# Readings are put unconditionally (BatchWriteItem: the same reading again overwrites its item);
+# sensor state and gateways are conditional writes that only move forward in time.
 _STORE_WRITE_ACTIONS = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"]
 # What Powertools idempotency's DynamoDB persistence layer calls.
 _IDEMPOTENCY_ACTIONS = [
@@ -109,8 +110,10 @@ class Processing(Construct):
         acknowledge(
             self.lake_writer_failures,
             "AwsSolutions-SQS3",
-            "This queue is the lake writer's on-failure destination (a DLQ for stream records "
-            "that exhausted their retries); nothing consumes it automatically.",
+            "This queue is the lake writer's on-failure destination: it receives the metadata "
+            "(shard, sequence number range) of stream batches that exhausted their retries, "
+            "for an operator to re-export from the readings table; nothing consumes it "
+            "automatically.",
         )
         self.lake_writer = SensorhookFunction(
             self,
@@ -140,7 +143,9 @@ class Processing(Construct):
                     )
                 ],
                 report_batch_item_failures=True,
-                bisect_batch_on_error=True,
+                # No bisecting: lake objects are named by the batch's first record, so a batch
+                # must always be retried from its start (see sensorhook.logic.lake).
+                bisect_batch_on_error=False,
                 retry_attempts=config.lake_writer_retry_attempts,
                 on_failure=sources.SqsDlq(self.lake_writer_failures),
             )

@@ -275,7 +275,7 @@ def test_lake_writer_takes_only_inserts_from_the_readings_stream(dev: Synth) -> 
     [pattern] = [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]]
     assert pattern == {"eventName": ["INSERT"]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["BisectBatchOnFunctionError"] is True
+    assert mapping.get("BisectBatchOnFunctionError", False) is False
     assert mapping["MaximumRetryAttempts"] == config.lake_writer_retry_attempts
     assert mapping["BatchSize"] == config.lake_writer_batch_size
     assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == {

@@ -36,7 +36,7 @@ from sensorhook.observability import metrics
 from sensorhook.providers.everactive_api import ApiFlavor, ClientCredentials, EveractiveApi
 from sensorhook.providers.registry import normalize
 from tests.builders import lambda_context
-from tests.fixtures.loader import sample_text
+from tests.fixtures.loader import fixture_text, sample_text
 from tests.integration.conftest import BUS, REGION, TABLES, Aws
 
 GATEWAYS_TABLE = TABLES["GATEWAYS_TABLE"][0]
@@ -131,7 +131,7 @@ def test_a_gateway_taken_offline_and_back_is_published_once_each_way(
     for _ in range(6):
         emulated.poll(after=timedelta(minutes=5))
 
-    # Then exactly one Gateway Offline, for that gateway, was published
+    # Then exactly one gateway.offline, for that gateway, was published
     [(detail_type, detail)] = emulated.published()
     assert (detail_type, detail["gateway_id"], detail["offline_after_s"]) == (
         GATEWAY_OFFLINE,
@@ -148,7 +148,7 @@ def test_a_gateway_taken_offline_and_back_is_published_once_each_way(
     for _ in range(3):
         emulated.poll(after=timedelta(minutes=5))
 
-    # Then exactly one Gateway Online was published
+    # Then exactly one gateway.online was published
     assert [(t, d["gateway_id"]) for t, d in emulated.published()] == [(GATEWAY_ONLINE, first)]
 
 
@@ -209,7 +209,7 @@ def test_silence_survives_the_processors_writes_and_is_published_once_each_way(
     emulated.poll(after=timedelta(minutes=10))
     emulated.poll(after=timedelta(minutes=1))
 
-    # Then one Sensor Silent was published, and the gateway (status 19:44:37) went offline
+    # Then one sensor.silent was published, and the gateway (status 19:44:37) went offline
     published = emulated.published()
     assert sorted((t, d.get("sensor_id") or d.get("gateway_id")) for t, d in published) == [
         (GATEWAY_OFFLINE, "SYN0001"),
@@ -234,11 +234,33 @@ def test_silence_survives_the_processors_writes_and_is_published_once_each_way(
     emulated.poll(after=timedelta(seconds=30))
     emulated.poll(after=timedelta(seconds=30))
 
-    # Then one Sensor Resumed was published (the gateway is unchanged: readings carry no
+    # Then one sensor.resumed was published (the gateway is unchanged: readings carry no
     # relay time here, and the processor alone advances last_reading_at)
     assert [(t, d["sensor_id"], d["last_measured_at"]) for t, d in emulated.published()] == [
         (SENSOR_RESUMED, MHM_MAC, "2022-06-28T20:32:03Z")
     ]
+
+
+def test_a_steam_trap_known_only_by_its_state_changes_is_never_silent(
+    emulated: Emulated,
+) -> None:
+    # Given a v2020-07 steam trap state change stored as the processor stores it (a
+    # `trap_state` item only: the state is reported on change, not periodically)
+    body = fixture_text("everactive-v2020/steam-trap-state-change.json")
+    flavor = Flavor.EVERACTIVE_V2020_STEAM_TRAP
+    delivery = normalize(
+        flavor, body, event_id=event_id_for(flavor, json.loads(body)), received_at=RECEIVED_AT
+    )
+    for reading in delivery.readings:
+        SensorStateStore(SENSOR_STATE_TABLE).update_latest(reading)
+
+    # When polls run long after the change
+    report = emulated.poll(after=timedelta(hours=2))
+    emulated.poll(after=timedelta(minutes=5))
+
+    # Then the trap is counted but never judged silent
+    assert (report.sensors, report.sensors_silent) == (1, 0)
+    assert emulated.published() == []
 
 
 def emf_lines(output: str) -> list[dict[str, Any]]:
@@ -291,3 +313,44 @@ def test_the_handler_polls_the_provider_and_reports_its_metrics(
     errors = [line["ProviderApiErrors"] for line in emf if "ProviderApiErrors" in line]
     assert len(errors) == 2  # /health and /evergateways, one attempt each
     assert aws.published_events() == []
+
+
+def test_the_handler_with_credentials_not_yet_set_still_judges_efento(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the credentials secret as the stack creates it (empty values and CDK's generated
+    # placeholder), and an Everactive and an Efento sensor both quiet for an hour
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    arn = secrets.create_secret(
+        Name="sensorhook/ds-api-credentials",
+        SecretString=json.dumps({"client_id": "", "client_secret": "", "placeholder": "x"}),
+    )["ARN"]
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    state = SensorStateStore(SENSOR_STATE_TABLE)
+    for reading in mhm_readings(an_hour_ago):
+        state.update_latest(reading)
+        state.update_latest(
+            reading.model_copy(update={"provider": "efento", "sensor_id": "efento-1"})
+        )
+    for name, value in {
+        "DS_API_BASE_URL": "http://127.0.0.1:9/ds/v1",  # never called: no token can be asked for
+        "DS_API_TOKEN_URL": "http://127.0.0.1:9/auth/token",
+        "DS_API_CREDENTIALS_SECRET_ARN": arn,
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings.gateway_health_settings.cache_clear()
+    gateway_health.health_monitor.cache_clear()
+    capsys.readouterr()
+
+    # When the scheduled handler runs
+    report = gateway_health.handler({"source": "aws.scheduler"}, lambda_context())
+    gateway_health.health_monitor.cache_clear()
+    settings.gateway_health_settings.cache_clear()
+
+    # Then it reports instead of raising: Everactive deferred, Efento published silent, and
+    # the failure counted in ProviderApiErrors (which the provider-API alarm watches)
+    assert (report["provider_ok"], report["sensors_deferred"]) == (None, 1)
+    published = [(e["detail-type"], e["detail"]["sensor_id"]) for e in aws.published_events()]
+    assert published == [(SENSOR_SILENT, "efento-1")]
+    emf = emf_lines(capsys.readouterr().out)
+    assert any("ProviderApiErrors" in line for line in emf)

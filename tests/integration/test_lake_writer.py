@@ -11,9 +11,11 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from sensorhook.core.flavors import Flavor
 from sensorhook.core.reading import Reading
+from sensorhook.dal.aws_clients import s3_client
 from sensorhook.dal.readings_store import ReadingsStore
 from sensorhook.handlers import lake_writer
 from sensorhook.providers.registry import normalize
@@ -91,6 +93,32 @@ def read_parquet(aws: Aws, key: str) -> pa.Table:
     return pq.read_table(io.BytesIO(aws.object_bytes(key)))
 
 
+def lake_rows(aws: Aws) -> list[Reading]:
+    """Every row of every object in the lake."""
+    return [
+        Reading.model_validate(row)
+        for key in aws.object_keys("readings/")
+        for row in read_parquet(aws, key).to_pylist()
+    ]
+
+
+def fail_lake_puts_after(count: int) -> None:
+    """Make S3 refuse every PutObject after the first `count` (as an outage would)."""
+    calls = 0
+
+    def refuse(**_: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls > count:
+            raise EndpointConnectionError(endpoint_url="https://s3.amazonaws.com")
+
+    s3_client().meta.events.register("before-call.s3.PutObject", refuse, unique_id="refuse")
+
+
+def allow_lake_puts() -> None:
+    s3_client().meta.events.unregister("before-call.s3.PutObject", unique_id="refuse")
+
+
 def test_inserted_readings_become_one_parquet_object_per_date_and_provider(aws: Aws) -> None:
     # Given the real MHM readings and an Efento batch written to the readings table
     stream = ReadingsStream(aws)
@@ -102,10 +130,10 @@ def test_inserted_readings_become_one_parquet_object_per_date_and_provider(aws: 
     # When the lake writer receives the stream batch
     response = run(event)
 
-    # Then each (date, provider) has one object named by the stream and the batch's numbers
+    # Then each (date, provider) has one object named by the stream and the batch's first number
     assert response == {"batchItemFailures": []}
     label = stream.arn.rsplit("/stream/", 1)[1].replace("-", "").replace(":", "").replace(".", "")
-    name = f"{label}-{sequence_numbers[0]}-{sequence_numbers[-1]}.parquet"
+    name = f"{label}-{sequence_numbers[0]}.parquet"
     assert sorted(aws.object_keys("readings/")) == [
         f"readings/date=2021-05-25/provider=efento/{name}",
         f"readings/date=2022-06-28/provider=everactive/{name}",
@@ -230,3 +258,49 @@ def test_an_item_that_is_not_a_reading_stops_the_batch_at_it(aws: Aws) -> None:
     [key] = aws.object_keys("readings/")
     assert key.startswith("readings/date=2022-06-28/provider=everactive/")
     assert read_parquet(aws, key).num_rows == 16
+
+
+def test_a_failed_write_retries_the_whole_batch_and_leaves_each_reading_once(
+    aws: Aws, tmp_path: Path
+) -> None:
+    # Given a stream batch of two objects (MHM, then Efento) whose second write fails
+    stream = ReadingsStream(aws)
+    store = ReadingsStore(READINGS_TABLE)
+    store.put_readings([*mhm_readings(), *efento_readings()], ttl_days=90)
+    failed_batch = stream.next_event()["Records"]
+    fail_lake_puts_after(1)
+
+    # When the lake writer receives it
+    response = run({"Records": failed_batch})
+
+    # Then the first object is written, and the stream is told to retry from the batch's start
+    first = failed_batch[0]["dynamodb"]["SequenceNumber"]
+    assert response == {"batchItemFailures": [{"itemIdentifier": first}]}
+    assert [key.split("/")[2] for key in aws.object_keys("readings/")] == ["provider=everactive"]
+
+    # When S3 recovers and the stream retries from that record, with a reading inserted since
+    allow_lake_puts()
+    later = [
+        r.model_copy(update={"measured_at": r.measured_at.replace(hour=21)}) for r in mhm_readings()
+    ]
+    store.put_readings(later, ttl_days=90)
+    retried_batch = failed_batch + stream.next_event()["Records"]
+    assert run({"Records": retried_batch}) == {"batchItemFailures": []}
+
+    # Then the lake holds every reading exactly once, as SQL over the objects sees it
+    for key in aws.object_keys("readings/"):
+        path = tmp_path / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(aws.object_bytes(key))
+    [(rows, distinct)] = duckdb.execute(
+        """
+        SELECT count(*), count(DISTINCT (provider, sensor_id, measured_at, metric, channel))
+        FROM read_parquet(?)
+        """,
+        [f"{tmp_path}/readings/*/*/*.parquet"],
+    ).fetchall()
+    expected = [*mhm_readings(), *efento_readings(), *later]
+    assert rows == distinct == len(expected)
+    assert sorted(lake_rows(aws), key=lambda r: (r.series_key, r.point_key)) == sorted(
+        expected, key=lambda r: (r.series_key, r.point_key)
+    )

@@ -2,17 +2,25 @@
 
 import gzip
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sensorhook.core.dedupe import event_id_for
 from sensorhook.core.envelope import IngestEnvelope
 from sensorhook.core.flavors import Flavor
 from sensorhook.core.reading import Reading
 from sensorhook.dal.archive import Archive, quarantine_key
+from sensorhook.dal.aws_clients import dynamodb_client
 from sensorhook.dal.gateways_store import GatewaysStore
 from sensorhook.dal.inbox import Inbox
 from sensorhook.dal.queue import IngestQueue
@@ -79,8 +87,20 @@ def sqs_event(*messages: tuple[str, IngestEnvelope | str]) -> dict[str, Any]:
     }
 
 
-def run(*messages: tuple[str, IngestEnvelope | str]) -> dict[str, Any]:
-    return dict(processor.handler(sqs_event(*messages), lambda_context()))
+def run(
+    *messages: tuple[str, IngestEnvelope | str], context: LambdaContext | None = None
+) -> dict[str, Any]:
+    return dict(processor.handler(sqs_event(*messages), context or lambda_context()))
+
+
+def mhm_measured_at(measured_at: datetime, *, received_at: datetime) -> IngestEnvelope:
+    """The real MHM reading as if measured at `measured_at` and received at `received_at`."""
+    body = sample_json(MHM)
+    body.update(
+        readingDate=measured_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        timestamp=int(measured_at.timestamp()),
+    )
+    return envelope(Flavor.EVERACTIVE_DS_SENSOR_READING, json.dumps(body), received_at=received_at)
 
 
 def readings_store() -> ReadingsStore:
@@ -181,7 +201,40 @@ def test_gateway_status_lands_and_readings_advance_last_reading_at(aws: Aws) -> 
     assert item["schema"] == "gateway_status_v3.schema.json"
     assert item["online"] is False
     assert item["summary"]["mqtt_queue_size"] == 88
-    assert item["last_reading_at"] == "2022-06-28T20:19:51.000Z"
+    # when sensorhook received the reading (20:20:03), not when the sensor measured it
+    assert item["last_reading_at"] == "2022-06-28T20:20:03.000Z"
+
+
+def test_last_reading_at_is_when_the_gateway_relayed_a_reading_not_the_sensor_clock(
+    aws: Aws,
+) -> None:
+    gateways = GatewaysStore(TABLES["GATEWAYS_TABLE"][0])
+
+    def last_reading_at() -> str:
+        item = gateways.get("everactive", "SYN0001")
+        assert item is not None
+        return str(item["last_reading_at"])
+
+    # Given a reading whose sensor clock runs a day ahead, received at 20:20:03
+    future = mhm_measured_at(RECEIVED_AT + timedelta(days=1), received_at=RECEIVED_AT)
+
+    # When it is processed
+    run(("m-1", future))
+
+    # Then the gateway's last contact is the receipt, not a day ahead (it would look online)
+    assert last_reading_at() == "2022-06-28T20:20:03.000Z"
+
+    # When, after an outage, the gateway relays at 23:00 a backlog measured at 21:00
+    relayed = RECEIVED_AT.replace(hour=23, minute=0, second=0)
+    backlog = mhm_measured_at(RECEIVED_AT.replace(hour=21), received_at=relayed)
+    run(("m-2", backlog))
+
+    # Then the gateway's last contact is the relay, at 23:00
+    assert last_reading_at() == "2022-06-28T23:00:00.000Z"
+
+    # And a delivery received earlier, processed late, never moves it back
+    run(("m-3", mhm_measured_at(RECEIVED_AT.replace(hour=22), received_at=RECEIVED_AT)))
+    assert last_reading_at() == "2022-06-28T23:00:00.000Z"
 
 
 def test_an_older_gateway_status_does_not_replace_a_newer_one(aws: Aws) -> None:
@@ -250,7 +303,7 @@ def test_the_same_delivery_twice_in_one_batch_is_stored_and_published_once(aws: 
     assert response == {"batchItemFailures": []}
     assert item_count(aws, "READINGS_TABLE") == 16
     events = aws.published_events()
-    assert [event["detail-type"] for event in events] == ["Readings Received"]
+    assert [event["detail-type"] for event in events] == ["readings.received"]
     assert events[0]["detail"]["count"] == 16
 
 
@@ -284,13 +337,72 @@ def test_the_same_delivery_in_separate_batches_is_stored_and_published_once(
     assert all("DeliveriesStored" not in metric for metric in emf)
 
 
+def context_with_time_left() -> LambdaContext:
+    """A context with a minute left, as Lambda's has: Powertools dates the expiry of the
+    in-progress record by it (the test builder's context has no time left at all)."""
+    context = lambda_context()
+    context.get_remaining_time_in_millis = lambda: 60_000  # type: ignore[method-assign]
+    return context
+
+
+def test_the_same_delivery_twice_at_the_same_moment_is_stored_and_published_once(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the first processing of a delivery held inside its readings write
+    delivery = mhm_envelope()
+    writing, release = threading.Event(), threading.Event()
+    readings_writes = 0
+
+    def hold_the_first_write(**_: Any) -> None:
+        nonlocal readings_writes
+        readings_writes += 1
+        if readings_writes == 1:
+            writing.set()
+            release.wait(timeout=10)
+
+    dynamodb_client().meta.events.register(
+        "before-call.dynamodb.BatchWriteItem", hold_the_first_write
+    )
+    with ThreadPoolExecutor(max_workers=1) as first_environment:
+        first = first_environment.submit(run, ("m-1", delivery), context=context_with_time_left())
+        try:
+            assert writing.wait(timeout=10)
+
+            # When a second execution environment gets a copy of it (with another delivery)
+            processor.delivery_processor.cache_clear()
+            second_batch = BatchProcessor(EventType.SQS)
+            monkeypatch.setattr(processor, "_batch_processor", second_batch)
+            status = envelope(Flavor.EVERACTIVE_DS_GATEWAY_STATUS, sample_text(GATEWAY_V3))
+            second = run(("m-2", delivery), ("g-1", status), context=context_with_time_left())
+        finally:
+            release.set()
+        first_response = first.result(timeout=10)
+
+    # Then the copy is reported failed (in progress elsewhere) and was not written
+    assert second == {"batchItemFailures": [{"itemIdentifier": "m-2"}]}
+    assert [type(error) for _, error, _ in second_batch.exceptions] == [
+        IdempotencyAlreadyInProgressError
+    ]
+    assert first_response == {"batchItemFailures": []}
+    assert readings_writes == 1
+
+    # When SQS retries the copy after the first processing completed
+    retried = run(("m-2", delivery), context=context_with_time_left())
+
+    # Then it is skipped as a duplicate: stored once, published once
+    assert retried == {"batchItemFailures": []}
+    assert readings_writes == 1
+    assert item_count(aws, "READINGS_TABLE") == 16
+    assert [e["detail-type"] for e in aws.published_events()] == ["readings.received"]
+
+
 def test_readings_received_event_carries_the_canonical_readings(aws: Aws) -> None:
     delivery = mhm_envelope()
 
     run(("m-1", delivery))
 
     [event] = aws.published_events()
-    assert (event["source"], event["detail-type"]) == ("sensorhook", "Readings Received")
+    assert (event["source"], event["detail-type"]) == ("sensorhook", "readings.received")
     detail = event["detail"]
     assert (detail["provider"], detail["sensor_id"], detail["event_id"], detail["count"]) == (
         "everactive",
@@ -315,8 +427,8 @@ def test_a_steam_trap_state_change_is_published(aws: Aws) -> None:
     run(("s-1", change))
 
     events = {event["detail-type"]: event["detail"] for event in aws.published_events()}
-    assert set(events) == {"Steam Trap State Changed", "Readings Received"}
-    trap = events["Steam Trap State Changed"]
+    assert set(events) == {"steam_trap.state_changed", "readings.received"}
+    trap = events["steam_trap.state_changed"]
     assert (trap["event_id"], trap["end_state"], trap["end_condition"]) == (
         change.event_id,
         "Blowthrough",
@@ -348,6 +460,38 @@ def test_an_invalid_authentic_body_is_quarantined_with_its_error_and_a_metric(
     assert [1.0] in [metric.get("QuarantinedPayloads") for metric in emf]
     # and the raw archive still has it
     assert len(aws.object_keys("raw/provider=everactive/")) == 1
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["efento error code beyond int32", "data services value beyond dynamodb"],
+)
+def test_an_authentic_value_no_store_can_hold_is_quarantined_not_retried(
+    aws: Aws, case: str
+) -> None:
+    # Given an authentic delivery with a value the stores cannot hold: an Efento ERROR whose
+    # error code is 2**40 (the lake's error_code is int32), or a Data Services temperature
+    # of 1e200 (DynamoDB numbers stop below 1e126)
+    if case.startswith("efento"):
+        body = json.loads(fixture_text("efento/multi-channel-batch.json"))
+        body["measurementsEvents"][0]["events"][0].update(status="ERROR", value=2**40)
+        delivery = envelope(Flavor.EFENTO_MEASUREMENTS, json.dumps(body))
+        field = "error_code"
+    else:
+        body = sample_json(MHM)
+        body["temperatureMeasurements"][0]["value"] = 1e200
+        delivery = envelope(Flavor.EVERACTIVE_DS_SENSOR_READING, json.dumps(body))
+        field = "value"
+
+    # When it is processed
+    response = run(("m-1", delivery))
+
+    # Then it is acknowledged and quarantined with the failing field named, nothing stored
+    assert response == {"batchItemFailures": []}
+    document = json.loads(aws.object_bytes(quarantine_key(delivery)))
+    assert field in document["error"]
+    assert item_count(aws, "READINGS_TABLE") == 0
+    assert aws.published_events() == []
 
 
 def test_a_record_that_fails_is_the_only_one_reported_failed(aws: Aws) -> None:

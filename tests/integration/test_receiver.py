@@ -157,6 +157,36 @@ def _body(response: dict[str, Any]) -> dict[str, Any]:
     return parsed
 
 
+def _signed_post(key_id: str, secret: str) -> dict[str, Any]:
+    flavor = Flavor.EVERACTIVE_V2020_STEAM_TRAP
+    raw = STEAM_TRAP.encode()
+    headers = signed_v2020_headers(raw, key_id=key_id, secret=secret, path=ROUTES[flavor])
+    return http_api_event(path=ROUTES[flavor], body=raw, headers=headers)
+
+
+def _put_secret(aws_receiver: Receiver, variable: str, document: dict[str, Any]) -> None:
+    aws_receiver.secrets.put_secret_value(
+        SecretId=aws_receiver.secret_arns[variable], SecretString=json.dumps(document)
+    )
+
+
+@pytest.fixture
+def secret_fetches(aws_receiver: Receiver) -> Iterator[list[str]]:
+    """The SecretId of every GetSecretValue call the receiver makes (it cold-starts after this:
+    a client copies its session's event hooks when it is created)."""
+    fetched: list[str] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        fetched.append(params["SecretId"])
+
+    session = boto3.DEFAULT_SESSION
+    assert session is not None  # the module's clients created it
+    hook = "before-parameter-build.secrets-manager.GetSecretValue"
+    session.events.register(hook, record)
+    yield fetched
+    session.events.unregister(hook, record)
+
+
 # --- 202 ------------------------------------------------------------------------------------
 
 
@@ -274,6 +304,52 @@ def test_previous_headers_are_accepted_during_a_rotation(aws_receiver: Receiver)
     assert (old["statusCode"], new["statusCode"]) == (202, 202)
 
 
+def test_the_stacks_secret_document_with_a_key_written_into_it_verifies(
+    aws_receiver: Receiver,
+) -> None:
+    # Given the signing secret as the stack creates it (a generated `placeholder` beside the key
+    # sets), with the reconciler's key for the subscription written into it
+    _put_secret(
+        aws_receiver,
+        "V2020_SIGNING_SECRET_ARN",
+        {"keys": {KEY_ID: SIGNING_KEY}, "previous_keys": {}, "placeholder": "g3n3rat3d"},
+    )
+    # When a request signed with that key arrives
+    response = aws_receiver.invoke(_signed_post(KEY_ID, SIGNING_KEY))
+    # Then it is accepted: the placeholder is not a reason to refuse the document
+    assert response["statusCode"] == 202
+
+
+def test_a_key_added_after_the_secret_was_cached_is_accepted_at_once(
+    aws_receiver: Receiver,
+) -> None:
+    # Given a warm receiver that has read (and cached) the signing secret
+    assert aws_receiver.invoke(_signed_post(KEY_ID, SIGNING_KEY))["statusCode"] == 202
+    # When a new subscription's key is added and its first delivery arrives within the cache age
+    _put_secret(
+        aws_receiver,
+        "V2020_SIGNING_SECRET_ARN",
+        {"keys": {KEY_ID: SIGNING_KEY, "subscription-id-2": "new-subscription-secret"}},
+    )
+    response = aws_receiver.invoke(_signed_post("subscription-id-2", "new-subscription-secret"))
+    # Then the unknown keyId made the receiver read the secret afresh, and it is accepted
+    assert response["statusCode"] == 202
+    [(envelope, _)] = aws_receiver.queued()[1:]
+    assert envelope.auth_key_id == "subscription-id-2"
+
+
+def test_unknown_key_ids_force_at_most_one_fresh_read_per_ten_seconds(
+    aws_receiver: Receiver, secret_fetches: list[str]
+) -> None:
+    # Given requests signed with keyIds the secret does not hold, one right after the other
+    first = aws_receiver.invoke(_signed_post("made-up-1", "guess"))
+    second = aws_receiver.invoke(_signed_post("made-up-2", "guess"))
+    # Then both are 401, and Secrets Manager was read twice only: the cold read and one fresh
+    # read for the first unknown keyId; the second is answered from the cache
+    assert (first["statusCode"], second["statusCode"]) == (401, 401)
+    assert secret_fetches == [aws_receiver.secret_arns["V2020_SIGNING_SECRET_ARN"]] * 2
+
+
 # --- 4xx ------------------------------------------------------------------------------------
 
 
@@ -346,6 +422,19 @@ def test_ds_headers_do_not_open_the_efento_route(aws_receiver: Receiver) -> None
     assert aws_receiver.invoke(event)["statusCode"] == 401
 
 
+def test_a_signing_secret_without_keys_yet_is_401_not_503(aws_receiver: Receiver) -> None:
+    # Given the signing secret as the stack creates it, before any subscription exists
+    _put_secret(
+        aws_receiver,
+        "V2020_SIGNING_SECRET_ARN",
+        {"keys": {}, "previous_keys": {}, "placeholder": "g3n3rat3d"},
+    )
+    # When a signed request arrives
+    response = aws_receiver.invoke(_signed_post(KEY_ID, SIGNING_KEY))
+    # Then its keyId is unknown: unauthenticated, not a fault of ours
+    assert response["statusCode"] == 401
+
+
 def test_tampered_signed_body_is_401(aws_receiver: Receiver) -> None:
     raw = STEAM_TRAP.encode()
     headers = signed_v2020_headers(
@@ -385,6 +474,27 @@ def test_authentic_malformed_json_is_400_with_a_plain_message(
     assert aws_receiver.queued() == []
 
 
+def test_authentic_bodies_nested_up_to_the_parsers_limit_are_202_or_400(
+    aws_receiver: Receiver,
+) -> None:
+    # Given authentic array bodies of some nesting depth
+    def status(depth: int) -> int:
+        response = aws_receiver.invoke(_post(Flavor.EFENTO_MEASUREMENTS, "[" * depth + "]" * depth))
+        refused = (400, {"message": "body is nested too deeply"})
+        assert response["statusCode"] == 202 or (response["statusCode"], _body(response)) == refused
+        return int(response["statusCode"])
+
+    # When the shallowest depth the receiver refuses is searched for (parsing succeeds a few
+    # levels deeper than hashing the canonical body for the event id does)
+    accepted, refused = 1, 2_000
+    assert (status(accepted), status(refused)) == (202, 400)
+    while refused - accepted > 1:
+        middle = (accepted + refused) // 2
+        accepted, refused = (middle, refused) if status(middle) == 202 else (accepted, middle)
+    # Then every depth probed, the shallowest refused among them, was a 202 or a plain 400
+    assert 500 < refused <= 1_000
+
+
 def test_undecodable_base64_body_is_400(aws_receiver: Receiver) -> None:
     event = _post(Flavor.EFENTO_MEASUREMENTS, EFENTO)
     event["isBase64Encoded"], event["body"] = True, "abc"
@@ -408,6 +518,20 @@ def test_queue_failure_is_503_so_the_provider_retries(aws_receiver: Receiver) ->
 def test_claim_check_failure_is_503(aws_receiver: Receiver) -> None:
     aws_receiver.s3.delete_bucket(Bucket=aws_receiver.bucket)
     response = aws_receiver.invoke(_post(Flavor.EVERACTIVE_DS_SENSOR_READING, MHM))
+    assert response["statusCode"] == 503
+    assert aws_receiver.queued() == []
+
+
+def test_a_header_secret_without_headers_is_503_not_open(aws_receiver: Receiver) -> None:
+    # Given the Efento header secret as the stack creates it: no header configured yet
+    _put_secret(
+        aws_receiver,
+        "EFENTO_HEADER_SECRET_ARN",
+        {"headers": {}, "previous_headers": {}, "placeholder": "g3n3rat3d"},
+    )
+    # When a delivery arrives
+    response = aws_receiver.invoke(_post(Flavor.EFENTO_MEASUREMENTS, EFENTO))
+    # Then it is refused as a misconfiguration (an empty set would let anyone in), and retried
     assert response["statusCode"] == 503
     assert aws_receiver.queued() == []
 

@@ -24,7 +24,8 @@ from sensorhook.providers.everactive_api import (
     WebhookHeader,
     WebhookSpec,
 )
-from tests.builders import lambda_context
+from sensorhook.providers.everactive_v2020.signature import SigningSecret, verify_signed_request
+from tests.builders import lambda_context, signed_v2020_headers
 from tests.integration.conftest import REGION, TABLES, Aws
 
 # The local mode's HTTP API: plain http on loopback, which the emulator accepts as a callback.
@@ -176,10 +177,11 @@ def test_from_empty_creates_every_subscription_and_stores_the_generated_secret(
         assert webhook["enabled"] is True
     [trap] = deployment.provider.v2020_subscriptions.values()
     assert trap["callbackUrl"] == "http://127.0.0.1:8080/webhooks/everactive/v2020-07/events"
-    # the provider's generated secret is where the receiver reads it; other keys are kept
+    # the provider's generated secret is where the receiver reads it; other keys are kept, and
+    # CDK's generated placeholder is dropped (the receiver's SigningSecret forbids it)
     keys = deployment.signing_keys()
     assert keys["keys"] == {"operator-set": "kept", trap["id"]: trap["secret"]}
-    assert keys["placeholder"] == "x"
+    assert "placeholder" not in keys
     # one state per declared subscription; Efento is manual
     states = deployment.states()
     assert {name: state["status"] for name, state in states.items()} == {
@@ -193,6 +195,85 @@ def test_from_empty_creates_every_subscription_and_stores_the_generated_secret(
     output = capsys.readouterr().out
     assert "key-1" not in output and trap["secret"] not in output
     assert '"ReconcileErrors":[0.0]' in output.replace(" ", "")
+
+
+def test_a_key_stored_in_the_secret_as_cdk_creates_it_verifies_at_the_receiver(
+    deployment: Deployment,
+) -> None:
+    # Given the signing secret as CDK creates it: no key yet, and its generated placeholder
+    deployment.secrets.put_secret_value(
+        SecretId=deployment.signing_secret_arn,
+        SecretString=json.dumps({"keys": {}, "previous_keys": {}, "placeholder": "x"}),
+    )
+
+    # When the reconciler creates the v2020-07 subscription and stores its generated secret
+    deployment.reconcile()
+
+    # Then the stored document is one the receiver's strict model reads, and a request signed
+    # with the generated secret verifies against it
+    [trap] = deployment.provider.v2020_subscriptions.values()
+    document = deployment.signing_keys()
+    assert document == {"keys": {trap["id"]: trap["secret"]}, "previous_keys": {}}
+    signing_secret = SigningSecret.model_validate(document)
+    body = b'{"eventType":"steam_trap_state_change"}'
+    path = "/webhooks/everactive/v2020-07/events"
+    headers = signed_v2020_headers(body, key_id=trap["id"], secret=trap["secret"], path=path)
+    key_id = verify_signed_request(
+        method="POST",
+        path=path,
+        query="",
+        headers={name.lower(): value for name, value in headers.items()},
+        body=body,
+        secret=signing_secret,
+        now=datetime.now(UTC),
+    )
+    assert key_id == trap["id"]
+
+
+def test_an_operators_rotation_overlap_survives_a_stored_key(deployment: Deployment) -> None:
+    # Given a signing secret mid-rotation (previous keys valid until a moment)
+    rotating = {
+        "keys": {"operator-set": "new"},
+        "previous_keys": {"operator-set": "old"},
+        "previous_valid_until": "2030-01-01T00:00:00Z",
+    }
+    deployment.secrets.put_secret_value(
+        SecretId=deployment.signing_secret_arn, SecretString=json.dumps(rotating)
+    )
+
+    # When the reconciler stores a generated key
+    deployment.reconcile()
+
+    # Then the overlap is written back as it was
+    [trap] = deployment.provider.v2020_subscriptions.values()
+    document = deployment.signing_keys()
+    assert document == rotating | {"keys": {"operator-set": "new", trap["id"]: trap["secret"]}}
+    SigningSecret.model_validate(document)
+
+
+def test_a_v2020_subscription_is_replaced_in_the_provider_never_updated(
+    deployment: Deployment,
+) -> None:
+    # Given a v2020-07 subscription the provider disabled
+    deployment.reconcile()
+    [old] = [dict(s) for s in deployment.provider.v2020_subscriptions.values()]
+    deployment.provider.disable_webhook(old["id"])
+    before = len(deployment.mutations())
+
+    # When the function runs
+    summary = deployment.reconcile()
+
+    # Then a new subscription was created and the old one deleted, in that order, with no PUT;
+    # the receiver holds the new secret only
+    assert summary["applied"] == {"create": 0, "update": 0, "enable": 1, "delete": 0}
+    [new] = deployment.provider.v2020_subscriptions.values()
+    assert new["id"] != old["id"] and new["enabled"] is True
+    calls = [(method, path) for method, path, _ in deployment.mutations()[before:]]
+    assert calls == [("POST", "/v2020-07/webhooks"), ("DELETE", f"/v2020-07/webhooks/{old['id']}")]
+    assert deployment.signing_keys()["keys"] == {"operator-set": "kept", new["id"]: new["secret"]}
+    state = deployment.states()["traps"]
+    assert (state["provider_id"], state["status"]) == (new["id"], "re-enabled")
+    assert deployment.reconcile()["planned"] == {"create": 0, "update": 0, "enable": 0, "delete": 0}
 
 
 def test_twice_in_a_row_the_second_run_changes_nothing(deployment: Deployment) -> None:

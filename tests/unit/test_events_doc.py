@@ -46,8 +46,9 @@ EXAMPLE_SOURCES = {
 
 
 def health_events() -> list[OutboundEvent]:
-    """The health run's events for the samples' gateway (its status) and sensor (its reading),
-    judged by the default thresholds, through the builders the run publishes with."""
+    """The health run's events for the samples' gateway (its status, then the reading it
+    relayed) and sensor (its reading), judged by the default thresholds, through the builders
+    the run publishes with."""
     status = sample_json("everactive-ds/gateway-status-v3.json")
     reading = sample_json("everactive-ds/sensor-reading-mhm.json")
     last_status = datetime.fromisoformat(status["timestamp"])
@@ -68,12 +69,13 @@ def health_events() -> list[OutboundEvent]:
                 detected_at=last_status + timedelta(minutes=15, seconds=23),
             )
         ),
+        # a relayed reading counts as contact when sensorhook received it
         gateway_event(
             GatewayHealthChanged(
                 **gateway,
                 health=GatewayHealth.ONLINE,
-                last_contact_at=last_reading,
-                detected_at=last_reading + timedelta(minutes=3, seconds=9),
+                last_contact_at=RECEIVED_AT,
+                detected_at=RECEIVED_AT + timedelta(minutes=2, seconds=57),
             )
         ),
         sensor_event(

@@ -12,6 +12,7 @@ import pytest
 
 from sensorhook.dal.events import OutboundEvent
 from sensorhook.dal.health_store import GatewayHealth, GatewayRecord, SensorRecord
+from sensorhook.dal.webhook_secrets import SecretUnavailable
 from sensorhook.logic.health import (
     GATEWAY_OFFLINE,
     GATEWAY_ONLINE,
@@ -45,13 +46,19 @@ class FakeApi:
         self.listed: list[dict[str, Any]] = []
         self.health_error: ApiError | None = None
         self.gateways_error: ApiError | None = None
+        # every call needs a token, and a token needs the credentials
+        self.credentials_error: SecretUnavailable | None = None
 
     def health(self) -> Health:
+        if self.credentials_error:
+            raise self.credentials_error
         if self.health_error:
             raise self.health_error
         return Health.model_validate(self.health_body)
 
     def gateways(self) -> Iterator[Gateway]:
+        if self.credentials_error:
+            raise self.credentials_error
         for gateway in self.listed:
             yield Gateway.model_validate(gateway)
         if self.gateways_error:  # after the first page, as a burst of 500s would
@@ -162,11 +169,21 @@ class World:
         )
 
     def sensor(
-        self, sensor_id: str, newest: datetime, *, provider: str = "efento", period_s: int | None
+        self,
+        sensor_id: str,
+        newest: datetime,
+        *,
+        provider: str = "efento",
+        period_s: int | None,
+        metrics: frozenset[str] = frozenset({"temperature"}),
     ) -> None:
         self.store.sensor_records.append(
             SensorRecord(
-                provider=provider, sensor_id=sensor_id, newest_measured_at=newest, period_s=period_s
+                provider=provider,
+                sensor_id=sensor_id,
+                newest_measured_at=newest,
+                period_s=period_s,
+                metrics=metrics,
             )
         )
 
@@ -274,7 +291,7 @@ def test_going_offline_and_coming_back_are_each_published_once_across_polls(
         world.run(after=timedelta(minutes=5))
         published += world.publisher.take()
 
-    # Then exactly one Gateway Offline was published, with the contact and threshold
+    # Then exactly one gateway.offline was published, with the contact and threshold
     assert published == [
         (
             GATEWAY_OFFLINE,
@@ -296,7 +313,7 @@ def test_going_offline_and_coming_back_are_each_published_once_across_polls(
         world.run(after=timedelta(minutes=5))
         published += world.publisher.take()
 
-    # Then exactly one Gateway Online was published
+    # Then exactly one gateway.online was published
     assert [(t, d["health"], d["last_contact_at"]) for t, d in published] == [
         (GATEWAY_ONLINE, "online", "2022-06-28T20:31:00Z")
     ]
@@ -330,7 +347,7 @@ def test_an_event_that_cannot_be_published_undoes_its_change_so_the_next_run_ret
     world.table_gateway(reported_at=NOW - timedelta(hours=1), health=GatewayHealth.ONLINE)
     world.publisher.failures_left = 1
 
-    # When a run tries to publish its Gateway Offline
+    # When a run tries to publish its gateway.offline
     with pytest.raises(RuntimeError):
         world.run()
 
@@ -421,7 +438,7 @@ def test_silence_and_resumption_are_each_published_once(world: World) -> None:
         world.run(after=timedelta(minutes=5))
     silent = world.publisher.take()
 
-    # Then one Sensor Silent was published, with what a consumer needs
+    # Then one sensor.silent was published, with what a consumer needs
     assert silent == [
         (
             SENSOR_SILENT,
@@ -444,7 +461,7 @@ def test_silence_and_resumption_are_each_published_once(world: World) -> None:
     for _ in range(2):
         world.run(after=timedelta(seconds=30))
 
-    # Then one Sensor Resumed was published
+    # Then one sensor.resumed was published
     assert [(t, d["silent"], d["last_measured_at"]) for t, d in world.publisher.take()] == [
         (SENSOR_RESUMED, False, "2022-06-28T20:15:00Z")
     ]
@@ -466,3 +483,65 @@ def test_a_failing_provider_silences_only_the_other_providers_sensors(world: Wor
         (SENSOR_SILENT, "282c02424eed")
     ]
     assert (report.sensors_silent, report.sensors_deferred) == (1, 1)
+
+
+def test_unreadable_api_credentials_defer_everactive_and_still_judge_efento(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the credentials secret still as CDK created it (no client id: unreadable), an
+    # Everactive gateway and sensor and an Efento sensor all quiet for an hour
+    world.api.credentials_error = SecretUnavailable(
+        "arn:aws:secretsmanager:eu-west-1:1:secret:ds-api: not a valid ClientCredentials"
+    )
+    world.table_gateway(reported_at=NOW - timedelta(hours=1), health=GatewayHealth.ONLINE)
+    world.sensor(
+        "bc:5e:a1:00:00:00:5e:13", NOW - timedelta(hours=1), provider="everactive", period_s=None
+    )
+    world.sensor("282c02424eed", NOW - timedelta(hours=1), period_s=60)
+
+    # When the run judges them
+    report = world.run()
+
+    # Then it does not raise: Everactive is deferred as when the API is down, Efento is judged,
+    # and the failure is counted where the provider-API alarm looks
+    assert [(t, d["sensor_id"]) for t, d in world.publisher.take()] == [
+        (SENSOR_SILENT, "282c02424eed")
+    ]
+    assert (report.provider_ok, report.gateways_deferred, report.sensors_deferred) == (None, 1, 1)
+    assert report.api_error is not None and "ClientCredentials" in report.api_error
+    assert world.store.health_of(GATEWAY) is GatewayHealth.ONLINE
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    errors = [line for line in emf if "ProviderApiErrors" in line]
+    assert [(line["ProviderApiErrors"], line["flavor"]) for line in errors] == [
+        ([1.0], "data-services"),  # /health and /evergateways
+        ([1.0], "data-services"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("metrics_", "silent"),
+    [
+        (frozenset({"trap_state"}), False),
+        (frozenset({"trap_state", "temperature"}), True),
+    ],
+    ids=["steam-trap-only", "steam-trap-and-readings"],
+)
+def test_a_series_with_only_a_state_reported_on_change_is_never_silent(
+    world: World, metrics_: frozenset[str], silent: bool
+) -> None:
+    # Given a v2020-07 steam trap whose state last changed an hour ago, alone or beside
+    # periodic readings of the same sensor
+    world.sensor(
+        "ca:fe:00:01:02:03",
+        NOW - timedelta(hours=1),
+        provider="everactive",
+        period_s=None,
+        metrics=metrics_,
+    )
+
+    # When the run judges it
+    report = world.run()
+
+    # Then only a sensor with periodic metrics can be silent
+    assert report.sensors_silent == int(silent)
+    assert [t for t, _ in world.publisher.take()] == ([SENSOR_SILENT] if silent else [])

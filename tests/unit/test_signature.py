@@ -291,7 +291,7 @@ SEED_SIGNATURE_HEADER = (
     '    headers="(request-target) date digest host content-length"'
 )
 # The seed's signing string, line for line. The seed prints the first line without the colon
-# the draft (and httpsig) put after `(request-target)`; everything else is verbatim.
+# the draft (and httpsig) put after `(request-target)`; both renderings are accepted.
 SEED_SIGNING_LINES = [
     "(request-target) post /",
     "date: Sun, 27 Sep 2020 06:25:56 EDT",
@@ -321,14 +321,11 @@ def test_seed_example_signing_string_is_rebuilt() -> None:
     assert built[0].replace(":", "", 1) == SEED_SIGNING_LINES[0]
 
 
-def test_seed_example_signed_with_its_signing_string_verifies_with_an_edt_date() -> None:
-    # Given the seed's headers (Date in EDT), signed by hand over the seed's signing string
-    secret = "seed-secret"
-    message = "\n".join(["(request-target): post /", *SEED_SIGNING_LINES[1:]]).encode()
-    signature = base64.b64encode(hmac.digest(secret.encode(), message, "sha256")).decode()
+def _seed_example_check(signing_lines: list[str], signed_with: str, verified_with: str) -> str:
+    """Sign the seed's example over `signing_lines`; the check that ends its verification."""
+    message = "\n".join(signing_lines).encode()
+    signature = base64.b64encode(hmac.digest(signed_with.encode(), message, "sha256")).decode()
     headers = {**SEED_HEADERS, "signature": f'{SEED_SIGNATURE_HEADER},signature="{signature}"'}
-    seed_time = datetime(2020, 9, 27, 10, 25, 56, tzinfo=UTC)  # 06:25:56 EDT
-    # When verified at the seed's time, the signature holds and only the (omitted) body differs
     with pytest.raises(SignatureRejected) as rejected:
         verify_signed_request(
             method="POST",
@@ -336,13 +333,52 @@ def test_seed_example_signed_with_its_signing_string_verifies_with_an_edt_date()
             query="",
             headers=headers,
             body=b"{}",
-            secret=SigningSecret.model_validate({"keys": {"subscription-id-1": secret}}),
-            now=seed_time,
+            secret=SigningSecret.model_validate({"keys": {"subscription-id-1": verified_with}}),
+            now=datetime(2020, 9, 27, 10, 25, 56, tzinfo=UTC),  # the seed's 06:25:56 EDT
         )
-    assert rejected.value.check == "digest_mismatch"
+    return rejected.value.check
+
+
+@pytest.mark.parametrize(
+    "first_line",
+    ["(request-target): post /", "(request-target) post /"],
+    ids=["draft-colon", "seed-rendering"],
+)
+def test_seed_example_verifies_in_either_rendering_with_an_edt_date(first_line: str) -> None:
+    # Given the seed's headers (Date in EDT), signed over the draft's signing string or over
+    # the seed's own rendering of it (no colon after (request-target))
+    lines = [first_line, *SEED_SIGNING_LINES[1:]]
+    # When verified at the seed's time
+    check = _seed_example_check(lines, signed_with="seed-secret", verified_with="seed-secret")
+    # Then the signature holds and only the body (which the seed's example omits) differs
+    assert check == "digest_mismatch"
+
+
+def test_seed_rendering_under_another_secret_is_rejected() -> None:
+    # Given the seed's rendering signed with a secret other than the subscription's
+    check = _seed_example_check(SEED_SIGNING_LINES, signed_with="other", verified_with="seed")
+    # Then accepting that rendering let nothing through
+    assert check == "bad_signature"
 
 
 # --- the secret document --------------------------------------------------------------------
+
+
+def test_the_stacks_document_with_its_placeholder_and_keys_verifies() -> None:
+    # Given the document as the stack creates it (a generated `placeholder` field beside empty
+    # key sets), once the reconciler has written a subscription's key into it
+    document = {"keys": {KEY_ID: SECRET}, "previous_keys": {}, "placeholder": "x7#Qv..."}
+    # When it is read and a request signed with that key is verified
+    key_id = _verify(_signed(), secret=SigningSecret.model_validate(document))
+    # Then the placeholder is ignored and the request verifies
+    assert key_id == KEY_ID
+
+
+def test_a_document_without_keys_yet_rejects_every_key_id() -> None:
+    # Given the stack's document before any subscription exists
+    secret = SigningSecret.model_validate({"keys": {}, "previous_keys": {}, "placeholder": "p"})
+    # Then it is a valid secret that knows no keyId: the request is unauthenticated, not an error
+    assert _rejected_check(_signed(), secret=secret) == "unknown_key_id"
 
 
 def test_previous_keys_without_an_end_are_refused() -> None:

@@ -5,6 +5,8 @@ GET /webhook/{id} does), and v2020-07 generates a secret on create.
 """
 
 import itertools
+import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +28,8 @@ from sensorhook.logic.subscriptions import (
     points_at,
 )
 from sensorhook.providers.everactive_api.models import (
+    ApiError,
+    FieldError,
     NotFound,
     ProviderUnavailable,
     Webhook,
@@ -45,6 +49,7 @@ class FakeApi:
         self.webhooks: dict[str, dict[str, Any]] = {}
         self.mutations: list[tuple[str, str]] = []
         self.failing = False
+        self.refusing: dict[str, ApiError] = {}  # "create" | "update" | "delete" -> error, once
         self._ids = (f"{prefix}-{n}" for n in itertools.count(1))
         self._generates_secret = generates_secret
 
@@ -74,7 +79,13 @@ class FakeApi:
             raise NotFound(404, None, "no such webhook")
         return Webhook.model_validate(self.webhooks[webhook_id])
 
+    def _refuse(self, call: str) -> None:
+        error = self.refusing.pop(call, None)
+        if error is not None:
+            raise error
+
     def create_webhook(self, spec: WebhookSpec) -> Webhook:
+        self._refuse("create")
         webhook_id = self.add(spec.callback_url, spec.event_type, enabled=spec.enabled)
         self.webhooks[webhook_id] |= spec.body()
         self.mutations.append(("create", webhook_id))
@@ -82,11 +93,13 @@ class FakeApi:
         return Webhook.model_validate(self.webhooks[webhook_id] | secret)
 
     def update_webhook(self, webhook_id: str, spec: WebhookSpec) -> Webhook:
+        self._refuse("update")
         self.webhooks[webhook_id] |= spec.body()
         self.mutations.append(("update", webhook_id))
         return Webhook.model_validate(self.webhooks[webhook_id])
 
     def delete_webhook(self, webhook_id: str) -> None:
+        self._refuse("delete")
         del self.webhooks[webhook_id]
         self.mutations.append(("delete", webhook_id))
 
@@ -332,6 +345,92 @@ def test_a_v2020_webhook_whose_secret_the_receiver_lacks_is_replaced() -> None:
     assert orphan not in world.v2020.webhooks
     [replacement] = world.v2020.webhooks
     assert replacement in world.signing.keys
+
+
+def test_a_drifted_v2020_webhook_is_replaced_never_updated() -> None:
+    # Given a v2020-07 subscription the provider disabled (v2020-07 documents no update)
+    world = World()
+    world.run()
+    old = world.states.rows["traps"].provider_id
+    assert old is not None
+    world.v2020.webhooks[old]["enabled"] = False
+    world.v2020.mutations.clear()
+
+    # When a dry run and then a real run reconcile it
+    [planned] = world.run(dry_run=True).plan.actions
+    result = world.run()
+
+    # Then the plan says replace, and a new webhook was created (its secret stored) before the
+    # old one was deleted (its secret dropped): deliveries never lacked a verifiable webhook
+    assert planned.describe() | {"kind": "enable", "replace": True} == planned.describe()
+    [new] = [w for w in world.v2020.webhooks if w != old]
+    assert world.v2020.mutations == [("create", new), ("delete", old)]
+    assert world.signing.keys == {"operator-set": "kept", new: f"generated-{new}"}
+    assert world.v2020.webhooks[new]["enabled"] is True
+    [done] = result.applied
+    assert (done.kind, done.webhook_id, done.replaced_webhook_id) == (ActionKind.ENABLE, new, old)
+    assert world.states.rows["traps"].provider_id == new
+    assert world.states.rows["traps"].status is SubscriptionStatus.RE_ENABLED
+    assert world.run().plan.actions == ()
+
+
+def test_a_replacement_whose_old_webhook_cannot_be_deleted_keeps_the_new_one() -> None:
+    # Given a v2020-07 webhook whose callback URL drifted, and a provider refusing one delete
+    world = World()
+    world.run()
+    old = world.states.rows["traps"].provider_id or ""
+    world.v2020.webhooks[old]["callbackUrl"] = f"{BASE}webhooks/everactive/v2020-07/old"
+    world.v2020.refusing["delete"] = ProviderUnavailable(503, None, "down")
+
+    # When the run replaces it
+    result = world.run()
+
+    # Then the error is reported, and the new webhook is the one remembered
+    [(failed, _)] = result.failed
+    new = failed.webhook_id or ""
+    assert new != old and new in world.signing.keys
+    assert world.states.rows["traps"].provider_id == new
+    assert world.states.rows["traps"].status is SubscriptionStatus.ERROR
+
+    # When the next run finds both
+    world.v2020.mutations.clear()
+    world.run()
+
+    # Then it keeps the new one and deletes the old one with its secret
+    assert world.v2020.mutations == [("delete", old)]
+    assert old not in world.signing.keys
+    assert world.states.rows["traps"].status is SubscriptionStatus.ACTIVE
+
+
+@pytest.mark.parametrize("call", ["create", "update"])
+def test_a_provider_error_echoing_a_header_value_reveals_it_nowhere(
+    call: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a provider whose validation error repeats the header value it was sent
+    world = World()
+    if call == "update":
+        world.run()
+    world.headers.headers = {"x-api-key": "echoed-secret"}
+    world.ds.refusing[call] = ApiError(
+        400,
+        "error_validation",
+        "Validation error: echoed-secret",
+        [FieldError(code="invalid", field="headers", message="'echoed-secret' is not allowed")],
+    )
+    caplog.set_level(logging.INFO)
+
+    # When the run's create or update is refused
+    result = world.run()
+
+    # Then the status, code and field name are kept, never the provider's messages
+    summary = result.summary()
+    [reason] = [e for name, e in summary["errors"].items() if name.startswith("ds-")]
+    assert reason == "400 error_validation (fields: headers)"
+    stored = [state.last_error for state in world.states.rows.values()]
+    assert reason in stored
+    logs = json.dumps([vars(record) for record in caplog.records], default=str)
+    assert "subscription action failed" in logs
+    assert "echoed-secret" not in str(summary) + str(stored) + logs
 
 
 def test_header_names_out_of_step_with_the_secret_block_only_that_subscription() -> None:

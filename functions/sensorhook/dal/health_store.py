@@ -57,6 +57,7 @@ class SensorRecord(BaseModel):
     sensor_id: str
     newest_measured_at: UtcDatetime  # across every metric and channel
     period_s: int | None = None  # the longest stated measurement period, when any is stated
+    metrics: frozenset[str] = frozenset()  # the metric names it has items for
     silent: bool = False
 
 
@@ -177,6 +178,7 @@ class HealthStore:
         newest: dict[str, datetime] = {}
         identity: dict[str, tuple[str, str]] = {}
         periods: dict[str, int] = {}
+        metrics: dict[str, set[str]] = {}
         silent: dict[str, bool] = {}
         # eventually consistent: half the read cost, and a reading a second late only delays
         # a judgement to the next run (flags are written conditionally, so never doubled)
@@ -187,6 +189,7 @@ class HealthStore:
                 silent[series] = bool(fields.get("silent", False))
                 continue
             identity[series] = (fields["provider"], fields["sensor_id"])
+            metrics.setdefault(series, set()).add(fields["metric_channel"].partition("#")[0])
             measured_at = datetime.fromisoformat(fields["measured_at"])
             newest[series] = max(newest.get(series, measured_at), measured_at)
             if fields.get("period_s") is not None:
@@ -197,6 +200,7 @@ class HealthStore:
                 sensor_id=identity[series][1],
                 newest_measured_at=newest[series],
                 period_s=periods.get(series),
+                metrics=frozenset(metrics[series]),
                 silent=silent.get(series, False),
             )
             for series in newest

@@ -6,8 +6,11 @@
   values to the provider while the receiver still accepts the old ones.
 - The v2020-07 signing secret is read and written: the provider generates one secret per
   subscription on create, stored under `keys[<subscription id>]` where the receiver looks for
-  it. Writes are read-modify-write of the whole document, keeping every other key; the
-  subscriptions function runs with a reserved concurrency of one, so no two writers race.
+  it. Writes are read-modify-write of the whole document: the other subscriptions' keys and an
+  operator's rotation overlap (`previous_keys`, `previous_valid_until`) are kept, anything else
+  is dropped (the `placeholder` CDK generates when it creates the secret), because the
+  receiver's `SigningSecret` forbids unknown fields. The subscriptions function runs with a
+  reserved concurrency of one, so no two writers race.
 
 Values are never logged; errors name the secret and the kind of failure only.
 """
@@ -31,9 +34,11 @@ class _HeaderDocument(BaseModel):
 
 
 class _SigningDocument(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="allow", hide_input_in_errors=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 
     keys: dict[str, SecretStr]
+    previous_keys: dict[str, SecretStr] = {}
+    previous_valid_until: str | None = None  # the receiver validates it; written back as read
 
 
 def _read_document(client: Any, secret_id: str) -> dict[str, Any]:
@@ -94,13 +99,23 @@ class V2020SigningKeys:
         try:
             return _SigningDocument.model_validate(_read_document(self._client, self._secret_id))
         except ValidationError:
-            raise ProviderSecretUnavailable(f"{self._secret_id}: no `keys` object") from None
+            raise ProviderSecretUnavailable(
+                f"{self._secret_id}: not a signing-secret document (`keys` object)"
+            ) from None
 
     def _write(self, document: _SigningDocument, keys: dict[str, str]) -> None:
-        others = document.model_extra or {}
+        """The fields the receiver's `SigningSecret` knows, and nothing else."""
+        written: dict[str, Any] = {
+            "keys": keys,
+            "previous_keys": {
+                name: value.get_secret_value() for name, value in document.previous_keys.items()
+            },
+        }
+        if document.previous_valid_until is not None:
+            written["previous_valid_until"] = document.previous_valid_until
         try:
             self._client.put_secret_value(
-                SecretId=self._secret_id, SecretString=json.dumps({**others, "keys": keys})
+                SecretId=self._secret_id, SecretString=json.dumps(written)
             )
         except ClientError as error:
             raise ProviderSecretUnavailable(f"{self._secret_id}: {type(error).__name__}") from None

@@ -2,8 +2,9 @@
 
 Not Powertools' BatchProcessor: it goes on past a failed record, but lake objects are written
 per batch, and records written past a failure would be written again when the stream retries
-from it. Instead the first unreadable record is reported as the only failure (the stream's
-checkpoint), and only the records before it are written.
+from it. Instead one record is reported as the only failure (the stream's checkpoint): the
+first unreadable record (only the records before it are written), or, when a write failed,
+the batch's first record (the retry rewrites the batch's objects under the same names).
 """
 
 from functools import cache

@@ -6,15 +6,15 @@ from collections.abc import Iterator
 from sensorhook.core.normalized import NormalizedDelivery
 from sensorhook.dal.events import OutboundEvent, max_detail_bytes
 
-STEAM_TRAP_STATE_CHANGED = "Steam Trap State Changed"
-READINGS_RECEIVED = "Readings Received"
+STEAM_TRAP_STATE_CHANGED = "steam_trap.state_changed"
+READINGS_RECEIVED = "readings.received"
 
 # The widest "count" a detail header can carry, so a header is never underestimated.
 _COUNT_PLACEHOLDER = 10**9
 
 
 def delivery_events(event_id: str, delivery: NormalizedDelivery) -> list[OutboundEvent]:
-    """One event per steam trap state change, then "Readings Received" per sensor.
+    """One event per steam trap state change, then `readings.received` per sensor.
 
     A sensor's readings are split over several events (same event_id, disjoint readings)
     only when one event would exceed EventBridge's 256 KB entry limit.

@@ -3,13 +3,17 @@
 A gateway's last contact is the newest of what the provider API says and what sensorhook saw
 itself (its gateway_status webhooks, the readings it relayed); it is online while that contact
 is at most `gateway_offline_after` old. A sensor is silent when its newest reading is older than
-`sensor_silent_after_periods` of its measurement period. Each change is stored with a
+`sensor_silent_after_periods` of its measurement period; a series whose only metrics are states
+reported on change (a v2020-07 steam trap's `trap_state`) is never silent, since its quiet says
+nothing. Each change is stored with a
 conditional write before its event is published, so repeated or concurrent runs publish it
 once; an event that cannot be published undoes its change, so the next run tries again.
 
-The provider API failing, or saying it is unhealthy, is not news about the gateways: such a
-run still reports gateways coming back (fresh contact proves it) but takes no gateway or
-sensor of that provider offline or silent.
+The provider API failing, saying it is unhealthy, or being unusable because its credentials
+secret cannot be read (still CDK's placeholder before the operator puts the real values) is not
+news about the gateways: such a run still reports gateways coming back (fresh contact proves it)
+but takes no gateway or sensor of that provider offline or silent, and still judges the other
+providers' sensors.
 """
 
 import json
@@ -24,15 +28,20 @@ from pydantic import BaseModel, ConfigDict
 from sensorhook.core.reading import UtcDatetime
 from sensorhook.dal.events import OutboundEvent
 from sensorhook.dal.health_store import GatewayHealth, GatewayRecord, SensorRecord
+from sensorhook.dal.webhook_secrets import SecretUnavailable
 from sensorhook.observability import logger, metrics
-from sensorhook.providers.everactive_api.models import ApiError, Gateway, Health
+from sensorhook.providers.everactive_api.models import ApiError, ApiFlavor, Gateway, Health
+from sensorhook.providers.everactive_api.transport import ERRORS_METRIC, record_metric
 
-GATEWAY_OFFLINE = "Gateway Offline"
-GATEWAY_ONLINE = "Gateway Online"
-SENSOR_SILENT = "Sensor Silent"
-SENSOR_RESUMED = "Sensor Resumed"
+GATEWAY_OFFLINE = "gateway.offline"
+GATEWAY_ONLINE = "gateway.online"
+SENSOR_SILENT = "sensor.silent"
+SENSOR_RESUMED = "sensor.resumed"
 
 API_PROVIDER = "everactive"  # whose gateways the provider API lists
+API_FLAVOR = ApiFlavor.DATA_SERVICES  # the API this run calls (handlers/gateway_health.py)
+# Metrics reported only when something changes, never periodically: their quiet is no silence.
+EVENT_STATE_METRICS = frozenset({"trap_state"})
 
 
 class ProviderApi(Protocol):
@@ -83,7 +92,7 @@ class HealthThresholds:
 
 
 class GatewayHealthChanged(BaseModel):
-    """The detail of `Gateway Offline` and `Gateway Online` (docs/events.md)."""
+    """The detail of `gateway.offline` and `gateway.online` (docs/events.md)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -96,7 +105,7 @@ class GatewayHealthChanged(BaseModel):
 
 
 class SensorSilenceChanged(BaseModel):
-    """The detail of `Sensor Silent` and `Sensor Resumed` (docs/events.md)."""
+    """The detail of `sensor.silent` and `sensor.resumed` (docs/events.md)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -122,6 +131,16 @@ class HealthReport(BaseModel):
     sensors_silent: int = 0
     sensors_deferred: int = 0  # judged silent, left as they were: the provider API was down
     events: list[str] = []  # "<detail-type> <provider>#<id>", in publishing order
+
+
+def _api_failed(message: str, error: ApiError | SecretUnavailable) -> None:
+    """Log a call that failed. The client counts its own failures in ProviderApiErrors; a call
+    that never started because the credentials secret is unreadable (still CDK's placeholder)
+    is counted here, so the same alarm says the provider is not being read. Neither error's
+    text holds a secret: SecretUnavailable names the secret and the kind of failure only."""
+    if isinstance(error, SecretUnavailable):
+        record_metric(ERRORS_METRIC, MetricUnit.Count, 1, API_FLAVOR)
+    logger.warning(message, extra={"error": repr(error)})
 
 
 def gateway_event(change: GatewayHealthChanged) -> OutboundEvent:
@@ -175,8 +194,8 @@ class HealthMonitor:
             health = self._api.health()
         # the provider cannot vouch for its gateway data; the run goes on with what
         # sensorhook saw itself
-        except ApiError as error:
-            logger.warning("provider /health failed", extra={"error": repr(error)})
+        except (ApiError, SecretUnavailable) as error:
+            _api_failed("provider /health failed", error)
             return HealthReport(provider_ok=None, api_error=repr(error))
         if not health.ok:
             logger.warning("provider reports itself unhealthy", extra={"version": health.version})
@@ -186,8 +205,8 @@ class HealthMonitor:
         """Gateway serial -> last contact, from every page of the provider's gateways."""
         try:
             return {gateway.serial_number: gateway.last_contact for gateway in self._api.gateways()}
-        except ApiError as error:
-            logger.warning("provider gateways could not be listed", extra={"error": repr(error)})
+        except (ApiError, SecretUnavailable) as error:
+            _api_failed("provider gateways could not be listed", error)
             report.api_error = repr(error)
             return {}
 
@@ -278,7 +297,10 @@ class HealthMonitor:
             report.sensors += 1
             period_s = sensor.period_s or self._thresholds.default_sensor_period_s
             silent_after = timedelta(seconds=periods * period_s)
-            silent = now - sensor.newest_measured_at > silent_after
+            silent = (
+                not sensor.metrics <= EVENT_STATE_METRICS
+                and now - sensor.newest_measured_at > silent_after
+            )
             if silent is not sensor.silent:
                 if silent and provider_down and sensor.provider == API_PROVIDER:
                     report.sensors_deferred += 1

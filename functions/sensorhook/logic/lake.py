@@ -2,8 +2,11 @@
 
 Only INSERTs reach the lake: a MODIFY is an overwrite of a reading already there (the same
 reading delivered again) and a REMOVE is TTL expiry of the hot copy, neither of which is new
-data. Object keys are derived from the batch's sequence numbers, so a retried batch rewrites
-the same objects instead of adding copies.
+data. An object is named by the stream and the batch's FIRST sequence number only: the stream
+retries a failed batch from that same record, with the same records or more, so the retry
+overwrites every object the failed attempt wrote instead of adding copies. That holds only
+while the stream never retries part of a batch from elsewhere, which is why the event source
+does not bisect failed batches and a failed write fails the batch from its first record.
 """
 
 import re
@@ -31,8 +34,9 @@ class StreamChange:
 @dataclass
 class LakeWrite:
     keys: list[str] = field(default_factory=list)  # objects written
-    # The first record that could not be read as a reading. The stream retries from it, so
-    # nothing from it on was written (writing later records too would duplicate them then).
+    # The record the stream must retry from: the first one that could not be read as a
+    # reading (nothing from it on was written), or the batch's first record when a write
+    # failed (the retry rewrites every object of the batch under the same names).
     retry_from: str | None = None
 
 
@@ -40,7 +44,7 @@ def shard_label(event_source_arn: str) -> str:
     """The stream's label (its creation time) from the stream ARN, as a key-safe token.
 
     A Lambda stream event names the stream but not the shard; sequence numbers are unique
-    within a stream, so the label plus the batch's first and last numbers name it uniquely.
+    within a stream, so the label plus the batch's first number name the batch uniquely.
     """
     label = event_source_arn.rsplit("/stream/", 1)[-1]
     return re.sub(r"[^0-9A-Za-z]", "", label)
@@ -56,8 +60,7 @@ def lake_key(reading: Reading, batch_name: str) -> str:
 def write_to_lake(changes: Sequence[StreamChange], shard: str, store: LakeStore) -> LakeWrite:
     result = LakeWrite()
     readings: list[Reading] = []
-    written = len(changes)
-    for index, change in enumerate(changes):
+    for change in changes:
         if change.inserted is None:
             continue
         try:
@@ -71,18 +74,26 @@ def write_to_lake(changes: Sequence[StreamChange], shard: str, store: LakeStore)
                 },
             )
             result.retry_from = change.sequence_number
-            written = index
             break
-    # counted even when zero, so the metric shows the writer alive on batches of overwrites
-    metrics.add_metric(name="LakeRowsWritten", unit=MetricUnit.Count, value=len(readings))
-    if not readings:
-        return result
-    batch_name = f"{shard}-{changes[0].sequence_number}-{changes[written - 1].sequence_number}"
+    batch_name = f"{shard}-{changes[0].sequence_number}"
     objects: dict[str, list[Reading]] = {}
     for reading in readings:
         objects.setdefault(lake_key(reading, batch_name), []).append(reading)
     for key, rows in objects.items():
-        store.put_readings(key, rows)
+        try:
+            store.put_readings(key, rows)
+        except Exception:
+            # Acknowledging the objects already written would make the retry start past
+            # this batch's first record, under other names: those rows would then be twice.
+            logger.exception(
+                "lake write failed; the stream retries the whole batch",
+                extra={"key": key, "written": result.keys},
+            )
+            result.retry_from = changes[0].sequence_number
+            return result
         result.keys.append(key)
-    logger.info("readings written to the lake", extra={"objects": result.keys})
+    # counted even when zero, so the metric shows the writer alive on batches of overwrites
+    metrics.add_metric(name="LakeRowsWritten", unit=MetricUnit.Count, value=len(readings))
+    if result.keys:
+        logger.info("readings written to the lake", extra={"objects": result.keys})
     return result

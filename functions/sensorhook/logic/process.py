@@ -192,11 +192,17 @@ def newest_per_state(readings: Sequence[Reading]) -> list[Reading]:
 
 
 def last_reading_per_gateway(readings: Sequence[Reading]) -> dict[tuple[str, str], datetime]:
+    """When each gateway last relayed a reading: the newest `received_at` of its readings.
+
+    Not `measured_at`: that is the sensor's clock, so a future-dated reading would keep a
+    gateway online and a backlog relayed after an outage would look like old contact, while
+    sensorhook receiving the reading proves the gateway relayed it by then.
+    """
     latest: dict[tuple[str, str], datetime] = {}
     for reading in readings:
         if reading.gateway_id is None:
             continue
         key = (reading.provider, reading.gateway_id)
-        if key not in latest or latest[key] < reading.measured_at:
-            latest[key] = reading.measured_at
+        if key not in latest or latest[key] < reading.received_at:
+            latest[key] = reading.received_at
     return latest

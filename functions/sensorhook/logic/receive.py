@@ -64,7 +64,9 @@ class ReceiverResponse(BaseModel):
 
 
 class SecretReader(Protocol):
-    def read(self, secret_id: str, model: type[SecretModel]) -> SecretModel: ...
+    def read(
+        self, secret_id: str, model: type[SecretModel], *, fresh: bool = False
+    ) -> SecretModel: ...
 
 
 class EnvelopeQueue(Protocol):
@@ -160,16 +162,7 @@ def _authenticate(
     """The keyId for the signed flavor, None for header flavors."""
     try:
         if flavor is Flavor.EVERACTIVE_V2020_STEAM_TRAP:
-            return verify_signed_request(
-                method=request.method,
-                path=request.raw_path,
-                query=request.query,
-                headers=request.headers,
-                body=request.body,
-                secret=secrets.read(settings.v2020_signing_secret_arn, SigningSecret),
-                now=request.received_at,
-                max_skew_seconds=settings.signature_max_skew_seconds,
-            )
+            return _verify_signature(request, settings, secrets)
         secret_arn = (
             settings.efento_header_secret_arn
             if flavor is Flavor.EFENTO_MEASUREMENTS
@@ -190,6 +183,33 @@ def _authenticate(
         raise _Rejection(503, "secret_unavailable", _RETRY_LATER) from None
 
 
+def _verify_signature(
+    request: WebhookRequest, settings: ReceiverSettings, secrets: SecretReader
+) -> str:
+    """Verify against the cached signing secret and, for a keyId it does not know, once more
+    against a fresh read: a subscription created moments ago signs with a key the cache has
+    not seen yet (the secret reader limits how often that read reaches Secrets Manager)."""
+
+    def verify(secret: SigningSecret) -> str:
+        return verify_signed_request(
+            method=request.method,
+            path=request.raw_path,
+            query=request.query,
+            headers=request.headers,
+            body=request.body,
+            secret=secret,
+            now=request.received_at,
+            max_skew_seconds=settings.signature_max_skew_seconds,
+        )
+
+    try:
+        return verify(secrets.read(settings.v2020_signing_secret_arn, SigningSecret))
+    except SignatureRejected as rejected:
+        if rejected.check != "unknown_key_id":
+            raise
+    return verify(secrets.read(settings.v2020_signing_secret_arn, SigningSecret, fresh=True))
+
+
 def _parse_json(body: bytes) -> tuple[str, Any]:
     try:
         text = body.decode()
@@ -208,6 +228,8 @@ def _event_id(flavor: Flavor, document: Any) -> str:
         return event_id_for(flavor, document)
     except UnicodeEncodeError:  # a lone surrogate escape such as "\ud800": valid JSON, not text
         raise _Rejection(400, "malformed_json", "body contains an invalid Unicode escape") from None
+    except RecursionError:  # parsed just within the limit, but too deep to serialize again
+        raise _Rejection(400, "malformed_json", "body is nested too deeply") from None
 
 
 def _persist(

@@ -8,13 +8,19 @@ per declared subscription. The plan's rules:
   (for v2020-07, only one whose signing secret the receiver holds: a webhook it cannot verify
   is useless); failing that, the webhook it was matched to last time (URL or event type drift);
 - the match is updated when its URL, event type, headers or enabled flag drifted (a re-enable
-  alone is `enable`); no match is `create`;
+  alone is `enable`); no match is `create`. v2020-07 documents no update, so there an update or
+  enable replaces the webhook: a new one is created and its generated secret stored where the
+  receiver reads it, then the old one is deleted and its secret dropped (no gap in deliveries);
 - every other webhook whose callback points at this deployment is stale and deleted, including
   extra copies of a matched one; webhooks pointing anywhere else are left alone;
 - so a second run right after the first plans nothing, and nothing is ever created twice.
 
 Efento has no API for webhooks: its subscriptions are reported as manual, with the URL and the
 header names to configure in Efento Cloud (never the values).
+
+A create or update body carries the header secrets, and a provider's error may echo the body
+(the seed's example repeats the rejected value in its per-field message): such an error is kept
+(logs, summary, `last_error`) as its status, code and field names only (`error_text`).
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -52,6 +58,8 @@ EFENTO = "efento"
 _GATEWAYS_PROVIDER = {DS: "everactive", V2020: "everactive", EFENTO: "efento"}
 # Steam-trap state changes are rare by nature: their absence says nothing about the subscription.
 _NEVER_SILENT = {V2020}
+# APIs that document no webhook update: a drifted webhook is replaced (create, then delete).
+_REPLACED_NOT_UPDATED = {V2020}
 
 
 class WebhookApi(Protocol):
@@ -113,6 +121,8 @@ class Action(BaseModel):
     spec: WebhookSpec | None = None  # None only for delete
     changes: tuple[str, ...] = ()  # what drifted: callback_url, event_type, headers, enabled
     callback_url: str | None = None
+    replace: bool = False  # update or enable done as create + delete (v2020-07)
+    replaced_webhook_id: str | None = None  # once a replace is applied: the webhook it replaced
 
     def describe(self) -> dict[str, Any]:
         """The action for logs and the dry-run printout: header names, never their values."""
@@ -132,6 +142,10 @@ class Action(BaseModel):
             described["callback_url"] = self.callback_url
         if self.changes:
             described["changes"] = list(self.changes)
+        if self.replace:
+            described["replace"] = True
+        if self.replaced_webhook_id:
+            described["replaced_webhook_id"] = self.replaced_webhook_id
         return described
 
 
@@ -201,6 +215,31 @@ class SubscriptionSpecError(ValueError):
     """A declared subscription cannot be turned into a webhook body (e.g. headers missing)."""
 
 
+class ReplacedButNotDeleted(Exception):
+    """A replace created the new webhook (and stored its secret) but could not delete the old
+    one: `done` carries the new id, which must be remembered so the next run keeps it."""
+
+    def __init__(self, done: Action, reason: str) -> None:
+        super().__init__(reason)
+        self.done = done
+        self.reason = reason
+
+
+def error_text(error: Exception, *, body_holds_secrets: bool) -> str:
+    """What may be said about a failed call in logs, the summary and the subscriptions table.
+
+    A provider error for a call whose body holds secrets (create, update) keeps only its status,
+    code and the names of the fields at fault: its messages may echo the values sent.
+    """
+    if not body_holds_secrets or not isinstance(error, ApiError):
+        return str(error)
+    status = error.status if error.status is not None else "no response"
+    fields = sorted({entry.field for entry in error.errors if entry.field})
+    return f"{status} {error.code or 'error'}" + (
+        f" (fields: {', '.join(fields)})" if fields else ""
+    )
+
+
 def _action_key(action: Action) -> str:
     return action.subscription or f"{action.provider}:{action.webhook_id}"
 
@@ -248,12 +287,14 @@ def plan_webhooks(
     webhook_base_url: str,
     known_ids: Mapping[str, str],
     usable: Callable[[Webhook], bool] = lambda webhook: True,
+    can_update: bool = True,
 ) -> WebhookPlan:
     """The actions that make one provider API's webhooks what `desired` declares.
 
     A desired entry whose spec is None (it could not be built this run) plans nothing but still
     claims its webhook, so an unreadable secret never gets a working subscription deleted.
-    `known_ids` maps a subscription to the webhook it was matched to last run.
+    `known_ids` maps a subscription to the webhook it was matched to last run. Without
+    `can_update`, updates and enables are planned as replacements.
     """
     result = WebhookPlan()
     by_id = {webhook.id: webhook for webhook in actual}
@@ -312,6 +353,7 @@ def plan_webhooks(
                 webhook_id=keep.id,
                 spec=spec,
                 changes=changes,
+                replace=not can_update,
             )
         )
     for webhook in actual:
@@ -422,6 +464,7 @@ class Reconciler:
                 webhook_base_url=self.webhook_base_url,
                 known_ids=known_ids,
                 usable=_any if key_ids is None else _holds_key(key_ids),
+                can_update=provider not in _REPLACED_NOT_UPDATED,
             )
             actions += planned.actions
             unchanged |= planned.unchanged
@@ -446,7 +489,8 @@ class Reconciler:
     def apply(self, plan: Plan) -> tuple[tuple[Action, ...], tuple[tuple[Action, str], ...]]:
         """Creates and updates first, deletes last, so a replaced webhook leaves no gap.
 
-        Returns the actions done (a create carries the new webhook id) and those that failed.
+        Returns the actions done (a create or replace carries the new webhook id) and those
+        that failed, with what may be said about why (`error_text`).
         """
         applied: list[Action] = []
         failed: list[tuple[Action, str]] = []
@@ -454,43 +498,69 @@ class Reconciler:
         for action in ordered:
             try:
                 done = self._apply(action)
+            except ReplacedButNotDeleted as partial:
+                failure = (partial.done, partial.reason)
             # ValueError: a body the client refuses before sending (InvalidWebhookSpec)
             except (ApiError, ProviderSecretUnavailable, SecretUnavailable, ValueError) as error:
-                logger.error(
-                    "subscription action failed",
-                    extra={"action": action.describe(), "error": str(error)},
+                failure = (
+                    action,
+                    error_text(error, body_holds_secrets=action.kind is not ActionKind.DELETE),
                 )
-                failed.append((action, str(error)))
+            else:
+                logger.info("subscription action applied", extra={"action": done.describe()})
+                applied.append(done)
                 continue
-            logger.info("subscription action applied", extra={"action": done.describe()})
-            applied.append(done)
+            logger.error(
+                "subscription action failed",
+                extra={"action": failure[0].describe(), "error": failure[1]},
+            )
+            failed.append(failure)
         return tuple(applied), tuple(failed)
 
     def _apply(self, action: Action) -> Action:
         api = self.apis[action.provider]
         if action.kind is ActionKind.CREATE:
-            if action.spec is None:
-                raise SubscriptionSpecError("create without a spec")
-            created = api.create_webhook(action.spec)
-            if action.provider == V2020:
-                if created.secret is None:
-                    raise SubscriptionSpecError(
-                        f"the provider returned no signing secret for webhook {created.id}"
-                    )
-                self.signing_keys.store(created.id, created.secret)
-            return action.model_copy(update={"webhook_id": created.id})
+            return action.model_copy(update={"webhook_id": self._create(api, action)})
         if action.webhook_id is None:
             raise SubscriptionSpecError(f"{action.kind} without a webhook id")
         if action.kind is ActionKind.DELETE:
-            with suppress(NotFound):  # already gone: the goal is reached
-                api.delete_webhook(action.webhook_id)
-            if action.provider == V2020:
-                self.signing_keys.drop(action.webhook_id)
+            self._delete(api, action.provider, action.webhook_id)
             return action
+        if action.replace:
+            done = action.model_copy(
+                update={
+                    "webhook_id": self._create(api, action),
+                    "replaced_webhook_id": action.webhook_id,
+                }
+            )
+            try:
+                self._delete(api, action.provider, action.webhook_id)
+            except (ApiError, ProviderSecretUnavailable) as error:  # a delete has no body
+                raise ReplacedButNotDeleted(done, str(error)) from error
+            return done
         if action.spec is None:
             raise SubscriptionSpecError(f"{action.kind} without a spec")
         api.update_webhook(action.webhook_id, action.spec)
         return action
+
+    def _create(self, api: WebhookApi, action: Action) -> str:
+        """The new webhook's id; for v2020-07 its generated secret is stored first."""
+        if action.spec is None:
+            raise SubscriptionSpecError(f"{action.kind} without a spec")
+        created = api.create_webhook(action.spec)
+        if action.provider == V2020:
+            if created.secret is None:
+                raise SubscriptionSpecError(
+                    f"the provider returned no signing secret for webhook {created.id}"
+                )
+            self.signing_keys.store(created.id, created.secret)
+        return created.id
+
+    def _delete(self, api: WebhookApi, provider: str, webhook_id: str) -> None:
+        with suppress(NotFound):  # already gone: the goal is reached
+            api.delete_webhook(webhook_id)
+        if provider == V2020:
+            self.signing_keys.drop(webhook_id)
 
     def _specs(
         self, subscriptions: Sequence[DesiredSubscription], errors: dict[str, str]
@@ -530,6 +600,12 @@ class Reconciler:
         silent = 0
         contacts = self.contacts.by_provider()
         failed = {_action_key(action): error for action, error in result.failed}
+        # a replace whose old webhook could not be deleted: its new webhook is the one to keep
+        replaced = {
+            action.subscription: action.webhook_id
+            for action, _ in result.failed
+            if action.subscription and action.replaced_webhook_id
+        }
         done = {action.subscription: action for action in result.applied if action.subscription}
         for subscription in self.desired:
             previous = states.get(subscription.name)
@@ -539,6 +615,8 @@ class Reconciler:
                 provider_id = action.webhook_id
             elif subscription.name in result.plan.unchanged:
                 provider_id = result.plan.unchanged[subscription.name]
+            elif subscription.name in replaced:
+                provider_id = replaced[subscription.name]
             else:
                 provider_id = previous.provider_id if previous else None
             last_event_at = _last_event(subscription, contacts)

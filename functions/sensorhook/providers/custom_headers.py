@@ -17,9 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from sensorhook.core.reading import UtcDatetime
 
-EFENTO_MAX_HEADERS = 5
-EFENTO_MAX_LENGTH = 512  # for a name and for a value
-
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP field name (RFC 9110 token)
 
 
@@ -45,7 +42,9 @@ def _lowercase_unique_names(headers: Mapping[str, SecretStr]) -> dict[str, bytes
 class HeaderSecret(BaseModel):
     """The header secret document: the current header set and, during a rotation, the previous."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+    # Unknown fields are ignored: the stack creates the document with a generated `placeholder`.
+    # No headers at all would authenticate everyone, so that document is refused (fail closed).
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 
     headers: dict[str, SecretStr] = Field(min_length=1)
     previous_headers: dict[str, SecretStr] = Field(default_factory=dict)
@@ -101,21 +100,3 @@ def _mismatch(headers: Mapping[str, str], expected: Mapping[str, bytes]) -> str 
     if missing:
         return "header_missing"
     return "header_value_mismatch" if wrong else None
-
-
-def validate_efento_headers(headers: Mapping[str, str]) -> None:
-    """Raise ValueError when Efento Cloud could not be configured with these headers.
-
-    Efento accepts at most five custom headers per webhook, each name and value at most 512
-    characters; names must be valid HTTP field names to be sent at all.
-    """
-    if len(headers) > EFENTO_MAX_HEADERS:
-        raise ValueError(f"Efento allows at most {EFENTO_MAX_HEADERS} custom headers")
-    lowered = [name.lower() for name in headers]
-    if len(set(lowered)) != len(lowered):
-        raise ValueError("header names are case-insensitive: a name is configured twice")
-    for name, value in headers.items():
-        if not _TOKEN.fullmatch(name):
-            raise ValueError("a header name is not a valid HTTP field name")
-        if len(name) > EFENTO_MAX_LENGTH or len(value) > EFENTO_MAX_LENGTH:
-            raise ValueError(f"Efento limits header names and values to {EFENTO_MAX_LENGTH} chars")

@@ -39,13 +39,17 @@ def normalize(
 ) -> NormalizedDelivery:
     """Validate `body` against the flavor's models and turn it into canonical records.
 
-    Raises InvalidPayload when the body is not JSON or does not validate; its message names
-    the flavor and the failing locations and error types, never the values.
+    Raises InvalidPayload when the body is not JSON, is nested too deeply to process, or does
+    not validate, whether against the provider's models or as canonical records (a value no
+    store can hold); its message names the flavor and the failing locations and error types,
+    never the values.
     """
     try:
         payload = json.loads(body, parse_constant=_reject_non_standard_constant)
     except ValueError:  # JSONDecodeError is a ValueError
         raise InvalidPayload(f"{flavor.value}: body is not JSON") from None
+    except RecursionError:  # only parsing recurses: the adapters ignore fields they do not know
+        raise InvalidPayload(f"{flavor.value}: body is nested too deeply") from None
     try:
         return _ADAPTERS[flavor](payload, event_id=event_id, received_at=received_at)
     except ValidationError as error:

@@ -106,3 +106,33 @@ def test_received_at_is_stored_in_utc():
     # Then readings carry the same instant in UTC
     assert {r.received_at.utcoffset() for r in delivery.readings} == {timedelta(0)}
     assert delivery.readings[0].received_at == RECEIVED_AT
+
+
+@pytest.mark.parametrize("flavor", list(Flavor))
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_deeply_nested_body_is_invalid_not_a_crash(flavor: Flavor, depth: int):
+    # Given an authentic body nested about as deep as the interpreter can parse, or far deeper
+    body = '{"a":' * depth + "1" + "}" * depth
+
+    # When it is normalized
+    # Then it is an invalid payload (quarantined), not a RecursionError (retried, then DLQ)
+    with pytest.raises(InvalidPayload, match=rf"^{flavor.value}: body is nested too deeply$"):
+        normalize(flavor, body, event_id="id-1", received_at=RECEIVED_AT)
+
+
+@pytest.mark.parametrize("value", ["1e400", "-1e400", "1e200"], ids=["inf", "-inf", "1e200"])
+def test_a_value_the_canonical_reading_refuses_is_an_invalid_payload(value: str):
+    # Given an Efento body valid for Efento's models whose value no store can hold (it overflows
+    # to infinity as a float, or is beyond DynamoDB's range): the canonical Reading refuses it
+    body = BODIES[Flavor.EFENTO_MEASUREMENTS].replace('"value": 20,', f'"value": {value},')
+    assert value in body
+
+    # When it is normalized
+    with pytest.raises(InvalidPayload) as raised:
+        normalize(Flavor.EFENTO_MEASUREMENTS, body, event_id="id-1", received_at=RECEIVED_AT)
+
+    # Then the canonical model's error is the payload's (quarantine, not a retried crash),
+    # naming the location and not the value
+    message = str(raised.value)
+    assert message.startswith("efento-measurements: readings.0.value: ")
+    assert "1e" not in message and "inf" not in message

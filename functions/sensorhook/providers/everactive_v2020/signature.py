@@ -12,7 +12,9 @@ hash in `Digest: SHA-256=<base64>`. Decisions where the seed leaves room:
   `content-length` must be signed whenever the request carries them (the seed's list). A body or
   target change is then always covered by the signature, and nothing is signed "optionally".
 - Signing string. The seed renders the first line as `(request-target) post /`; the draft and
-  every implementation (httpsig among them) write `(request-target): post /`. We follow the draft.
+  every implementation (httpsig among them) write `(request-target): post /`. The draft's form is
+  verified first and, only when it does not match, the seed's: both are HMACs under the same
+  secret, so accepting either lets nothing unsigned through.
 - Algorithm. Only `hmac-sha256`. `hs2019` is rejected: in draft-12 it means "whatever the key's
   metadata says", recommending HMAC-SHA512 for symmetric keys, and Everactive never sends it;
   a missing `algorithm` is rejected too, because Everactive always sends it.
@@ -43,6 +45,9 @@ REQUEST_TARGET = "(request-target)"
 ALWAYS_SIGNED = (REQUEST_TARGET, "date", "digest")
 SIGNED_WHEN_PRESENT = ("host", "content-length")
 DEFAULT_MAX_SKEW_SECONDS = 300
+# What follows `(request-target)` in the signing string: the draft's colon, the seed's space.
+DRAFT_TARGET_SEPARATOR = ": "
+SEED_TARGET_SEPARATOR = " "
 
 # One `name="value"` (or draft-12's bare integers for created/expires) and its separator.
 _PARAM = re.compile(r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"([^"\\]*)"|([0-9]+))\s*(?:,|\Z)')
@@ -69,9 +74,11 @@ class SignatureRejected(Exception):
 class SigningSecret(BaseModel):
     """The v2020-07 signing secret document: subscription id -> secret, plus a rotation overlap."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+    # Unknown fields are ignored: the stack creates the document with a generated `placeholder`
+    # beside `keys`. No keys yet (no subscription) is valid: every keyId is then unknown, a 401.
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 
-    keys: dict[str, SecretStr] = Field(min_length=1)
+    keys: dict[str, SecretStr] = Field(default_factory=dict)
     previous_keys: dict[str, SecretStr] = Field(default_factory=dict)
     previous_valid_until: UtcDatetime | None = None
 
@@ -143,14 +150,21 @@ def parse_signature_header(value: str) -> SignatureParams:
 
 
 def signing_string(
-    method: str, path: str, query: str, headers: Mapping[str, str], signed: tuple[str, ...]
+    method: str,
+    path: str,
+    query: str,
+    headers: Mapping[str, str],
+    signed: tuple[str, ...],
+    *,
+    target_separator: str = DRAFT_TARGET_SEPARATOR,
 ) -> str:
-    """The draft's signing string; `headers` must have lowercased names."""
+    """The draft's signing string (the seed's with SEED_TARGET_SEPARATOR); `headers` must have
+    lowercased names."""
     lines = []
     for name in signed:
         if name == REQUEST_TARGET:
             target = f"{path}?{query}" if query else path
-            lines.append(f"{REQUEST_TARGET}: {method.lower()} {target}")
+            lines.append(f"{REQUEST_TARGET}{target_separator}{method.lower()} {target}")
         elif name in headers:
             lines.append(f"{name}: {headers[name].strip()}")
         else:
@@ -188,14 +202,15 @@ def verify_signed_request(
     candidates = secret.secrets_for(params.key_id, now)
     if not candidates:
         raise SignatureRejected("unknown_key_id")
-    # surrogatepass: a header no real client can send must fail the compare, not raise.
-    message = signing_string(method, path, query, headers, params.headers).encode(
-        errors="surrogatepass"
-    )
-    for key in candidates:
-        if hmac.compare_digest(hmac.digest(key, message, "sha256"), params.signature):
-            _check_digest(digest_header, body, key)
-            return params.key_id
+    for separator in (DRAFT_TARGET_SEPARATOR, SEED_TARGET_SEPARATOR):
+        # surrogatepass: a header no real client can send must fail the compare, not raise.
+        message = signing_string(
+            method, path, query, headers, params.headers, target_separator=separator
+        ).encode(errors="surrogatepass")
+        for key in candidates:
+            if hmac.compare_digest(hmac.digest(key, message, "sha256"), params.signature):
+                _check_digest(digest_header, body, key)
+                return params.key_id
     raise SignatureRejected("bad_signature")
 
 
