@@ -32,6 +32,8 @@ from infra.constants import (
     GATEWAY_HEALTH_HANDLER,
     GATEWAY_HEALTH_SCHEDULE_RULE_ID,
     METRICS_NAMESPACE,
+    SENSOR_STATE_PARTITION_KEY,
+    SENSOR_STATE_SORT_KEY,
     SERVICE_NAME,
     SUBSCRIPTIONS_HANDLER,
     SUBSCRIPTIONS_PARTITION_KEY,
@@ -42,6 +44,7 @@ from infra.constants import (
 from infra.constructs.function import SensorhookFunction, settings_environment
 from infra.nag import acknowledge
 from sensorhook.core.settings import GatewayHealthSettings, SubscriptionsSettings
+from sensorhook.dal.health_store import SILENCE_ATTRIBUTES
 
 # The API credentials secrets' documented shape, empty until the operator puts real values;
 # Secrets Manager adds one generated value (`placeholder`), so no literal reaches the template.
@@ -279,18 +282,34 @@ class ControlPlane(Construct):
         bus: events.IEventBus,
     ) -> None:
         role = self.gateway_health.role
+        # sensor_state is the processor's: this role writes only the silence item's attributes
+        # (one `#silence` item per sensor), and an UpdateItem cannot hand back whole items
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="SensorSilence",
+                actions=["dynamodb:UpdateItem"],
+                resources=[sensor_state_table.table_arn],
+                conditions={
+                    "ForAllValues:StringEquals": {
+                        "dynamodb:Attributes": [
+                            SENSOR_STATE_PARTITION_KEY,
+                            SENSOR_STATE_SORT_KEY,
+                            *SILENCE_ATTRIBUTES,
+                        ]
+                    },
+                    "StringEqualsIfExists": {
+                        "dynamodb:ReturnValues": ["NONE", "UPDATED_OLD", "UPDATED_NEW"]
+                    },
+                },
+            )
+        )
         for sid, actions, resources in (
             (
                 "GatewayHealth",
                 [*_TABLE_READ, "dynamodb:UpdateItem"],
                 [gateways_table.table_arn],
             ),
-            # UpdateItem: the sensor's silence flag (one item per sensor, `#silence`)
-            (
-                "SensorSilence",
-                ["dynamodb:Query", "dynamodb:Scan", "dynamodb:UpdateItem"],
-                [sensor_state_table.table_arn],
-            ),
+            ("ScanSensorState", ["dynamodb:Scan"], [sensor_state_table.table_arn]),
             ("PublishHealthEvents", ["events:PutEvents"], [bus.event_bus_arn]),
             (
                 "ReadApiCredentials",

@@ -2,6 +2,7 @@
 the synth-time validation of declared subscriptions."""
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,9 +16,11 @@ from sensorhook.core.settings import (
     GatewayHealthSettings,
     SubscriptionsSettings,
 )
+from sensorhook.dal.health_store import HealthStore
 from tests.infra.cfn import Synth, function_id, one_logical_id, render, role_grants
 
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def _properties(synth: Synth, logical_id: str) -> dict[str, Any]:
@@ -205,10 +208,61 @@ def test_gateway_health_role_reads_and_judges_gateways_and_publishes(dev: Synth)
             (f"dynamodb:{action}", gateways)
             for action in ("GetItem", "Query", "Scan", "UpdateItem")
         ),
-        *((f"dynamodb:{action}", sensor_state) for action in ("Query", "Scan", "UpdateItem")),
+        ("dynamodb:Scan", sensor_state),
+        ("dynamodb:UpdateItem", sensor_state),
         ("events:PutEvents", f"{bus}.Arn"),
         ("secretsmanager:GetSecretValue", _secret(dev, "everactive-ds-api-credentials")),
     }
+
+
+def test_gateway_health_writes_only_the_silence_attributes_of_sensor_state(dev: Synth) -> None:
+    # Given the gateway-health role's statement on the processor's sensor_state table
+    [statement] = [
+        statement
+        for resource in dev.resources.values()
+        if resource["Type"] == "AWS::IAM::Policy"
+        and {"Ref": _role_of(dev, _health(dev))} in resource["Properties"]["Roles"]
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Sid") == "SensorSilence"
+    ]
+
+    # Then it allows UpdateItem of the key and the silence item's attributes only, which are
+    # exactly the ones the health store's UpdateItem names
+    assert statement["Action"] == "dynamodb:UpdateItem"
+    condition = statement["Condition"]
+    allowed = condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+    assert allowed == [
+        "series",
+        "metric_channel",
+        "silent",
+        "silence_changed_at",
+        "last_measured_at",
+    ]
+    for silent in (True, False):
+        request = _silence_update_request(silent=silent)
+        named = {*request["Key"], *request["ExpressionAttributeNames"].values()}
+        assert named <= set(allowed)
+        assert "ReturnValues" not in request
+    assert condition["StringEqualsIfExists"]["dynamodb:ReturnValues"] == [
+        "NONE",
+        "UPDATED_OLD",
+        "UPDATED_NEW",
+    ]
+
+
+def _silence_update_request(*, silent: bool) -> dict[str, Any]:
+    """The UpdateItem request HealthStore sends to flag a sensor silent (or heard again)."""
+    requests: list[dict[str, Any]] = []
+
+    class Recording:
+        def update_item(self, **request: Any) -> None:
+            requests.append(request)
+
+    HealthStore("gateways", "sensor-state", client=Recording()).change_sensor_silence(
+        "efento", "282c02424eed", silent=silent, changed_at=NOW, last_measured_at=NOW
+    )
+    [request] = requests
+    return request
 
 
 def test_neither_control_plane_function_can_touch_the_bucket_or_the_queue(dev: Synth) -> None:

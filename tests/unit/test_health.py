@@ -545,3 +545,22 @@ def test_a_series_with_only_a_state_reported_on_change_is_never_silent(
     # Then only a sensor with periodic metrics can be silent
     assert report.sensors_silent == int(silent)
     assert [t for t, _ in world.publisher.take()] == ([SENSOR_SILENT] if silent else [])
+
+
+def test_a_steam_trap_flagged_silent_earlier_is_published_resumed_once(world: World) -> None:
+    # Given a steam trap known only by its state, flagged silent before the rule existed
+    world.sensor(
+        "ca:fe:00:01:02:03",
+        NOW - timedelta(hours=1),
+        provider="everactive",
+        period_s=None,
+        metrics=frozenset({"trap_state"}),
+    )
+    world.store.silent[("everactive", "ca:fe:00:01:02:03")] = True
+
+    # When two runs judge it
+    world.run()
+    world.run(after=timedelta(minutes=5))
+
+    # Then one sensor.resumed clears the false alarm
+    assert [t for t, _ in world.publisher.take()] == [SENSOR_RESUMED]

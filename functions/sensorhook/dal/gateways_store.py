@@ -61,7 +61,8 @@ class GatewaysStore:
         )
 
     def advance_last_reading_at(self, provider: str, gateway_id: str, at: datetime) -> bool:
-        """Move `last_reading_at` forward to `at`; never backwards."""
+        """Move `last_reading_at` forward to `at` (when sensorhook received a reading the gateway
+        relayed); never backwards."""
         return self._conditional_update(
             gateway_key(provider, gateway_id),
             "SET #provider = :provider, #gateway_id = :gateway_id, #last_reading_at = :at",

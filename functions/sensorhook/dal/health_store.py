@@ -27,6 +27,9 @@ from sensorhook.dal.gateways_store import gateway_key
 from sensorhook.dal.readings_store import iso_ms
 
 SILENCE_SORT_KEY = "#silence"
+# Every attribute the silence item's UpdateItem sets or tests (besides the key): infra allows
+# the gateway-health role to write these and no others in sensor_state.
+SILENCE_ATTRIBUTES = ("silent", "silence_changed_at", "last_measured_at")
 
 
 class GatewayHealth(StrEnum):
@@ -216,7 +219,7 @@ class HealthStore:
         last_measured_at: datetime,
     ) -> bool:
         """Flag the sensor silent (or heard again); False when it already was (another run)."""
-        names = {"#silent": "silent", "#changed": "silence_changed_at", "#last": "last_measured_at"}
+        names = dict(zip(("#silent", "#changed", "#last"), SILENCE_ATTRIBUTES, strict=True))
         values: dict[str, Any] = {
             ":silent": {"BOOL": silent},
             ":changed": {"S": iso_ms(changed_at)},

@@ -5,9 +5,9 @@ itself (its gateway_status webhooks, the readings it relayed); it is online whil
 is at most `gateway_offline_after` old. A sensor is silent when its newest reading is older than
 `sensor_silent_after_periods` of its measurement period; a series whose only metrics are states
 reported on change (a v2020-07 steam trap's `trap_state`) is never silent, since its quiet says
-nothing. Each change is stored with a
-conditional write before its event is published, so repeated or concurrent runs publish it
-once; an event that cannot be published undoes its change, so the next run tries again.
+nothing. Each change is stored with a conditional write before its event is published, so
+repeated or concurrent runs publish it once; an event that cannot be published undoes its
+change, so the next run tries again.
 
 The provider API failing, saying it is unhealthy, or being unusable because its credentials
 secret cannot be read (still CDK's placeholder before the operator puts the real values) is not
