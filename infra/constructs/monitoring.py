@@ -61,8 +61,9 @@ class Monitoring(Construct):
         )
         self._alarm(
             "LakeWriterFailures",
-            "Readings stream records exhausted their retries; they are in the lake writer "
-            "failures queue and missing from Parquet.",
+            "Readings stream records exhausted their retries: their batch metadata is in the "
+            "lake writer failures queue and the readings are missing from Parquet "
+            "(re-export: docs/operations.md).",
             lake_writer_failures.metric_approximate_number_of_messages_visible(
                 period=_ONE_MINUTE, statistic="Maximum"
             ),
