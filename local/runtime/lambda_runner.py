@@ -172,8 +172,16 @@ class InProcessLambdas:
         self._original_invoke: Callable[..., tuple[str, bool, str]] | None = None
 
     def register_code_dir(self, code_sha256: str, directory: Path) -> None:
-        """Run code whose zip has this digest from ``directory`` (the unzipped CDK asset)."""
+        """Run code whose zip has this digest from ``directory`` (the unzipped CDK asset).
+
+        The packages it holds are dropped from ``sys.modules``, so this deployment's functions
+        start like new execution environments: a module-level cache (settings, clients) left by
+        an earlier stack or test in this process would point at resources that no longer exist.
+        """
         self._code_dirs[code_sha256] = directory
+        packages = {entry.stem for entry in directory.iterdir() if not entry.name.startswith(".")}
+        for name in [m for m in sys.modules if m.partition(".")[0] in packages]:
+            del sys.modules[name]
 
     @property
     def in_flight(self) -> int:

@@ -201,11 +201,11 @@ def test_gateway_status_lands_and_readings_advance_last_reading_at(aws: Aws) -> 
     assert item["schema"] == "gateway_status_v3.schema.json"
     assert item["online"] is False
     assert item["summary"]["mqtt_queue_size"] == 88
-    # when sensorhook received the reading (20:20:03), not when the sensor measured it
-    assert item["last_reading_at"] == "2022-06-28T20:20:03.000Z"
+    # the MHM sample was measured at 20:19:51 and received at 20:20:03: the earlier counts
+    assert item["last_reading_at"] == "2022-06-28T20:19:51.000Z"
 
 
-def test_last_reading_at_is_when_the_gateway_relayed_a_reading_not_the_sensor_clock(
+def test_last_reading_at_is_a_moment_the_gateway_was_surely_in_contact(
     aws: Aws,
 ) -> None:
     gateways = GatewaysStore(TABLES["GATEWAYS_TABLE"][0])
@@ -224,17 +224,18 @@ def test_last_reading_at_is_when_the_gateway_relayed_a_reading_not_the_sensor_cl
     # Then the gateway's last contact is the receipt, not a day ahead (it would look online)
     assert last_reading_at() == "2022-06-28T20:20:03.000Z"
 
-    # When, after an outage, the gateway relays at 23:00 a backlog measured at 21:00
-    relayed = RECEIVED_AT.replace(hour=23, minute=0, second=0)
-    backlog = mhm_measured_at(RECEIVED_AT.replace(hour=21), received_at=relayed)
+    # When the provider delivers at 23:00 a backlog measured at 21:00 (the gateway may have
+    # gone quiet since: a late delivery is not a contact)
+    delivered = RECEIVED_AT.replace(hour=23, minute=0, second=0)
+    backlog = mhm_measured_at(RECEIVED_AT.replace(hour=21, minute=0, second=0), received_at=delivered)
     run(("m-2", backlog))
 
-    # Then the gateway's last contact is the relay, at 23:00
-    assert last_reading_at() == "2022-06-28T23:00:00.000Z"
+    # Then the gateway's last contact is the measurement, at 21:00
+    assert last_reading_at() == "2022-06-28T21:00:00.000Z"
 
-    # And a delivery received earlier, processed late, never moves it back
-    run(("m-3", mhm_measured_at(RECEIVED_AT.replace(hour=22), received_at=RECEIVED_AT)))
-    assert last_reading_at() == "2022-06-28T23:00:00.000Z"
+    # And a delivery of an older reading, processed late, never moves it back
+    run(("m-3", mhm_measured_at(RECEIVED_AT.replace(hour=20, minute=30), received_at=delivered)))
+    assert last_reading_at() == "2022-06-28T21:00:00.000Z"
 
 
 def test_an_older_gateway_status_does_not_replace_a_newer_one(aws: Aws) -> None:

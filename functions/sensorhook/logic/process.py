@@ -192,17 +192,21 @@ def newest_per_state(readings: Sequence[Reading]) -> list[Reading]:
 
 
 def last_reading_per_gateway(readings: Sequence[Reading]) -> dict[tuple[str, str], datetime]:
-    """When each gateway last relayed a reading: the newest `received_at` of its readings.
+    """When each gateway last relayed a reading we know of: the newest of its readings'
+    `min(measured_at, received_at)`.
 
-    Not `measured_at`: that is the sensor's clock, so a future-dated reading would keep a
-    gateway online and a backlog relayed after an outage would look like old contact, while
-    sensorhook receiving the reading proves the gateway relayed it by then.
+    Neither clock alone will do. `measured_at` is the sensor's: a future-dated reading would
+    keep a gateway online for as long as its clock is ahead. `received_at` is when the provider's
+    cloud got round to delivering: a backlog it delivers late, gathered before the gateway went
+    quiet, would bring an offline gateway back. The earlier of the two is a moment the gateway
+    was certainly in contact; its own status messages (`reported_at`) speak for the present.
     """
     latest: dict[tuple[str, str], datetime] = {}
     for reading in readings:
         if reading.gateway_id is None:
             continue
         key = (reading.provider, reading.gateway_id)
-        if key not in latest or latest[key] < reading.received_at:
-            latest[key] = reading.received_at
+        contact = min(reading.measured_at, reading.received_at)
+        if key not in latest or latest[key] < contact:
+            latest[key] = contact
     return latest
