@@ -227,7 +227,8 @@ def test_last_reading_at_is_a_moment_the_gateway_was_surely_in_contact(
     # When the provider delivers at 23:00 a backlog measured at 21:00 (the gateway may have
     # gone quiet since: a late delivery is not a contact)
     delivered = RECEIVED_AT.replace(hour=23, minute=0, second=0)
-    backlog = mhm_measured_at(RECEIVED_AT.replace(hour=21, minute=0, second=0), received_at=delivered)
+    measured = RECEIVED_AT.replace(hour=21, minute=0, second=0)
+    backlog = mhm_measured_at(measured, received_at=delivered)
     run(("m-2", backlog))
 
     # Then the gateway's last contact is the measurement, at 21:00
