@@ -11,10 +11,10 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
 
 from sensorhook.core.normalized import GatewayStatus
 from sensorhook.dal.aws_clients import dynamodb_client
+from sensorhook.dal.conditional_writes import written
 from sensorhook.dal.readings_store import iso_ms
 
 _SERIALIZER = TypeSerializer()
@@ -100,8 +100,8 @@ class GatewaysStore:
         names: dict[str, str],
         values: dict[str, Any],
     ) -> bool:
-        try:
-            self._client.update_item(
+        return written(
+            lambda: self._client.update_item(
                 TableName=self._table_name,
                 Key={"gateway": {"S": gateway}},
                 UpdateExpression=expression,
@@ -109,8 +109,4 @@ class GatewaysStore:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )

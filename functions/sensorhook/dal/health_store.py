@@ -18,11 +18,11 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from sensorhook.core.reading import UtcDatetime
 from sensorhook.dal.aws_clients import dynamodb_client
+from sensorhook.dal.conditional_writes import written
 from sensorhook.dal.gateways_store import gateway_key
 from sensorhook.dal.readings_store import iso_ms
 
@@ -265,8 +265,8 @@ class HealthStore:
         names: dict[str, str],
         values: dict[str, Any],
     ) -> bool:
-        try:
-            self._client.update_item(
+        return written(
+            lambda: self._client.update_item(
                 TableName=table,
                 Key=key,
                 UpdateExpression=expression,
@@ -274,11 +274,7 @@ class HealthStore:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:

@@ -10,10 +10,10 @@ with one SET clause per attribute cost about four times as much under moto.
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
-from botocore.exceptions import ClientError
 
 from sensorhook.core.reading import Reading
 from sensorhook.dal.aws_clients import dynamodb_client
+from sensorhook.dal.conditional_writes import written
 from sensorhook.dal.readings_store import reading_attributes, reading_from_item
 
 _DESERIALIZER = TypeDeserializer()
@@ -32,19 +32,15 @@ class SensorStateStore:
         item = reading_attributes(reading)
         item["series"] = {"S": reading.series_key}
         item["metric_channel"] = {"S": f"{reading.metric}#{reading.channel}"}
-        try:
-            self._client.put_item(
+        return written(
+            lambda: self._client.put_item(
                 TableName=self._table_name,
                 Item=item,
                 ConditionExpression="attribute_not_exists(#at) OR #at < :at",
                 ExpressionAttributeNames={"#at": "measured_at"},
                 ExpressionAttributeValues={":at": item["measured_at"]},
             )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
 
     def get(self, provider: str, sensor_id: str, metric: str, channel: str) -> Reading | None:
         """The stored state of one sensor metric and channel, if any."""
