@@ -5,7 +5,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sensorhook.dal.aws_clients import s3_client
+from sensorhook.dal.aws_clients import deadline_s3_client
 
 INBOX_PREFIX = "inbox/"
 
@@ -22,7 +22,7 @@ def inbox_key(event_id: str, received_at: datetime) -> str:
 class Inbox:
     def __init__(self, bucket_name: str, client: Any = None) -> None:
         self._bucket_name = bucket_name
-        self._client = client or s3_client()
+        self._client = client or deadline_s3_client()
 
     def put_body(self, event_id: str, received_at: datetime, body: bytes) -> str:
         """Store the raw body and return its key. Raises InboxWriteFailed."""

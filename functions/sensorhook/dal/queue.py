@@ -5,7 +5,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sensorhook.core.envelope import IngestEnvelope
-from sensorhook.dal.aws_clients import sqs_client
+from sensorhook.dal.aws_clients import deadline_sqs_client
 
 # SQS's message limit, counting the body and the attributes; we keep 1 KiB for the attributes.
 SQS_MAX_MESSAGE_BYTES = 262_144
@@ -23,7 +23,7 @@ class MessageTooLarge(ValueError):
 class IngestQueue:
     def __init__(self, queue_url: str, client: Any = None) -> None:
         self._queue_url = queue_url
-        self._client = client or sqs_client()
+        self._client = client or deadline_sqs_client()
 
     def send(self, envelope: IngestEnvelope) -> None:
         """Put the envelope on the queue, with flavor and event id as message attributes.
