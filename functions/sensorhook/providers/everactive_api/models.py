@@ -119,7 +119,7 @@ class AuthenticationFailed(ApiError):
 
 
 class NotFound(ApiError):
-    pass
+    """404: the resource (a webhook, a sensor) does not exist in the provider."""
 
 
 class RateLimited(ApiError):

@@ -239,4 +239,4 @@ def record_metric(name: str, unit: MetricUnit, value: float, flavor: ApiFlavor) 
         namespace=metrics.namespace,
         default_dimensions={"flavor": flavor.value},
     ):
-        pass
+        pass  # the metric is the context's own value; it is written when the block exits
