@@ -164,6 +164,7 @@ class InProcessLambdas:
         self._code_cache_dir = code_cache_dir
         self._code_dirs: dict[str, Path] = {}
         self._lock = threading.Lock()
+        self._import_lock = threading.RLock()
         self._in_flight = 0
         self._started = 0
         self.stats: dict[str, InvocationStats] = {}
@@ -326,7 +327,11 @@ class InProcessLambdas:
         if str(code_dir) not in sys.path:
             sys.path.append(str(code_dir))
         module_name, _, attribute = str(function.handler).rpartition(".")
-        module = importlib.import_module(module_name)
+        # Two functions' first invocations on two threads would import the same packages at
+        # once, and CPython aborts one of them with a _DeadlockError when their import graphs
+        # cross: cold starts import one at a time.
+        with self._import_lock:
+            module = importlib.import_module(module_name)
         handler: Callable[[Any, Any], Any] = getattr(module, attribute)
         return handler
 
