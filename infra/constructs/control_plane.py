@@ -42,6 +42,7 @@ from infra.constants import (
     secret_name,
 )
 from infra.constructs.function import SensorhookFunction, settings_environment
+from infra.constructs.provider_secret import provider_issued_secret
 from infra.nag import acknowledge
 from sensorhook.core.settings import GatewayHealthSettings, SubscriptionsSettings
 from sensorhook.dal.health_store import SILENCE_ATTRIBUTES
@@ -49,7 +50,6 @@ from sensorhook.dal.health_store import SILENCE_ATTRIBUTES
 # The API credentials secrets' documented shape, empty until the operator puts real values;
 # Secrets Manager adds one generated value (`placeholder`), so no literal reaches the template.
 _CREDENTIALS_SHAPE = {"client_id": "", "client_secret": ""}
-_PLACEHOLDER_KEY = "placeholder"
 
 # Powertools adds the `service` dimension (POWERTOOLS_SERVICE_NAME) to every EMF metric.
 _METRIC_DIMENSIONS = {"service": SERVICE_NAME}
@@ -200,28 +200,18 @@ class ControlPlane(Construct):
     def _credentials_secret(
         self, construct_id: str, name: str, description: str, removal: RemovalPolicy
     ) -> secretsmanager.Secret:
-        secret = secretsmanager.Secret(
+        return provider_issued_secret(
             self,
             construct_id,
-            secret_name=name,
+            name=name,
             description=f'{description}: {{"client_id", "client_secret"}}. Put the real values '
             "with put-secret-value (docs/configuration.md).",
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                secret_string_template=json.dumps(_CREDENTIALS_SHAPE),
-                generate_string_key=_PLACEHOLDER_KEY,
-                exclude_punctuation=True,
-                password_length=32,
-            ),
-            removal_policy=removal,
+            shape=_CREDENTIALS_SHAPE,
+            removal=removal,
+            why_no_rotation_lambda="Everactive issues these client credentials to the partner; "
+            "they are rotated by asking Everactive for new ones and putting them here, which no "
+            "rotation Lambda can do.",
         )
-        acknowledge(
-            secret,
-            "AwsSolutions-SMG4",
-            "Everactive issues these client credentials to the partner; they are rotated by "
-            "asking Everactive for new ones and putting them here, which no rotation Lambda "
-            "can do.",
-        )
-        return secret
 
     def _schedule(
         self,

@@ -27,6 +27,7 @@ from infra.constants import (
     secret_name,
 )
 from infra.constructs.function import SensorhookFunction, settings_environment
+from infra.constructs.provider_secret import provider_issued_secret
 from infra.nag import acknowledge, acknowledge_prefix_wildcard
 from sensorhook.core.flavors import ROUTES
 from sensorhook.core.settings import ReceiverSettings
@@ -36,7 +37,6 @@ from sensorhook.core.settings import ReceiverSettings
 # Secrets Manager adds one generated value (`placeholder`), so no literal reaches the template.
 _SIGNING_KEYS_SHAPE: dict[str, dict[str, str]] = {"keys": {}, "previous_keys": {}}
 _HEADERS_SHAPE: dict[str, dict[str, str]] = {"headers": {}, "previous_headers": {}}
-_PLACEHOLDER_KEY = "placeholder"
 
 # One JSON line per request; no header or body values, so no credential reaches the logs.
 _ACCESS_LOG_FORMAT = {
@@ -130,28 +130,19 @@ class Ingest(Construct):
         shape: dict[str, dict[str, str]],
         removal: RemovalPolicy,
     ) -> secretsmanager.Secret:
-        secret = secretsmanager.Secret(
+        return provider_issued_secret(
             self,
             construct_id,
-            secret_name=name,
+            name=name,
             description=f"{description}. Put the real values with put-secret-value "
             "(docs/configuration.md).",
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                secret_string_template=json.dumps(shape),
-                generate_string_key=_PLACEHOLDER_KEY,
-                exclude_punctuation=True,
-                password_length=32,
-            ),
-            removal_policy=removal,
+            shape=shape,
+            removal=removal,
+            why_no_rotation_lambda="These values are issued by the provider (Everactive "
+            "generates the v2020 signing secret, the operator sets Data Services and Efento "
+            "headers in the provider's UI); rotation happens there, with the previous_* overlap "
+            "window in the secret.",
         )
-        acknowledge(
-            secret,
-            "AwsSolutions-SMG4",
-            "These values are issued by the provider (Everactive generates the v2020 signing "
-            "secret, the operator sets Data Services and Efento headers in the provider's UI); "
-            "rotation happens there, with the previous_* overlap window in the secret.",
-        )
-        return secret
 
     def _queues(self, stage: str, config: StageConfig) -> tuple[sqs.Queue, sqs.Queue]:
         ingest_queue_name = resource_name(stage, "ingest")
