@@ -28,14 +28,14 @@ from local.runtime.stack import DEMO_CREDENTIALS, EmbeddedStack
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
-def provider_api_environment(base_url: str) -> dict[str, str]:
+def provider_api_environment(provider: ProviderApi) -> dict[str, str]:
     """The control-plane settings (core.settings.ProviderApiSettings and friends) that say where
-    the provider's API is, pointed at the emulator."""
+    the provider's API is, pointed at the (started) emulator."""
     return {
-        "DS_API_BASE_URL": f"{base_url}/ds/v1",
-        "DS_API_TOKEN_URL": f"{base_url}/auth/token",
-        "V2020_API_BASE_URL": f"{base_url}/v2020-07",
-        "V2020_API_TOKEN_URL": f"{base_url}/v2020-07/auth/token",
+        "DS_API_BASE_URL": provider.ds_api_base_url,
+        "DS_API_TOKEN_URL": provider.ds_token_url,
+        "V2020_API_BASE_URL": provider.v2020_api_base_url,
+        "V2020_API_TOKEN_URL": provider.v2020_token_url,
     }
 
 
@@ -71,7 +71,7 @@ def sandbox(
     environment: Mapping[str, str] | None = None,
 ) -> Iterator[Sandbox]:
     provider = ProviderApi(installation, port=provider_port)
-    base_url = provider.start()
+    provider.start()
     secrets: dict[str, Any] = {}
 
     def put_secrets(stack: EmbeddedStack) -> None:
@@ -86,7 +86,7 @@ def sandbox(
             api_port=api_port,
             schedule_speedup=schedule_speedup,
             batching_window_cap=batching_window_cap,
-            environment_overrides={**provider_api_environment(base_url), **(environment or {})},
+            environment_overrides={**provider_api_environment(provider), **(environment or {})},
             on_deployed=put_secrets,
         ) as stack:
             yield Sandbox(stack, provider, secrets)

@@ -1,11 +1,12 @@
 """Shared test builders: API Gateway HTTP API (payload v2) events, a Lambda context, and
-Everactive v2020-07 signed headers made by the independent `httpsig` implementation."""
+Everactive v2020-07 signed headers made by the independent `httpsig` implementation, and a
+settable clock."""
 
 import base64
 import hashlib
 import hmac
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
@@ -139,3 +140,16 @@ def signed_v2020_headers(
     )
     signed_headers = signer.sign(headers, host=host, method=method, path=path)
     return dict(signed_headers)
+
+
+class SettableClock:
+    """A `clock()` callable that tests move by hand, for code that takes its time injected."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)

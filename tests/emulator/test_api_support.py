@@ -12,21 +12,11 @@ from urllib.parse import urlencode, urlsplit
 
 from local.emulator import Installation
 from local.emulator.api import DEMO_API_CREDENTIALS, ProviderApi
+from tests.builders import SettableClock
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # the installation's start
 DS_CLIENT = "demo-ds-client"
 V2020_CLIENT = "demo-v2020-client"
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @dataclass(frozen=True)
@@ -103,9 +93,9 @@ def v2020_token(api: ProviderApi) -> str:
 @contextmanager
 def running_api(
     *, sensors: int = 6, gateways: int = 2, minutes_in: float = 30, **options: Any
-) -> Iterator[tuple[ProviderApi, FakeClock]]:
+) -> Iterator[tuple[ProviderApi, SettableClock]]:
     """An emulator `minutes_in` minutes after its installation started, on a fake clock."""
-    clock = FakeClock(T0 + timedelta(minutes=minutes_in))
+    clock = SettableClock(T0 + timedelta(minutes=minutes_in))
     installation = Installation.create(seed=11, sensors=sensors, gateways=gateways, start=T0)
     with ProviderApi(installation, clock=clock, **options) as api:
         yield api, clock

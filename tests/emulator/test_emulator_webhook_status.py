@@ -3,17 +3,11 @@
 from datetime import UTC, datetime, timedelta
 
 from local.emulator.efento_webhook import PointWebhook, WebhookPolicy, WebhookStatus
+from tests.builders import SettableClock
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
+def FakeClock() -> SettableClock:
+    return SettableClock(datetime(2026, 3, 1, tzinfo=UTC))
 
 
 def fail(hook: PointWebhook, clock: FakeClock, times: int, every_minutes: float = 5) -> None:

@@ -31,24 +31,17 @@ from sensorhook.providers.everactive_api import (
     WebhookHeader,
     WebhookSpec,
 )
+from tests.builders import SettableClock
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # the simulated installation's start
 DS_CLIENT = "demo-ds-client"
 V2020_CLIENT = "demo-v2020-client"
 
 
-class _Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclass
 class Emulated:
     provider: ProviderApi
-    clock: _Clock
+    clock: SettableClock
     sleeps: list[float] = field(default_factory=list)
 
     def client(self, flavor: ApiFlavor = ApiFlavor.DATA_SERVICES, **options: Any) -> EveractiveApi:
@@ -57,10 +50,8 @@ class Emulated:
         secret = options.pop("client_secret", DEMO_API_CREDENTIALS[client_id])
         defaults: dict[str, Any] = {
             "flavor": flavor,
-            "base_url": f"{self.provider.base_url}/ds/v1"
-            if ds
-            else f"{self.provider.base_url}/v2020-07",
-            "token_url": f"{self.provider.base_url}/auth/token" if ds else None,
+            "base_url": self.provider.ds_api_base_url if ds else self.provider.v2020_api_base_url,
+            "token_url": self.provider.ds_token_url if ds else None,
             "credentials": lambda: ClientCredentials(
                 client_id=client_id,
                 client_secret=secret,
@@ -77,7 +68,7 @@ class Emulated:
 
 
 def _emulator(sensors: int, *, running_for: timedelta) -> Iterator[Emulated]:
-    clock = _Clock(T0 + running_for)
+    clock = SettableClock(T0 + running_for)
     installation = Installation.create(seed=11, sensors=sensors, gateways=2, start=T0)
     with ProviderApi(installation, clock=clock) as provider:
         yield Emulated(provider, clock)

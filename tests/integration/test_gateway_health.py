@@ -35,7 +35,7 @@ from sensorhook.logic.health import (
 from sensorhook.observability import metrics
 from sensorhook.providers.everactive_api import ApiFlavor, ClientCredentials, EveractiveApi
 from sensorhook.providers.registry import normalize
-from tests.builders import lambda_context
+from tests.builders import SettableClock, lambda_context
 from tests.fixtures.loader import fixture_text, sample_text
 from tests.integration.conftest import BUS, REGION, TABLES, Aws
 
@@ -52,19 +52,11 @@ THRESHOLDS = HealthThresholds(
 DS_CLIENT = "demo-ds-client"
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclass
 class Emulated:
     aws: Aws
     provider: ProviderApi
-    clock: Clock
+    clock: SettableClock
     monitor: HealthMonitor
 
     def poll(self, *, after: timedelta = timedelta(0)) -> HealthReport:
@@ -88,13 +80,13 @@ def no_stray_metrics() -> Iterator[None]:
 
 @pytest.fixture
 def emulated(aws: Aws) -> Iterator[Emulated]:
-    clock = Clock(RECEIVED_AT)
+    clock = SettableClock(RECEIVED_AT)
     installation = Installation.create(seed=11, sensors=3, gateways=2, start=START)
     with ProviderApi(installation, clock=clock) as provider:
         client = EveractiveApi(
             flavor=ApiFlavor.DATA_SERVICES,
-            base_url=f"{provider.base_url}/ds/v1",
-            token_url=f"{provider.base_url}/auth/token",
+            base_url=provider.ds_api_base_url,
+            token_url=provider.ds_token_url,
             credentials=lambda: ClientCredentials.model_validate(
                 {"client_id": DS_CLIENT, "client_secret": DEMO_API_CREDENTIALS[DS_CLIENT]}
             ),
@@ -284,8 +276,8 @@ def test_the_handler_polls_the_provider_and_reports_its_metrics(
     )["ARN"]
     with ProviderApi(installation) as provider:
         for name, value in {
-            "DS_API_BASE_URL": f"{provider.base_url}/ds/v1",
-            "DS_API_TOKEN_URL": f"{provider.base_url}/auth/token",
+            "DS_API_BASE_URL": provider.ds_api_base_url,
+            "DS_API_TOKEN_URL": provider.ds_token_url,
             "DS_API_CREDENTIALS_SECRET_ARN": arn,
             "API_MAX_ATTEMPTS": "1",  # no backoff sleeps in this test
         }.items():

@@ -14,6 +14,7 @@ import pytest
 
 from local.emulator.api import DEMO_API_CREDENTIALS, ProviderApi
 from local.emulator.installation import Installation
+from local.sandbox import provider_api_environment
 from sensorhook.core import settings
 from sensorhook.handlers import subscriptions
 from sensorhook.observability import metrics
@@ -61,8 +62,8 @@ class Deployment:
     def ds_client(self) -> EveractiveApi:
         return EveractiveApi(
             flavor=ApiFlavor.DATA_SERVICES,
-            base_url=f"{self.provider.base_url}/ds/v1",
-            token_url=f"{self.provider.base_url}/auth/token",
+            base_url=self.provider.ds_api_base_url,
+            token_url=self.provider.ds_token_url,
             credentials=lambda: ClientCredentials.model_validate(
                 {
                     "client_id": "demo-ds-client",
@@ -125,8 +126,7 @@ def deployment(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment
             ),
         )
         environment = {
-            "DS_API_BASE_URL": f"{provider.base_url}/ds/v1",
-            "DS_API_TOKEN_URL": f"{provider.base_url}/auth/token",
+            **provider_api_environment(provider),
             "DS_API_CREDENTIALS_SECRET_ARN": secret(
                 "ds-api",
                 {
@@ -134,8 +134,6 @@ def deployment(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment
                     "client_secret": DEMO_API_CREDENTIALS["demo-ds-client"],
                 },
             ),
-            "V2020_API_BASE_URL": f"{provider.base_url}/v2020-07",
-            "V2020_API_TOKEN_URL": f"{provider.base_url}/v2020-07/auth/token",
             "V2020_API_CREDENTIALS_SECRET_ARN": secret(
                 "v2020-api",
                 {

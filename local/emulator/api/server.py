@@ -188,6 +188,22 @@ class ProviderApi:
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    @property
+    def ds_api_base_url(self) -> str:
+        return f"{self.base_url}{DS_PREFIX}"
+
+    @property
+    def ds_token_url(self) -> str:
+        return f"{self.base_url}{DS_TOKEN_PATH}"
+
+    @property
+    def v2020_api_base_url(self) -> str:
+        return f"{self.base_url}{V2020_PREFIX}"
+
+    @property
+    def v2020_token_url(self) -> str:
+        return f"{self.base_url}{V2020_TOKEN_PATH}"
+
     def start(self) -> str:
         """Serve in a background thread; returns the base URL."""
         server = _Server((self.host, self.port), _RequestHandler)
