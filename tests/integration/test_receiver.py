@@ -20,7 +20,7 @@ from sensorhook.core.dedupe import event_id_for
 from sensorhook.core.envelope import IngestEnvelope
 from sensorhook.core.flavors import ROUTES, Flavor
 from sensorhook.core.settings import receiver_settings
-from sensorhook.dal.aws_clients import clear_cached_clients
+from sensorhook.dal.aws_clients import clear_cached_clients, deadline_secretsmanager_client
 from sensorhook.handlers import receiver
 from tests.builders import http_api_event, lambda_context, signed_v2020_headers
 from tests.fixtures.loader import fixture_text, sample_text
@@ -183,6 +183,7 @@ def secret_fetches(aws_receiver: Receiver) -> Iterator[list[str]]:
     assert session is not None  # the module's clients created it
     hook = "before-parameter-build.secrets-manager.GetSecretValue"
     session.events.register(hook, record)
+    deadline_secretsmanager_client.cache_clear()  # the cold start creates one that copies it
     yield fetched
     session.events.unregister(hook, record)
 

@@ -5,6 +5,7 @@ import pytest
 from sensorhook.dal import aws_clients
 from sensorhook.dal.inbox import Inbox
 from sensorhook.dal.queue import IngestQueue
+from sensorhook.dal.webhook_secrets import WebhookSecrets
 
 RECEIVER_TIMEOUT_S = 6
 
@@ -22,8 +23,9 @@ def fresh_clients(monkeypatch: pytest.MonkeyPatch):
     [
         lambda: IngestQueue("https://sqs.eu-west-1.amazonaws.com/1/ingest")._client,
         lambda: Inbox("bucket")._client,
+        lambda: WebhookSecrets(max_age_seconds=60)._provider.client,
     ],
-    ids=["enqueue", "claim-check"],
+    ids=["enqueue", "claim-check", "secret-read"],
 )
 def test_the_receivers_calls_give_up_in_time_to_answer(client_of) -> None:
     # Given the client the receiver's enqueue or claim check uses by default

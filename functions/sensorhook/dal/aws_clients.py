@@ -54,6 +54,18 @@ def deadline_s3_client() -> Any:
     return boto3.client("s3", config=_WITHIN_DEADLINE)
 
 
+@cache
+def secretsmanager_client() -> Any:
+    return boto3.client("secretsmanager", config=_CONFIG)
+
+
+@cache
+def deadline_secretsmanager_client() -> Any:
+    """Secrets Manager for a caller that must answer an HTTP request in time (the receiver's
+    webhook secrets, read when their cache expires)."""
+    return boto3.client("secretsmanager", config=_WITHIN_DEADLINE)
+
+
 def clear_cached_clients() -> None:
     """Forget every cached client (tests that switch AWS mocks between cases)."""
     for factory in (
@@ -63,5 +75,7 @@ def clear_cached_clients() -> None:
         sqs_client,
         deadline_sqs_client,
         deadline_s3_client,
+        secretsmanager_client,
+        deadline_secretsmanager_client,
     ):
         factory.cache_clear()

@@ -18,9 +18,10 @@ Values are never logged; errors name the secret and the kind of failure only.
 import json
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+
+from sensorhook.dal.aws_clients import secretsmanager_client
 
 
 class ProviderSecretUnavailable(Exception):
@@ -55,7 +56,7 @@ def _read_document(client: Any, secret_id: str) -> dict[str, Any]:
 class DsHeaderSecret:
     def __init__(self, secret_id: str, client: Any = None) -> None:
         self._secret_id = secret_id
-        self._client = client or boto3.client("secretsmanager")
+        self._client = client or secretsmanager_client()
 
     def current_headers(self) -> dict[str, SecretStr]:
         """The header set the receiver currently requires (name -> value)."""
@@ -70,7 +71,7 @@ class DsHeaderSecret:
 class V2020SigningKeys:
     def __init__(self, secret_id: str, client: Any = None) -> None:
         self._secret_id = secret_id
-        self._client = client or boto3.client("secretsmanager")
+        self._client = client or secretsmanager_client()
 
     def key_ids(self) -> set[str]:
         """The subscription ids the receiver can verify signatures for."""

@@ -13,13 +13,14 @@ Secrets Manager call each.
 import time
 from typing import Any, TypeVar
 
-import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import (
     GetParameterError,
     TransformParameterError,
 )
 from pydantic import BaseModel, ValidationError
+
+from sensorhook.dal.aws_clients import deadline_secretsmanager_client
 
 SecretModel = TypeVar("SecretModel", bound=BaseModel)
 
@@ -36,9 +37,10 @@ class SecretUnavailable(Exception):
 class WebhookSecrets:
     def __init__(self, max_age_seconds: int, client: Any = None) -> None:
         self._max_age_seconds = max_age_seconds
-        # A client from boto3's default session: Powertools would otherwise build a new Session,
-        # whose fresh service-model loading costs hundreds of milliseconds of cold start.
-        self._provider = SecretsProvider(boto3_client=client or boto3.client("secretsmanager"))
+        # A client from boto3's default session (Powertools would otherwise build a new Session,
+        # whose fresh service-model loading costs hundreds of milliseconds of cold start), with
+        # the receiver's deadline timeouts: an expired cache is re-read on the request path.
+        self._provider = SecretsProvider(boto3_client=client or deadline_secretsmanager_client())
         self._parsed: dict[str, tuple[object, BaseModel]] = {}
         self._forced_at: dict[str, float] = {}
 
