@@ -53,7 +53,7 @@ synth: $(STAMP)  ## synthesize the CloudFormation template offline into cdk.out/
 	$(PY) app.py -c stage=$(STAGE)
 	@ls cdk.out/*.template.json
 
-bench: $(STAMP)  ## print receiver/processor cost per request and reading beside their floors
+bench: $(STAMP)  ## print CPU, cold imports and $ per delivery (AWS calls x list prices) beside their floors
 	$(PY) -m bench
 
 deploy: $(STAMP) node_modules/.installed  ## cdk deploy to your AWS account (STAGE=dev|prod)
