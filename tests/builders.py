@@ -5,6 +5,7 @@ settable clock."""
 import base64
 import hashlib
 import hmac
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -19,9 +20,27 @@ API_HOST = f"abc123.execute-api.{REGION}.amazonaws.com"
 SIGNED_HEADERS = ["(request-target)", "date", "digest", "host", "content-length"]
 
 
-def lambda_context(function_name: str = "sensorhook-test") -> LambdaContext:
-    """A Lambda context with the attributes Powertools and our handlers read."""
-    context = LambdaContext()
+class _CountdownContext(LambdaContext):
+    """Reports the time left as Lambda does: from a deadline, counting down in real time.
+
+    Powertools dates an in-progress idempotency record's expiry by it, and the processor
+    decides by it whether a chunk may start: a context with no time left would make every
+    in-progress record already expired, and every delivery be handed back.
+    """
+
+    def __init__(self, remaining_ms: int) -> None:
+        self._deadline = time.monotonic() + remaining_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def lambda_context(
+    function_name: str = "sensorhook-test", *, remaining_ms: int = 60_000
+) -> LambdaContext:
+    """A Lambda context with the attributes Powertools and our handlers read, and
+    `remaining_ms` left from now (the processor's default timeout)."""
+    context = _CountdownContext(remaining_ms)
     context._function_name = function_name
     context._function_version = "$LATEST"
     context._invoked_function_arn = (
