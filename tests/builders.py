@@ -172,3 +172,39 @@ class SettableClock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
+
+
+def largest_efento_batch(
+    *, channels: int = 6, points: int = 16_666, period_s: int = 60
+) -> dict[str, Any]:
+    """The largest Efento delivery sensorhook accepts, about 1 KB: `channels` channels at a
+    `period_s` period for `points` periods (6 x 16,666 at one minute: 11.6 days) plus four
+    device readings (battery, signal, name, serial) = 100,000 readings."""
+    first = datetime(2024, 3, 1, tzinfo=UTC)
+    last = first + timedelta(seconds=period_s * (points - 1))
+    types = ["TEMPERATURE", "HUMIDITY", "ATMOSPHERIC_PRESSURE", "CO2_GAS", "PM_2_5", "PM_10_0"]
+    return {
+        "measurementPointId": 4242,
+        "measurementPointName": "Cold store 7",
+        "serialNumber": "282C02411D21",
+        "firstMeasurementTimestamp": first.isoformat(),
+        "lastMeasurementTimestamp": last.isoformat(),
+        "measurementsReceivedAt": (last + timedelta(seconds=5)).isoformat(),
+        "signalStrength": -91,
+        "batteryStatus": "OK",
+        "measurementsEvents": [
+            {
+                "channelNumber": number + 1,
+                "channelType": types[number % len(types)],
+                "events": [
+                    {"timestamp": first.isoformat(), "value": 20.0 + number, "period": period_s},
+                    {
+                        "timestamp": (first + (last - first) / 2).isoformat(),
+                        "value": 21.5 + number,
+                        "period": period_s,
+                    },
+                ],
+            }
+            for number in range(channels)
+        ],
+    }
