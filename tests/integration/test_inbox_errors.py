@@ -49,9 +49,10 @@ def refusing_inbox(aws: Aws) -> Iterator[None]:
             }
             raise ClientError(error, "GetObject")  # type: ignore[arg-type]
 
-    s3_client().meta.events.register("before-parameter-build.s3.GetObject", refuse, unique_id="refuse")
+    get_object = "before-parameter-build.s3.GetObject"
+    s3_client().meta.events.register(get_object, refuse, unique_id="refuse")
     yield
-    s3_client().meta.events.unregister("before-parameter-build.s3.GetObject", unique_id="refuse")
+    s3_client().meta.events.unregister(get_object, unique_id="refuse")
 
 
 def claim_checked(delivery: IngestEnvelope, key: str) -> IngestEnvelope:

@@ -178,30 +178,3 @@ def test_a_late_chunk_no_store_can_take_quarantines_the_delivery_before_any_writ
     assert item_count(aws, "READINGS_TABLE") == 0
     assert item_count(aws, "SENSOR_STATE_TABLE") == 0
     assert aws.published_events() == []
-
-
-@pytest.mark.slow
-def test_the_largest_delivery_accepted_is_stored_once_within_the_processors_time(
-    aws: Aws,
-) -> None:
-    # Given the largest Efento delivery accepted: about 1.6 KB expanding to 100,000 readings
-    delivery = envelope(Flavor.EFENTO_MEASUREMENTS, json.dumps(largest_efento_batch()))
-    assert len(delivery.body or "") < 2_000
-
-    # When SQS delivers it to invocations of the default 60 s until one finishes it
-    attempts = 0
-    finished = False
-    while not finished and attempts < 10:
-        attempts += 1
-        try:
-            finished = run(("e-1", delivery)) == {"batchItemFailures": []}
-        except BatchProcessingError as unfinished:  # the one record failed: SQS retries it
-            assert "DeliveryUnfinished" in str(unfinished)
-
-    # Then every reading is stored once and published once, each event under its own id
-    assert finished
-    assert item_count(aws, "READINGS_TABLE") == 100_000
-    dedupe_ids, points = published_readings(aws)
-    assert len(points) == 100_000 and set(points.values()) == {1}
-    assert set(dedupe_ids.values()) == {1}
-    assert progress_items(aws) == []
