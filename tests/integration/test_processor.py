@@ -616,3 +616,22 @@ def test_the_replay_command_reports_what_it_replayed(
     assert status == 0
     assert "replayed 1, failed 0" in capsys.readouterr().out
     assert aws.object_keys("quarantine/") == []
+
+
+def test_copies_of_one_reading_relayed_by_other_gateways_are_stored_and_published_once(
+    aws: Aws,
+) -> None:
+    # Given the real reading, and a copy relayed by another gateway with another packet counter
+    first = mhm_envelope()
+    copy = mhm_envelope(gatewaySerialNumber="SYN0002", packetNumberGateway=90210)
+    assert copy.body != first.body
+
+    # When both are processed, in one batch and again in another
+    assert run(("m-1", first), ("m-2", copy)) == {"batchItemFailures": []}
+    assert run(("m-3", copy)) == {"batchItemFailures": []}
+
+    # Then the readings are stored once and `readings.received` goes out once, for the first
+    assert item_count(aws, "READINGS_TABLE") == 16
+    [event] = aws.published_events()
+    assert event["detail"]["event_id"] == first.event_id == copy.event_id
+    assert {r["gateway_id"] for r in event["detail"]["readings"]} == {"SYN0001"}
