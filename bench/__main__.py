@@ -147,6 +147,21 @@ def cdk_context() -> dict[str, Any]:
     return dict(json.loads((ROOT / "cdk.json").read_text())["context"]["sensorhook"])
 
 
+def largest_delivery(chunk_readings: int) -> dict[str, Any]:
+    """The largest delivery accepted, processed in a fresh interpreter (bench/largest_delivery)."""
+    env = {**os.environ, **BENCH_ENV}
+    output = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "bench.largest_delivery", str(chunk_readings)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    figures: dict[str, Any] = json.loads(output.splitlines()[-1])
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=400, help="receiver requests per round")
@@ -198,6 +213,29 @@ def main() -> None:
     from infra.config import load_stage_config
 
     print_cost_report(load_stage_config(cdk_context(), "prod"), CONTEXT, SECRETS)
+
+    from sensorhook.core.settings import ProcessorSettings
+
+    configured = ProcessorSettings.model_fields["chunk_readings"].default
+    print(
+        "\nlargest delivery accepted (Efento, 6 channels x 16,666 one-minute periods + 4 device"
+        "\nreadings = 100,000 readings), processor handler end to end in a fresh interpreter,"
+        "\nAWS answered in memory; peak RSS of the process vs. the same delivery in one chunk"
+    )
+    print(
+        f"  {'chunk readings':>14} {'chunks':>6} {'body B':>6} {'RSS before':>10} "
+        f"{'RSS peak':>9} {'growth MB':>9} {'wall s':>7} {'CPU s':>6} {'AWS calls':>9}"
+    )
+    rows = [largest_delivery(configured), largest_delivery(100_000)]
+    for row in rows:
+        growth = row["rss_peak_mb"] - row["rss_before_mb"]
+        print(
+            f"  {row['chunk_readings']:14d} {row['chunks']:6d} {row['body_bytes']:6d} "
+            f"{row['rss_before_mb']:10.1f} {row['rss_peak_mb']:9.1f} {growth:9.1f} "
+            f"{row['wall_s']:7.1f} {row['cpu_s']:6.1f} {row['aws_calls']:9d}"
+        )
+    chunked, whole = (r["rss_peak_mb"] - r["rss_before_mb"] for r in rows)
+    print(f"  memory growth, one chunk / configured chunks: {whole / max(chunked, 0.1):.1f}x")
 
 
 if __name__ == "__main__":

@@ -112,6 +112,9 @@ class StageConfig(BaseModel):
     processor_batch_size: int = Field(default=10, ge=1, le=10_000)
     processor_batching_window_seconds: int = Field(default=5, ge=0, le=300)
     dlq_max_receive_count: int = Field(default=5, ge=1, le=1000)
+    future_tolerance_seconds: int = Field(default=300, ge=0, le=86_400)
+    chunk_readings: int = Field(default=5000, ge=25, le=50_000)
+    chunk_time_guard_seconds: int = Field(default=10, ge=1, le=900)
 
     # lake writer
     lake_writer_timeout_seconds: int = Field(default=120, ge=1, le=900)
@@ -206,6 +209,8 @@ class StageConfig(BaseModel):
     def _consistent(self) -> Self:
         if self.inline_body_max_bytes > self.max_body_bytes:
             raise ValueError("inline_body_max_bytes must not exceed max_body_bytes")
+        if self.chunk_time_guard_seconds >= self.processor_timeout_seconds:
+            raise ValueError("chunk_time_guard_seconds must be below processor_timeout_seconds")
         if self.processor_batch_size > 10 and self.processor_batching_window_seconds == 0:
             raise ValueError(
                 "processor_batch_size above 10 needs processor_batching_window_seconds > 0 (SQS)"

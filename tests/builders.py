@@ -5,6 +5,7 @@ settable clock."""
 import base64
 import hashlib
 import hmac
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -19,9 +20,27 @@ API_HOST = f"abc123.execute-api.{REGION}.amazonaws.com"
 SIGNED_HEADERS = ["(request-target)", "date", "digest", "host", "content-length"]
 
 
-def lambda_context(function_name: str = "sensorhook-test") -> LambdaContext:
-    """A Lambda context with the attributes Powertools and our handlers read."""
-    context = LambdaContext()
+class _CountdownContext(LambdaContext):
+    """Reports the time left as Lambda does: from a deadline, counting down in real time.
+
+    Powertools dates an in-progress idempotency record's expiry by it, and the processor
+    decides by it whether a chunk may start: a context with no time left would make every
+    in-progress record already expired, and every delivery be handed back.
+    """
+
+    def __init__(self, remaining_ms: int) -> None:
+        self._deadline = time.monotonic() + remaining_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]  # a deadline per context
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def lambda_context(
+    function_name: str = "sensorhook-test", *, remaining_ms: int = 60_000
+) -> LambdaContext:
+    """A Lambda context with the attributes Powertools and our handlers read, and
+    `remaining_ms` left from now (the processor's default timeout)."""
+    context = _CountdownContext(remaining_ms)
     context._function_name = function_name
     context._function_version = "$LATEST"
     context._invoked_function_arn = (
@@ -153,3 +172,39 @@ class SettableClock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
+
+
+def largest_efento_batch(
+    *, channels: int = 6, points: int = 16_666, period_s: int = 60
+) -> dict[str, Any]:
+    """The largest Efento delivery sensorhook accepts, about 1 KB: `channels` channels at a
+    `period_s` period for `points` periods (6 x 16,666 at one minute: 11.6 days) plus four
+    device readings (battery, signal, name, serial) = 100,000 readings."""
+    first = datetime(2024, 3, 1, tzinfo=UTC)
+    last = first + timedelta(seconds=period_s * (points - 1))
+    types = ["TEMPERATURE", "HUMIDITY", "ATMOSPHERIC_PRESSURE", "CO2_GAS", "PM_2_5", "PM_10_0"]
+    return {
+        "measurementPointId": 4242,
+        "measurementPointName": "Cold store 7",
+        "serialNumber": "282C02411D21",
+        "firstMeasurementTimestamp": first.isoformat(),
+        "lastMeasurementTimestamp": last.isoformat(),
+        "measurementsReceivedAt": (last + timedelta(seconds=5)).isoformat(),
+        "signalStrength": -91,
+        "batteryStatus": "OK",
+        "measurementsEvents": [
+            {
+                "channelNumber": number + 1,
+                "channelType": types[number % len(types)],
+                "events": [
+                    {"timestamp": first.isoformat(), "value": 20.0 + number, "period": period_s},
+                    {
+                        "timestamp": (first + (last - first) / 2).isoformat(),
+                        "value": 21.5 + number,
+                        "period": period_s,
+                    },
+                ],
+            }
+            for number in range(channels)
+        ],
+    }

@@ -78,6 +78,9 @@ class Processing(Construct):
                     "event_bus_name": bus.event_bus_name,
                     "reading_ttl_days": config.reading_ttl_days,
                     "idempotency_ttl_seconds": config.idempotency_ttl_seconds,
+                    "future_tolerance_seconds": config.future_tolerance_seconds,
+                    "chunk_readings": config.chunk_readings,
+                    "chunk_time_guard_seconds": config.chunk_time_guard_seconds,
                 },
             ),
             timeout=Duration.seconds(config.processor_timeout_seconds),
@@ -208,6 +211,17 @@ class Processing(Construct):
                 sid="ReadClaimCheckedBodies",
                 actions=["s3:GetObject"],
                 resources=[bucket.arn_for_objects(f"{INBOX_PREFIX}*")],
+            )
+        )
+        # Without s3:ListBucket, S3 answers a GET of a missing key with 403, like a refusal:
+        # with it (on the inbox prefix only), a body that is gone is a 404 the processor can
+        # tell from access denied (docs/operations.md).
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TellMissingInboxBodiesFromDenied",
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{INBOX_PREFIX}*"]}},
             )
         )
         role.add_to_policy(

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from sensorhook.core.envelope import IngestEnvelope
 from sensorhook.core.flavors import Flavor
@@ -22,7 +22,14 @@ QUARANTINE_PREFIX = "quarantine/"
 
 
 class InboxBodyMissing(LookupError):
-    """A claim-checked body is not in the inbox (expired or never written)."""
+    """A claim-checked body is not in the inbox (expired or never written): retrying cannot
+    help. S3 says so (404) only to a role allowed s3:ListBucket on the inbox; without it, a
+    missing key is a 403 like any refusal."""
+
+
+class InboxBodyUnreadable(RuntimeError):
+    """The inbox refused or failed to serve a body (access denied, throttling, a 5xx, a
+    connection error); a retry may succeed."""
 
 
 def raw_key(flavor: Flavor, received_at: datetime, message_ids: Iterable[str]) -> str:
@@ -58,13 +65,17 @@ class Archive:
         )
 
     def get_inbox_body(self, key: str) -> str:
+        """The body at `key`. Raises InboxBodyMissing or InboxBodyUnreadable."""
         try:
             response = self._client.get_object(Bucket=self._bucket, Key=key)
+            body: bytes = response["Body"].read()
         except ClientError as error:
-            if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            code = error.response["Error"]["Code"]
+            if code in ("NoSuchKey", "404"):
                 raise InboxBodyMissing(key) from error
-            raise
-        body: bytes = response["Body"].read()
+            raise InboxBodyUnreadable(f"{key}: {code}") from error
+        except BotoCoreError as error:
+            raise InboxBodyUnreadable(f"{key}: {type(error).__name__}") from error
         return body.decode()
 
     def put_quarantine(self, key: str, envelope: IngestEnvelope, error: str) -> None:
