@@ -61,6 +61,7 @@ class EmbeddedStack:
         region: str = "us-east-1",
         aws_port: int = 0,
         api_port: int = 0,
+        api_base_path: str = "",
         schedule_speedup: float = 60.0,
         poll_interval: float = 0.1,
         batching_window_cap: float | None = None,
@@ -75,6 +76,8 @@ class EmbeddedStack:
         self._synth_inputs = synth_inputs
         self._aws_port = aws_port
         self._api_port = api_port
+        # serve the HTTP API as a custom domain's API mapping with this base path would
+        self._api_base_path = api_base_path
         self._schedule_speedup = schedule_speedup
         self._poll_interval = poll_interval
         self._batching_window_cap = batching_window_cap
@@ -160,6 +163,7 @@ class EmbeddedStack:
                 self.function_arns,
                 self.account_id,
                 port=self._api_port if index == 0 else 0,
+                base_path=self._api_base_path,
             )
             for index, spec in enumerate(specs)
         ]
@@ -236,7 +240,7 @@ class EmbeddedStack:
             front = fronts.get(logical_id)
             if front is not None:
                 if attribute == "ApiEndpoint":
-                    return front.url.removesuffix(front.spec.stage_prefix)
+                    return front.endpoint
                 if attribute in (None, "ApiId"):
                     return front.api_id
             if logical_id in created:
