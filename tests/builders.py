@@ -70,7 +70,7 @@ def http_api_event(
             "accountId": ACCOUNT,
             "apiId": "abc123",
             "domainName": domain,
-            "domainPrefix": domain.split(".")[0],
+            "domainPrefix": domain.split(".", maxsplit=1)[0],
             "http": {
                 "method": method,
                 "path": raw_path,

@@ -34,6 +34,7 @@ from local.runtime.lambda_runner import InProcessLambdas, Invocation, code_sha25
 from local.runtime.localize import localize
 from local.runtime.moto_fixes import event_bus_ref_is_its_name
 from local.runtime.pollers import DynamoDbStreamPoller, Poller, SqsPoller, detach_moto_delivery
+from local.runtime.retention import Janitor, RetentionBounds
 from local.runtime.schedules import AsyncInvoker, Scheduler, forward_bus_events_to_lambda
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class EmbeddedStack:
         batching_window_cap: float | None = None,
         environment_overrides: Mapping[str, str] | None = None,
         on_deployed: Callable[["EmbeddedStack"], None] | None = None,
+        retention: RetentionBounds | None = None,
     ) -> None:
         self.project_dir = Path(project_dir).resolve()
         self.cache_dir = cache_dir or self.project_dir / ".local"
@@ -88,6 +90,8 @@ class EmbeddedStack:
         # it runs before anything is invoked, the after-deploy triggers included
         self._on_deployed = on_deployed
         self._undo: list[Any] = []
+        # what moto would otherwise keep for ever (logs, archived events, stream records)
+        self.janitor = Janitor(self.account_id, region, retention or RetentionBounds())
         self._saved_environ: dict[str, str | None] = {}
         self.lambdas = InProcessLambdas(self.cache_dir / "lambda-code")
         self.invoker = AsyncInvoker(self.invoke_arn)
@@ -176,6 +180,8 @@ class EmbeddedStack:
             front.start()
             self._undo.append(front.stop)
         self._start_pollers()
+        self.janitor.start()
+        self._undo.append(self.janitor.stop)
         self.scheduler = Scheduler(
             self.client("events"),
             self.invoker,
