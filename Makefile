@@ -35,7 +35,7 @@ local: $(STAMP)  ## keep the local stack running for your own requests (Ctrl-C t
 	$(PY) -m local.sandbox --api-port $(LOCAL_API_PORT) --aws-port $(LOCAL_AWS_PORT)
 
 DURATION ?= 1800
-RATE ?= 20
+RATE ?= 5
 soak: $(STAMP)  ## the local stack under steady traffic: RSS, req/s, retained logs (DURATION=s RATE=req/s)
 	$(PY) -m local.soak --duration $(DURATION) --rate $(RATE)
 

@@ -6,7 +6,10 @@ rate from a fixed pool of authentic deliveries, cycled: after the first round ev
 a re-send the processor skips, so the stores hold the same data from then on and whatever
 memory still grows is the runtime's or moto's, not the user's data (the raw archive alone keeps
 growing: every delivery attempt is archived, as in AWS). Every interval it prints the process's
-resident memory, the requests answered and their latency, and what the embedded AWS retains.
+resident memory, the requests answered and their latency, what the embedded AWS retains, the
+ingest queue's depth and the machine's load. Offer less than the stack processes (the queue
+depth says so): a growing backlog slows moto's SQS and then the receiver's enqueue, which
+answers 503 once it misses its deadline.
 """
 
 import argparse
@@ -21,7 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from local.demo import WEBHOOK_SECRET_NAMES
+from infra.constants import Output
+from local.demo import WEBHOOK_SECRET_NAMES, _queue_depth
 from local.emulator import (
     DeliveryFactory,
     FaultShares,
@@ -90,6 +94,7 @@ def soak(duration_s: float, rate: float, interval_s: float, pool_size: int, seed
         pool = list(itertools.islice(stream, pool_size))
         deliveries = itertools.cycle(pool)
         sender = Sender()
+        sqs = stack.client("sqs")
         print(
             f"soak: {duration_s:.0f} s at {rate:g} req/s offered, a pool of {len(pool)} "
             f"deliveries cycled; a line every {interval_s:.0f} s",
@@ -98,7 +103,7 @@ def soak(duration_s: float, rate: float, interval_s: float, pool_size: int, seed
         print(
             f"{'t (s)':>6} {'RSS MB':>8} {'sent':>6} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
             f"{'non-202':>7} {'log streams':>11} {'log events':>10} {'archived':>8} "
-            f"{'stream recs':>11} {'load':>5}",
+            f"{'stream recs':>11} {'queued':>6} {'load':>5}",
             flush=True,
         )
         started = time.monotonic()
@@ -119,6 +124,7 @@ def soak(duration_s: float, rate: float, interval_s: float, pool_size: int, seed
                     "p99": _percentile(latencies, 0.99),
                     "bad": sum(r.status != 202 for r in report.sent),
                     "load": os.getloadavg()[0],
+                    "queued": _queue_depth(sqs, stack.outputs[Output.INGEST_QUEUE_URL]),
                     **held.__dict__,
                 }
                 rows.append(row)
@@ -126,7 +132,7 @@ def soak(duration_s: float, rate: float, interval_s: float, pool_size: int, seed
                     f"{row['t']:6.0f} {row['rss']:8.1f} {row['sent']:6d} {row['rate']:7.1f} "
                     f"{row['p50']:7.1f} {row['p99']:7.1f} {row['bad']:7d} "
                     f"{held.log_streams:11d} {held.log_events:10d} {held.archived_events:8d} "
-                    f"{held.stream_records:11d} {row['load']:5.1f}",
+                    f"{held.stream_records:11d} {row['queued']:6d} {row['load']:5.1f}",
                     flush=True,
                 )
         finally:
@@ -175,7 +181,7 @@ def soak(duration_s: float, rate: float, interval_s: float, pool_size: int, seed
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make soak", description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=1800, help="seconds")
-    parser.add_argument("--rate", type=float, default=20.0, help="requests per second offered")
+    parser.add_argument("--rate", type=float, default=5.0, help="requests per second offered")
     parser.add_argument("--interval", type=float, default=60.0, help="seconds per report line")
     parser.add_argument("--pool", type=int, default=300, help="distinct deliveries cycled")
     parser.add_argument("--seed", type=int, default=3)

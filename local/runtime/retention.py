@@ -11,7 +11,7 @@ them every few seconds to what a person or a poller can still need:
 - EventBridge archives keep their newest `archived_events` events;
 - a DynamoDB stream shard drops the records every open iterator has read (the runtime's poller
   holds one iterator per stream, see `pollers.py`), and keeps at most `stream_records` records
-  when nothing reads it.
+  when nothing reads it; in whole steps of `stream_trim_step`.
 
 Tables, queues and buckets are the user's data and are never trimmed.
 """
@@ -27,14 +27,15 @@ from moto.logs.models import logs_backends
 
 log = logging.getLogger(__name__)
 
-_STREAM_TRIM_STEP = 1000
-
 
 @dataclass
 class RetentionBounds:
     log_streams_per_group: int = 200
     archived_events: int = 1000
     stream_records: int = 10_000
+    # moto numbers a new record len(items) + start without a lock: trimming in large steps
+    # only keeps the (tiny) window in which a record could be misnumbered rare
+    stream_trim_step: int = 1000
 
 
 @dataclass
@@ -128,9 +129,8 @@ class Janitor:
             end = shard.starting_sequence_number + len(shard.items)
             read_up_to = min(readers) if readers else end - self.bounds.stream_records
             drop = min(len(shard.items), read_up_to - shard.starting_sequence_number)
-            # moto numbers a new record len(items) + start without a lock: trimming in large
-            # steps only keeps the (tiny) window where a record could be misnumbered rare
-            if drop >= _STREAM_TRIM_STEP:
+            drop -= drop % self.bounds.stream_trim_step
+            if drop > 0:
                 # sequence numbers stay as they were: the shard's start moves with what it drops
                 del shard.items[:drop]
                 shard.starting_sequence_number += drop
