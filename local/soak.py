@@ -67,7 +67,6 @@ def soak(duration_s: float, rate: float, interval_s: float, pool_size: int, seed
     rows: list[dict[str, Any]] = []
     with sandbox(provider, batching_window_cap=1.0) as box:
         stack = box.stack
-        stack.drain(timeout=60)
         stopping = threading.Event()
         delivering = threading.Thread(
             target=_deliver_periodically, args=(box, 10.0, stopping), daemon=True
