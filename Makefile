@@ -10,7 +10,7 @@ STAGE ?= dev
 LOCAL_API_PORT ?= 8080
 LOCAL_AWS_PORT ?= 5000
 
-.PHONY: help venv demo local test test-fast lint format synth bench deploy replay-quarantine clean
+.PHONY: help venv demo local test test-fast lint format synth bench deploy replay-quarantine clean soak faults
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -33,6 +33,15 @@ demo: $(STAMP)  ## run the whole flow locally on an embedded AWS and check what 
 
 local: $(STAMP)  ## keep the local stack running for your own requests (Ctrl-C to stop)
 	$(PY) -m local.sandbox --api-port $(LOCAL_API_PORT) --aws-port $(LOCAL_AWS_PORT)
+
+DURATION ?= 1800
+RATE ?= 5
+soak: $(STAMP)  ## the local stack under steady traffic: RSS, req/s, retained logs (DURATION=s RATE=req/s)
+	$(PY) -m local.soak --duration $(DURATION) --rate $(RATE)
+
+SHARE ?= 0.10
+faults: $(STAMP)  ## the demo's traffic with SHARE of the functions' AWS calls failing: lost, doubled, DLQ'd
+	$(PY) -m local.faults --share $(SHARE)
 
 test: $(STAMP)  ## every test: unit, integration, infrastructure, end-to-end
 	$(PY) -m pytest -n 2 --dist loadfile

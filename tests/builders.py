@@ -64,15 +64,21 @@ def http_api_event(
     stage: str = "$default",
     route_key: str | None = None,
     source_ip: str = "203.0.113.7",
+    base_path: str = "",
+    domain: str = API_HOST,
 ) -> dict[str, Any]:
     """An HTTP API payload format 2.0 event, shaped as API Gateway delivers it.
 
     Header names are lowercased as API Gateway does, and a body that is not UTF-8 text is
     base64-encoded as it does. With a named stage, `rawPath` carries the stage prefix.
     `route_key` defaults to "<method> <path>" (pass "$default" for the catch-all route).
+    A request through a custom domain (`domain`) whose API mapping has a base path
+    (`base_path="sensorhook"`) keeps that base path in `rawPath` and `http.path`, as API
+    Gateway does; the route key never has it.
     """
     raw_body = body.encode() if isinstance(body, str) else body
-    raw_path = path if stage == "$default" else f"/{stage}{path}"
+    prefix = f"/{base_path}" if base_path else ""
+    raw_path = prefix + (path if stage == "$default" else f"/{stage}{path}")
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key or f"{method} {path}",
@@ -82,8 +88,8 @@ def http_api_event(
         "requestContext": {
             "accountId": ACCOUNT,
             "apiId": "abc123",
-            "domainName": API_HOST,
-            "domainPrefix": "abc123",
+            "domainName": domain,
+            "domainPrefix": domain.split(".", maxsplit=1)[0],
             "http": {
                 "method": method,
                 "path": raw_path,

@@ -93,6 +93,9 @@ class Processing(Construct):
                 batch_size=config.processor_batch_size,
                 max_batching_window=_seconds_or_none(config.processor_batching_window_seconds),
                 report_batch_item_failures=True,
+                # A backlog or a DLQ redrive scales the processor up to this and no further, so
+                # it cannot take the account's concurrency (the receiver has its reservation).
+                max_concurrency=config.processor_max_concurrency,
             )
         )
         self._grant_processor(

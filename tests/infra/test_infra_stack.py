@@ -262,6 +262,25 @@ def test_processor_consumes_the_ingest_queue_reporting_partial_failures(dev: Syn
     )
 
 
+def test_a_backlog_cannot_starve_the_receiver(dev: Synth) -> None:
+    # Given the stage's concurrency configuration
+    config = _config(dev)
+    # Then the processor's event source scales to its maximum concurrency and no further, and
+    # the receiver holds a reservation of its own that nothing else can take
+    [mapping] = [
+        properties
+        for properties in (
+            _properties(dev, logical_id)
+            for logical_id in logical_ids(dev.resources, "AWS::Lambda::EventSourceMapping")
+        )
+        if properties["FunctionName"] == {"Ref": _processor(dev)}
+    ]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": config.processor_max_concurrency}
+    receiver = _properties(dev, _receiver(dev))
+    assert receiver["ReservedConcurrentExecutions"] == config.receiver_reserved_concurrency
+    assert "ReservedConcurrentExecutions" not in _properties(dev, _processor(dev))
+
+
 def test_lake_writer_takes_only_inserts_from_the_readings_stream(dev: Synth) -> None:
     config = _config(dev)
     [mapping_id] = logical_ids(
