@@ -9,7 +9,7 @@ from typer.exceptions import TyperException
 
 from cli.commands import backfill, endpoints, replay, status, subscriptions, tail, test_delivery
 from cli.errors import explain
-from cli.output import print_error
+from cli.output import print_error, route_product_logs
 from cli.target import ENDPOINTS_FILE, Selection
 
 
@@ -80,6 +80,7 @@ def main(
 ) -> None:
     if local and (stack or stage):
         raise typer.BadParameter("--local and --stack/--stage exclude each other")
+    route_product_logs(debug)
     ctx.obj = Selection(
         stack=stack, stage=stage, local=local, endpoints=endpoints, profile=profile, region=region
     )

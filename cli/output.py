@@ -1,6 +1,7 @@
 """Printing: Rich for people, JSON for scripts (`--json`), one line on stderr for errors."""
 
 import json
+import logging
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -44,6 +45,28 @@ def print_error(message: str) -> None:
     Console(file=sys.stderr, highlight=False, soft_wrap=True).print(
         f"[red]error:[/red] {message}", markup=True
     )
+
+
+def route_product_logs(debug: bool) -> None:
+    """The product's Powertools logger writes JSON lines to stdout, as Lambda wants; at a
+    terminal they go to stderr (stdout stays the command's output, `--json` parseable), and
+    only warnings and errors unless --debug."""
+    from sensorhook.observability import logger
+
+    handler = logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.stream = _CurrentStderr()
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+class _CurrentStderr:
+    """Whatever sys.stderr is when a line is written (test runners swap it per command)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def print_json(data: Any) -> None:

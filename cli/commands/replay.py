@@ -148,13 +148,14 @@ def _report(source: str, summary: Any, json_output: bool) -> None:
         )
     else:
         verb = "would replay" if summary.dry_run else "replayed"
-        table = Table(title=f"Replay of the {source}" + (" (dry run)" if summary.dry_run else ""))
+        out = console()
+        out.print(f"Replay of the {source}" + (" (dry run)" if summary.dry_run else ""))
+        table = Table()
         table.add_column("outcome")
         table.add_column("deliveries", justify="right")
         table.add_row(styled("replayed") if not summary.dry_run else verb, str(counts["replayed"]))
         table.add_row(styled("skipped") + " (filter)", str(counts["skipped"]))
         table.add_row(styled("failed") + " (kept)", str(counts["failed"]))
-        out = console()
         out.print(table)
         for item in summary.failed:
             out.print(f"kept: {item}")
