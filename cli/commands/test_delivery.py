@@ -130,11 +130,11 @@ def _now() -> datetime:
 
 def _why_not_watched(found: Target | None, watch: bool, status: int | None) -> dict[str, Any]:
     if found is None:
-        reason = "not checked: no stack to look in"
+        reason = "no stack to look in"
     elif not watch:
-        reason = "not checked: not sent to this stack's route, a fault, or --wait 0"
+        reason = "not sent to this stack's route, sent with a fault, or --wait 0"
     else:
-        reason = f"not checked: the response was {status}, not 202"
+        reason = f"the response was {status}, not 202"
     return {"where": "not checked", "detail": reason}
 
 
@@ -201,7 +201,7 @@ def _print(report: dict[str, Any]) -> None:
     request, response, landed = report["request"], report["response"], report["landed"]
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")
     table.add_row("POST", request["url"])
     table.add_row(
         "sent",
