@@ -97,7 +97,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
-        "COLUMNS": "200",  # Rich tables at full width, so rows assert on one line
+        "COLUMNS": "300",  # Rich tables at full width, so rows assert on one line
     }.items():
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "SENSORHOOK_STACK"):

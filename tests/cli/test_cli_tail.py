@@ -5,8 +5,8 @@ import threading
 import time
 
 from cli.bus_tap import TAP_PREFIX
-from tests.cli.conftest import BUS, FUNCTIONS, Stack
 from infra.constants import Output
+from tests.cli.conftest import BUS, FUNCTIONS, Stack
 
 
 def _publish_once_tapped(stack: Stack, entries: list[dict[str, str]]) -> threading.Thread:
@@ -16,9 +16,12 @@ def _publish_once_tapped(stack: Stack, entries: list[dict[str, str]]) -> threadi
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             rules = stack.events.list_rules(EventBusName=BUS, NamePrefix=TAP_PREFIX)["Rules"]
-            targets = rules and stack.events.list_targets_by_rule(
-                Rule=rules[0]["Name"], EventBusName=BUS
-            )["Targets"]
+            targets = (
+                rules
+                and stack.events.list_targets_by_rule(Rule=rules[0]["Name"], EventBusName=BUS)[
+                    "Targets"
+                ]
+            )
             if targets:
                 stack.events.put_events(
                     Entries=[{**entry, "EventBusName": BUS} for entry in entries]
@@ -52,7 +55,14 @@ def test_tail_events_follows_the_bus_and_removes_its_tap(stack: Stack, sensorhoo
 
     # When the operator tails readings.received until two arrived
     result = sensorhook(
-        "tail", "events", "--detail-type", "readings.received", "--count", "2", "--for", "20",
+        "tail",
+        "events",
+        "--detail-type",
+        "readings.received",
+        "--count",
+        "2",
+        "--for",
+        "20",
         "--json",
     )
     publisher.join()

@@ -93,7 +93,8 @@ def test_a_test_delivery_authenticates_with_the_stacks_secrets_and_lands(
 
 
 @pytest.mark.parametrize(
-    "flavor", ["everactive-v2020-07", "everactive-ds-sensor-reading", "everactive-ds-gateway-status"]
+    "flavor",
+    ["everactive-v2020-07", "everactive-ds-sensor-reading", "everactive-ds-gateway-status"],
 )
 def test_every_flavor_is_sent_with_the_right_authentication(
     stack: Stack, receiver, sensorhook, flavor: str
@@ -131,6 +132,7 @@ def test_a_fault_shows_the_refusal_as_expected(stack: Stack, receiver, sensorhoo
     report = json.loads(result.stdout)
     assert report["response"]["status"] == report["request"]["expected_status"] == 401
     assert report["landed"]["where"] == "not checked"
+    assert [r.status for r in stub.requests] == [401]
 
 
 def test_any_url_with_a_secrets_file_needs_no_stack(sensorhook, tmp_path) -> None:
