@@ -94,9 +94,14 @@ class Target:
         if self.local:
             # {"V2020_SIGNING_SECRET_ARN": {"arn": ..., "value": {...}}, ...}
             secrets: dict[str, Any] = self.local_details.get("webhook_secrets", {})
-            return {
+            by_section = {
                 name.lower().removesuffix("_secret_arn"): item["value"]
                 for name, item in secrets.items()
+            }
+            return {
+                section: by_section[section]
+                for section in WEBHOOK_SECRET_OUTPUTS
+                if section in by_section
             }
         client = self.client("secretsmanager")
         values: dict[str, Any] = {}
