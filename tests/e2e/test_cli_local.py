@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from infra.constants import Output
 from local.emulator import Installation
 from local.sandbox import sandbox, write_endpoints
