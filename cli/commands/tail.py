@@ -11,7 +11,7 @@ from rich.text import Text
 
 from cli.bus_tap import BusTap
 from cli.output import JsonOption, console, parse_since, print_json, target
-from infra.constants import Output
+from infra.constants import EVENT_SOURCE, Output
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -80,7 +80,7 @@ def events(
 
     [b]Example[/b]: sensorhook tail events --for 60 --json | jq .detail.sensor_id
     """
-    pattern: dict[str, Any] = {"source": ["sensorhook"]}
+    pattern: dict[str, Any] = {"source": [EVENT_SOURCE]}
     if detail_type:
         pattern["detail-type"] = list(detail_type)
     clock = _Clock(seconds, count)

@@ -84,7 +84,7 @@ def test_replay_dry_run_counts_and_changes_nothing(stack: Stack, sensorhook) -> 
 
 def test_replay_since_leaves_older_quarantine_alone(stack: Stack, sensorhook) -> None:
     _quarantine(stack, EFENTO)
-    later = (NOW + timedelta(minutes=5)).isoformat()
+    later = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
 
     result = sensorhook("replay", "quarantine", "--since", later, "--yes", "--json")
 
