@@ -189,9 +189,10 @@ def _deployed(selection: Selection) -> Target:
         )
     except ClientError as error:
         if "does not exist" in error.response["Error"].get("Message", ""):
+            deploy = f"deploy it (`make deploy STAGE={stage}`), or " if not selection.stack else ""
             raise CliError(
-                f"no stack {name} in {session.region_name}: deploy it (`make deploy "
-                f"STAGE={stage}`), or pick another with --stack/--stage/--region"
+                f"no stack {name} in {session.region_name}: "
+                f"{deploy}pick another with --stack/--stage/--region"
             ) from error
         raise
     stack = response["Stacks"][0]

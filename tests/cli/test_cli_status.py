@@ -184,10 +184,18 @@ def test_a_missing_stack_is_one_line_and_exit_1(stack: Stack, sensorhook) -> Non
 
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
-        "error: no stack sensorhook-nope in us-east-1: deploy it (`make deploy STAGE=dev`), "
-        "or pick another with --stack/--stage/--region"
+        "error: no stack sensorhook-nope in us-east-1: pick another with --stack/--stage/--region"
     ]
     assert "Traceback" not in result.output
+
+
+def test_a_declared_stage_not_deployed_says_how_to_deploy_it(stack: Stack, sensorhook) -> None:
+    result = sensorhook("--stage", "prod", "status", stack=None)
+
+    assert result.exit_code == 1
+    assert "no stack sensorhook-prod in us-east-1: deploy it (`make deploy STAGE=prod`)" in (
+        result.stderr
+    )
 
 
 def test_a_stage_cdk_json_does_not_declare_is_refused(stack: Stack, sensorhook) -> None:
