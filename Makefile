@@ -15,11 +15,13 @@ LOCAL_AWS_PORT ?= 5000
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	# functions/ holds the Lambda package `sensorhook`; make it importable from the venv
 	echo "$(CURDIR)/functions" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/sensorhook-functions.pth"
+	# the operator CLI: .venv/bin/sensorhook (cli/), editable, dependencies pinned above
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP)  ## create .venv with every Python dependency
@@ -52,7 +54,7 @@ test-fast: $(STAMP)  ## unit tests only
 lint: $(STAMP)  ## ruff (lint + format check) and mypy
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy functions infra local app.py bench
+	$(PY) -m mypy functions infra local cli app.py bench
 
 format: $(STAMP)  ## apply ruff's fixes and formatting
 	$(PY) -m ruff check --fix .
@@ -68,8 +70,8 @@ bench: $(STAMP)  ## print CPU, cold imports and $ per delivery (AWS calls x list
 deploy: $(STAMP) node_modules/.installed  ## cdk deploy to your AWS account (STAGE=dev|prod)
 	npx cdk deploy --no-notices -c stage=$(STAGE)
 
-replay-quarantine: $(STAMP)  ## re-enqueue quarantined payloads (BUCKET=… QUEUE_URL=…)
-	$(PY) -m sensorhook.tools.replay_quarantine --bucket $(BUCKET) --queue-url $(QUEUE_URL)
+replay-quarantine: $(STAMP)  ## alias of `sensorhook replay quarantine` (ARGS="--dry-run --flavor …")
+	$(VENV)/bin/sensorhook replay quarantine $(ARGS)
 
 clean:  ## remove generated files (keeps .venv)
 	rm -rf cdk.out .local .pytest_cache .mypy_cache .ruff_cache
