@@ -190,6 +190,22 @@ def _record(message_id: str, flavor: Flavor, body: str) -> dict[str, Any]:
     }
 
 
+def _visibility_timeout_passes(aws: Aws) -> None:
+    """SQS hands a failed message back only after its visibility timeout, six times the
+    function's: by then the in-progress record of an invocation that could not clean it up
+    (its delete failed too) has expired with the invocation. Here the rounds follow each other
+    at once, so that expiry is applied, and only to in-progress records."""
+    table = TABLES["IDEMPOTENCY_TABLE"][0]
+    for item in aws.dynamodb.scan(TableName=table)["Items"]:
+        if item.get("status", {}).get("S") == "INPROGRESS":
+            aws.dynamodb.update_item(
+                TableName=table,
+                Key={"id": item["id"]},
+                UpdateExpression="SET in_progress_expiration = :past",
+                ExpressionAttributeValues={":past": {"N": "0"}},
+            )
+
+
 @pytest.mark.parametrize("every_attempt", [False, True], ids=["each-attempt", "whole-calls"])
 def test_the_processor_under_faults_stores_and_publishes_each_delivery_once(
     aws: Aws, every_attempt: bool
@@ -217,17 +233,32 @@ def test_the_processor_under_faults_stores_and_publishes_each_delivery_once(
             except Exception:  # the whole batch failed (e.g. its raw archive): all retried
                 failed = set(pending)
             pending = {m: pending[m] for m in failed}
+            _visibility_timeout_passes(aws)
     finally:
         uninstall()
         clear_cached_clients()
         processor.delivery_processor.cache_clear()
-    # Then faults were injected and overcome, every reading is stored once, and every event
-    # was published once per publication (dedupe id)
+    # Then faults were injected and overcome, and every reading is stored once
     assert injector.total_injected > 0
     assert pending == {}
     published = aws.published_events()
     keys = Counter(publication_key(event) for event in published)
-    assert [key for key, n in keys.items() if n > 1] == []
+    doubled = {key for key, n in keys.items() if n > 1}
+    if every_attempt:
+        # An outage of one call can fall after PutEvents succeeded and before the idempotency
+        # record was completed: the retried delivery publishes again. EventBridge has no
+        # idempotency token, so this window cannot close; what holds is that the copy is the
+        # same event under the same dedupe id, which consumers dedupe on (docs/events.md).
+        for key in doubled:
+            copies = {
+                json.dumps(e["detail"], sort_keys=True)
+                for e in published
+                if publication_key(e) == key
+            }
+            assert len(copies) == 1, key
+    else:
+        # Blips that botocore's retries absorb publish every event exactly once
+        assert doubled == set()
     assert {event["detail"]["event_id"] for event in published} == {
         event_id_for(flavor, json.loads(body))
         for flavor, body in DELIVERIES
