@@ -155,13 +155,6 @@ class ForwardingEndpoint(BaseModel):
             for pattern in self.detail_types
         )
 
-    def event_pattern_detail_types(self) -> list[Any]:
-        """The EventBridge pattern values matching `detail_types` (exact strings, prefixes)."""
-        return [
-            {"prefix": pattern[:-1]} if pattern.endswith("*") else pattern
-            for pattern in self.detail_types
-        ]
-
 
 class ForwardingPolicy(BaseModel):
     """The endpoint policy's thresholds (`forwarding_policy` in cdk.json): Efento's values as
