@@ -67,7 +67,9 @@ class Forwarding(Construct):
             partition_key=dynamodb.Attribute(
                 name=ENDPOINTS_PARTITION_KEY, type=dynamodb.AttributeType.STRING
             ),
-            sort_key=dynamodb.Attribute(name=ENDPOINTS_SORT_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(
+                name=ENDPOINTS_SORT_KEY, type=dynamodb.AttributeType.STRING
+            ),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
