@@ -132,11 +132,10 @@ def next_step(
         )
         return Step(Next.DRAIN, _seconds(min(delay, check_seconds)) if failing else 0)
     if status in (EndpointStatus.ERROR, EndpointStatus.NO_RESPONSE):
-        wait: float = check_seconds
-        if record.failing_since is not None:
-            deadline = record.failing_since + timedelta(seconds=policy.disable_after_seconds)
-            wait = min(wait, (deadline - now).total_seconds())
-        return Step(Next.WATCH, _seconds(wait))
+        # Every check_seconds, not at the 30-hour mark: the Wait is the machine's clock (which
+        # the local mode compresses), the mark is wall time; a Disabled comes at most one check
+        # late, or at once on the next failed attempt.
+        return Step(Next.WATCH, _seconds(check_seconds))
     return Step(Next.DONE)
 
 
