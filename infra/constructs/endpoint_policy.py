@@ -55,7 +55,7 @@ class EndpointPolicy(Construct):
         *,
         stage: str,
         config: StageConfig,
-        forwarding_environment: dict[str, str],
+        forwarding_environment: dict[str, str | int],
         endpoints_table: dynamodb.ITable,
         bucket: s3.IBucket,
         secrets: list[secretsmanager.ISecret],

@@ -156,7 +156,7 @@ class Forwarding(Construct):
             {name: secret.secret_arn for name, secret in self.secrets.items()}
         )
         self.queue_name_prefix = forwarding_queue_name(stage, "")
-        environment = {
+        environment: dict[str, str | int] = {
             "endpoints_table": self.table.table_name,
             "bucket_name": bucket.bucket_name,
             "forwarding_endpoints": render_endpoints(config.forwarding_endpoints),
