@@ -78,19 +78,25 @@ class Forwarding(Construct):
             deletion_protection=config.retain_data,
             removal_policy=removal,
         )
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            queue_name=resource_name(stage, "forward-dlq"),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(DLQ_RETENTION_DAYS),
+        # Only a stage with endpoints has queues that need one (cdk-nag refuses an unused DLQ).
+        self.dead_letter_queue = (
+            sqs.Queue(
+                self,
+                "DeadLetterQueue",
+                queue_name=resource_name(stage, "forward-dlq"),
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
+                retention_period=Duration.days(DLQ_RETENTION_DAYS),
+            )
+            if config.forwarding_endpoints
+            else None
         )
         self.secrets: dict[str, secretsmanager.Secret] = {}
         self.queues: dict[str, sqs.Queue] = {}
         self.rules: dict[str, events.Rule] = {}
         visibility = Duration.seconds(config.forwarder_timeout_seconds)
         for index, endpoint in enumerate(config.forwarding_endpoints):
+            assert self.dead_letter_queue is not None  # noqa: S101 - created above for endpoints
             self.secrets[endpoint.name] = secretsmanager.Secret(
                 self,
                 f"Secret{index}",

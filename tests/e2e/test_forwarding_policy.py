@@ -73,7 +73,9 @@ def forwarding(box: Sandbox, status_events: str) -> Iterator[Forwarding]:
     sqs, dynamodb, s3 = (box.stack.client(s) for s in ("sqs", "dynamodb", "s3"))
     table = box.stack.outputs[Output.ENDPOINTS_TABLE]
     for name, receiver in box.endpoints.receivers.items():
-        sqs.purge_queue(QueueUrl=sqs.get_queue_url(QueueName=forwarding_queue_name("dev", name))["QueueUrl"])
+        sqs.purge_queue(
+            QueueUrl=sqs.get_queue_url(QueueName=forwarding_queue_name("dev", name))["QueueUrl"]
+        )
         for item in dynamodb.query(
             TableName=table,
             KeyConditionExpression="endpoint = :n",
@@ -143,9 +145,7 @@ def test_new_to_ok_is_published_stored_and_read_back(
     assert other["status"] == "New"  # configured, never triggered
 
 
-def test_error_is_retried_with_the_same_delivery_id_then_ok(
-    box: Sandbox, forwarding: Forwarding
-):
+def test_error_is_retried_with_the_same_delivery_id_then_ok(box: Sandbox, forwarding: Forwarding):
     receiver = _receiver(box)
     receiver.mode = Mode.ERROR
     [event_id] = forwarding.publish("readings.received", [{"n": 1}])
@@ -222,7 +222,9 @@ def test_five_no_responses_disable_temporarily_then_enable_again_automatically(
         S.NO_RESPONSE,  # enabled again, with the last answer it gave
         S.OK,
     ]
-    published = [(e["from"], e["to"]) for e in _published(box, status_events) if e["endpoint"] == NAME]
+    published = [
+        (e["from"], e["to"]) for e in _published(box, status_events) if e["endpoint"] == NAME
+    ]
     assert published == [
         ("New", "No response"),
         ("No response", "Temporarily disabled"),
