@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from infra.constants import Output, forwarding_queue_name
+from infra.constants import Output
 from local.demo_forwarding import ENDPOINT_TIMEOUT_S, Forwarding
 from local.emulator import Installation
 from local.endpoint_receiver import EndpointReceiver, Mode
@@ -69,13 +69,10 @@ def forwarding(box: Sandbox, status_events: str) -> Iterator[Forwarding]:
         running = forwarding.store.get(name).policy_execution
         if running:
             forwarding.machine.stop(running, "test over")
-    box.stack.drain(timeout=60)
-    sqs, dynamodb, s3 = (box.stack.client(s) for s in ("sqs", "dynamodb", "s3"))
+    box.stack.drain(timeout=60)  # every queue empty, retries included; no execution running
+    dynamodb, s3 = box.stack.client("dynamodb"), box.stack.client("s3")
     table = box.stack.outputs[Output.ENDPOINTS_TABLE]
     for name, receiver in box.endpoints.receivers.items():
-        sqs.purge_queue(
-            QueueUrl=sqs.get_queue_url(QueueName=forwarding_queue_name("dev", name))["QueueUrl"]
-        )
         for item in dynamodb.query(
             TableName=table,
             KeyConditionExpression="endpoint = :n",
