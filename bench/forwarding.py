@@ -35,7 +35,7 @@ def throughput(box: Sandbox, forwarding: Forwarding, count: int) -> dict[str, fl
             Entries=[
                 {
                     "Source": "sensorhook",
-                    "DetailType": "readings.received",
+                    "DetailType": "steam_trap.state_changed",
                     "Detail": json.dumps({"n": n}),
                     "EventBusName": bus,
                 }
@@ -64,7 +64,7 @@ def latency(box: Sandbox, forwarding: Forwarding, samples: int) -> dict[str, flo
     seconds = []
     for n in range(samples):
         sent = time.monotonic()
-        [event_id] = forwarding.publish("readings.received", [{"latency_sample": n}])
+        [event_id] = forwarding.publish("steam_trap.state_changed", [{"latency_sample": n}])
 
         def arrived(event_id: str = event_id) -> list[Any]:
             return [d for d in receiver.deliveries if d.delivery_id == event_id]
@@ -112,21 +112,21 @@ def incidents(box: Sandbox, forwarding: Forwarding) -> dict[str, Any]:
 
     # an outage: five no-responses, the six-hour hold (compressed), enabled again, healthy
     receiver.mode, receiver.hang_s = Mode.HANG, ENDPOINT_TIMEOUT_S * 3
-    forwarding.publish("readings.received", [{"incident": "outage"}])
+    forwarding.publish("steam_trap.state_changed", [{"incident": "outage"}])
     forwarding.wait_for(ENDPOINT, EndpointStatus.TEMPORARILY_DISABLED, 120)
     receiver.mode = Mode.OK
     forwarding.wait_for(ENDPOINT, EndpointStatus.OK, 120)
     figures["no response x5 -> temporarily disabled -> re-enabled -> OK"] = incident()
     # a short error spell: Error, then OK on the next retry
     receiver.mode = Mode.ERROR
-    forwarding.publish("readings.received", [{"incident": "error"}])
+    forwarding.publish("steam_trap.state_changed", [{"incident": "error"}])
     forwarding.wait_for(ENDPOINT, EndpointStatus.ERROR, 60)
     receiver.mode = Mode.OK
     forwarding.wait_for(ENDPOINT, EndpointStatus.OK, 60)
     figures["error -> OK"] = incident()
     # 410: Disabled, then an operator's enable delivers the backlog
     receiver.mode = Mode.GONE
-    forwarding.publish("readings.received", [{"incident": "gone", "n": n} for n in range(5)])
+    forwarding.publish("steam_trap.state_changed", [{"incident": "gone", "n": n} for n in range(5)])
     forwarding.wait_for(ENDPOINT, EndpointStatus.DISABLED, 60)
     receiver.mode = Mode.OK
     box.stack.drain(timeout=120)

@@ -206,7 +206,7 @@ def run(stack: EmbeddedStack, endpoints: Endpoints, result: Checks) -> dict[str,
     # 1. healthy: New -> OK, every delivery signed and verified
     started = time.monotonic()
     healthy = forwarding.publish(
-        "readings.received", [{"n": n, "phase": "healthy"} for n in range(20)]
+        "steam_trap.state_changed", [{"n": n, "phase": "healthy"} for n in range(20)]
     )
     wanted = set(healthy)
 
@@ -232,10 +232,10 @@ def run(stack: EmbeddedStack, endpoints: Endpoints, result: Checks) -> dict[str,
     receiver.mode = Mode.HANG
     receiver.hang_s = ENDPOINT_TIMEOUT_S * 3
     during_outage = forwarding.publish(
-        "readings.received", [{"n": n, "phase": "outage"} for n in range(3)]
+        "steam_trap.state_changed", [{"n": n, "phase": "outage"} for n in range(3)]
     )
     forwarding.wait_for(name, EndpointStatus.TEMPORARILY_DISABLED, 60)
-    more = forwarding.publish("readings.received", [{"n": n, "phase": "held"} for n in range(3)])
+    more = forwarding.publish("steam_trap.state_changed", [{"n": n, "phase": "held"} for n in range(3)])
 
     # 3. the six-hour hold passes on the compressed clock -> enabled again; now answering 500
     receiver.mode = Mode.ERROR
@@ -245,7 +245,7 @@ def run(stack: EmbeddedStack, endpoints: Endpoints, result: Checks) -> dict[str,
     # 4. thirty hours (shortened) without success -> Disabled; events keep going to the backlog
     forwarding.wait_for(name, EndpointStatus.DISABLED, 90)
     while_disabled = forwarding.publish(
-        "readings.received", [{"n": n, "phase": "disabled"} for n in range(4)]
+        "steam_trap.state_changed", [{"n": n, "phase": "disabled"} for n in range(4)]
     )
     stack.drain(timeout=60)
     kept = forwarding.backlog.count(name)

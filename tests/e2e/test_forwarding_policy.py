@@ -25,7 +25,7 @@ from sensorhook.core.forwarding import EndpointStatus as S
 
 pytestmark = pytest.mark.slow
 
-NAME = "local-receiver"  # Standard Webhooks; readings.* and steam_trap.state_changed
+NAME = "local-receiver"  # Standard Webhooks; steam_trap.*
 OTHER = "local-everactive"  # Everactive v2020-07 signatures; steam_trap.state_changed
 
 
@@ -116,10 +116,10 @@ def _delivered_once_in_order(receiver: EndpointReceiver, ids: list[str]) -> tupl
 def test_new_to_ok_is_published_stored_and_read_back(
     box: Sandbox, forwarding: Forwarding, status_events: str
 ):
-    # Given a configured endpoint that was never triggered
-    assert forwarding.status(NAME) is S.NEW
+    # Given configured endpoints that were never triggered
+    assert {r["name"]: r["status"] for r in forwarding.listing()} == {NAME: "New", OTHER: "New"}
     # When events reach it and it answers 200
-    ids = forwarding.publish("readings.received", [{"n": n} for n in range(5)])
+    ids = forwarding.publish("steam_trap.state_changed", [{"n": n} for n in range(5)])
     assert forwarding.wait_until(lambda: len(_receiver(box).ok_deliveries()) == 5, 30)
     forwarding.wait_for(NAME, S.OK, 30)
     box.stack.drain(timeout=30)
@@ -138,14 +138,12 @@ def test_new_to_ok_is_published_stored_and_read_back(
     row = next(r for r in forwarding.listing() if r["name"] == NAME)
     assert (row["status"], row["last_response_code"]) == ("OK", 200)
     assert row["last_attempt_at"] is not None
-    other = next(r for r in forwarding.listing() if r["name"] == OTHER)
-    assert other["status"] == "New"  # configured, never triggered
 
 
 def test_error_is_retried_with_the_same_delivery_id_then_ok(box: Sandbox, forwarding: Forwarding):
     receiver = _receiver(box)
     receiver.mode = Mode.ERROR
-    [event_id] = forwarding.publish("readings.received", [{"n": 1}])
+    [event_id] = forwarding.publish("steam_trap.state_changed", [{"n": 1}])
     forwarding.wait_for(NAME, S.ERROR, 30)
     assert forwarding.wait_until(lambda: len(receiver.deliveries) >= 2, 30)
     receiver.mode = Mode.OK
@@ -163,7 +161,7 @@ def test_retry_after_on_429_and_503_is_honoured(box: Sandbox, forwarding: Forwar
     for mode in (Mode.BUSY, Mode.UNAVAILABLE):
         receiver.deliveries.clear()
         receiver.mode = mode
-        forwarding.publish("readings.received", [{"mode": mode.value}])
+        forwarding.publish("steam_trap.state_changed", [{"mode": mode.value}])
         assert forwarding.wait_until(lambda: len(receiver.deliveries) >= 1, 30)
         receiver.mode = Mode.OK
         assert forwarding.wait_until(lambda: len(receiver.ok_deliveries()) == 1, 30)
@@ -175,9 +173,9 @@ def test_retry_after_on_429_and_503_is_honoured(box: Sandbox, forwarding: Forwar
 def test_410_gone_disables_at_once_and_keeps_the_events(box: Sandbox, forwarding: Forwarding):
     receiver = _receiver(box)
     receiver.mode = Mode.GONE
-    ids = forwarding.publish("readings.received", [{"n": n} for n in range(3)])
+    ids = forwarding.publish("steam_trap.state_changed", [{"n": n} for n in range(3)])
     forwarding.wait_for(NAME, S.DISABLED, 30)
-    later = forwarding.publish("readings.received", [{"n": n} for n in range(3, 5)])
+    later = forwarding.publish("steam_trap.state_changed", [{"n": n} for n in range(3, 5)])
     box.stack.drain(timeout=30)
     assert [h.to_status for h in forwarding.store.history(NAME)] == [S.DISABLED]
     assert "410" in forwarding.store.history(NAME)[0].reason
@@ -199,14 +197,14 @@ def test_five_no_responses_disable_temporarily_then_enable_again_automatically(
     receiver = _receiver(box)
     receiver.mode = Mode.HANG
     receiver.hang_s = ENDPOINT_TIMEOUT_S * 3
-    ids = forwarding.publish("readings.received", [{"n": n} for n in range(3)])
+    ids = forwarding.publish("steam_trap.state_changed", [{"n": n} for n in range(3)])
     forwarding.wait_for(NAME, S.NO_RESPONSE, 30)
     receiver.mode = Mode.CLOSE  # a connection closed without an answer is no response too
     forwarding.wait_for(NAME, S.TEMPORARILY_DISABLED, 60)
     attempts = len(receiver.deliveries)
     assert attempts == 5  # five in a row, then no more attempts
     assert {d.answered for d in receiver.deliveries} == {"hang", "close"}
-    held = forwarding.publish("readings.received", [{"n": n} for n in range(3, 6)])
+    held = forwarding.publish("steam_trap.state_changed", [{"n": n} for n in range(3, 6)])
     receiver.mode = Mode.OK
     # the six-hour hold passes on the compressed clock, then the backlog arrives in order
     forwarding.wait_for(NAME, S.OK, 60)
@@ -235,10 +233,10 @@ def test_thirty_hours_without_success_disable_until_an_operator_enables(
 ):
     receiver = _receiver(box)
     receiver.mode = Mode.ERROR
-    ids = forwarding.publish("readings.received", [{"n": n} for n in range(4)])
+    ids = forwarding.publish("steam_trap.state_changed", [{"n": n} for n in range(4)])
     forwarding.wait_for(NAME, S.ERROR, 30)
     forwarding.wait_for(NAME, S.DISABLED, 90)
-    during = forwarding.publish("readings.received", [{"n": n} for n in range(4, 8)])
+    during = forwarding.publish("steam_trap.state_changed", [{"n": n} for n in range(4, 8)])
     box.stack.drain(timeout=60)
     # Disabled stays Disabled however healthy the endpoint is now: no attempt is made
     receiver.mode = Mode.OK
