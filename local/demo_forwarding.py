@@ -235,7 +235,9 @@ def run(stack: EmbeddedStack, endpoints: Endpoints, result: Checks) -> dict[str,
         "steam_trap.state_changed", [{"n": n, "phase": "outage"} for n in range(3)]
     )
     forwarding.wait_for(name, EndpointStatus.TEMPORARILY_DISABLED, 60)
-    more = forwarding.publish("steam_trap.state_changed", [{"n": n, "phase": "held"} for n in range(3)])
+    more = forwarding.publish(
+        "steam_trap.state_changed", [{"n": n, "phase": "held"} for n in range(3)]
+    )
 
     # 3. the six-hour hold passes on the compressed clock -> enabled again; now answering 500
     receiver.mode = Mode.ERROR

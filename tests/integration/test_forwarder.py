@@ -112,7 +112,7 @@ def test_a_healthy_batch_is_delivered_in_arrival_order_and_wakes_the_policy_once
     assert all(d.verified for d in receiver.deliveries)
     record = forwarding.store.get("partner")
     assert (record.last_outcome, record.last_response_code) == ("ok", 200)
-    assert forwarding._machine.started == [("partner", "evaluate")]  # type: ignore[union-attr]  # noqa: SLF001
+    assert forwarding._machine.started == [("partner", "evaluate")]  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("mode", [Mode.ERROR, Mode.HANG, Mode.CLOSE])
