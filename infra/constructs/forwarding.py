@@ -94,7 +94,10 @@ class Forwarding(Construct):
         self.secrets: dict[str, secretsmanager.Secret] = {}
         self.queues: dict[str, sqs.Queue] = {}
         self.rules: dict[str, events.Rule] = {}
-        visibility = Duration.seconds(config.forwarder_timeout_seconds)
+        # AWS's rule for a Lambda-consumed queue: six function timeouts, so a batch still running
+        # is not handed out again (at most 12 h, SQS's limit)
+        visibility = Duration.seconds(min(6 * config.forwarder_timeout_seconds, 12 * 3600))
+        timeout = Duration.seconds(config.forwarder_timeout_seconds)
         for index, endpoint in enumerate(config.forwarding_endpoints):
             assert self.dead_letter_queue is not None  # noqa: S101 - created above for endpoints
             self.secrets[endpoint.name] = secretsmanager.Secret(
@@ -198,7 +201,7 @@ class Forwarding(Construct):
                     "queue_name_prefix": self.queue_name_prefix,
                 },
             ),
-            timeout=visibility,
+            timeout=timeout,
             memory_mb=config.forwarding_memory_mb,
             config=config,
         )

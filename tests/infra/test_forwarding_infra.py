@@ -37,7 +37,7 @@ def test_each_endpoint_has_a_rule_a_durable_queue_and_its_own_mapping(dev: Synth
         queue = _properties(dev, queue_id)
         assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
         assert queue["RedrivePolicy"]["maxReceiveCount"] >= 100
-        assert queue["VisibilityTimeout"] >= dev.stack.config.forwarder_timeout_seconds
+        assert queue["VisibilityTimeout"] >= 6 * dev.stack.config.forwarder_timeout_seconds
         [rule] = [
             r["Properties"]
             for r in dev.resources.values()

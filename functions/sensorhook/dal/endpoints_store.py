@@ -5,7 +5,7 @@ One partition per endpoint (`endpoint` = its name):
 - `entry = "state"`: status, when it took it, last attempt time and response code, the
   policy's counters, the backlog flag and the running policy execution: what Efento's webhook
   list shows, in one item per endpoint;
-- `entry = "transition#<at>#<seq>"`: one item per status change, written in the same
+- `entry = "transition#<at>#<version>#<random>"`: one item per status change, written in the same
   transaction as the state change, so the history can be read back in order.
 
 Every counter moves with one atomic UpdateItem; status changes are conditional on the status
@@ -13,6 +13,7 @@ they leave, so two writers never both apply the same transition.
 """
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -301,7 +302,12 @@ class EndpointsStore:
             last_response_code=record.last_response_code,
         )
         history: dict[str, Any] = {
-            **self._key(record.name, f"{TRANSITION_PREFIX}{iso_ms(at)}#{record.version:010d}"),
+            # time, then the record's version, then a random tie-breaker: two changes in the
+            # same millisecond never share a key (a Put would silently replace the first)
+            **self._key(
+                record.name,
+                f"{TRANSITION_PREFIX}{iso_ms(at)}#{record.version:010d}#{uuid.uuid4().hex[:8]}",
+            ),
             "from_status": {"S": record.status.value},
             "to_status": {"S": to_status.value},
             "at": {"S": iso_ms(at)},
