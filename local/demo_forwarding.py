@@ -23,10 +23,10 @@ import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
-from infra.app import cdk_json_context
-from infra.config import CONTEXT_KEY, load_stage_config
+from infra.config import CONTEXT_KEY, StageConfig, load_stage_config
 from infra.constants import Output, forwarding_secret_name
 from local.endpoint_receiver import EndpointReceiver, Mode
 from local.runtime.stack import EmbeddedStack
@@ -36,6 +36,8 @@ from sensorhook.dal.endpoints_store import EndpointsStore
 from sensorhook.dal.policy_machine import PolicyMachine
 from sensorhook.logic.endpoint_admin import list_endpoints, request_action
 
+# cdk.json read directly: importing the CDK app (aws_cdk, jsii's Node) costs seconds
+CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
 ENDPOINT_TIMEOUT_S = 0.5
 # The thresholds the demo and the tests run: the seed's six-hour hold and retry schedule run on
 # the machine's compressed clock; thirty hours are judged by wall time in the functions, so they
@@ -61,6 +63,10 @@ EXPECTED_WALK = [
 ]
 
 
+def dev_config() -> StageConfig:
+    return load_stage_config(json.loads(CDK_JSON.read_text())["context"][CONTEXT_KEY], "dev")
+
+
 class Checks(Protocol):
     def check(self, name: str, ok: bool, detail: str) -> None: ...
 
@@ -73,7 +79,7 @@ class Endpoints:
     policy: dict[str, Any] = field(default_factory=lambda: dict(DEMO_POLICY))
 
     def environment(self) -> dict[str, str]:
-        config = load_stage_config(cdk_json_context()[CONTEXT_KEY], "dev")
+        config = dev_config()
         endpoints = [
             endpoint.model_copy(
                 update={
@@ -107,7 +113,7 @@ class Endpoints:
 
 @contextlib.contextmanager
 def local_endpoints(policy: Mapping[str, Any] | None = None) -> Iterator[Endpoints]:
-    config = load_stage_config(cdk_json_context()[CONTEXT_KEY], "dev")
+    config = dev_config()
     receivers = {
         endpoint.name: EndpointReceiver(scheme=endpoint.signature_scheme.value).start()
         for endpoint in config.forwarding_endpoints
