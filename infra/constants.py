@@ -51,7 +51,7 @@ SENSOR_STATE_SORT_KEY: Final = "metric_channel"
 GATEWAYS_PARTITION_KEY: Final = "gateway"
 SUBSCRIPTIONS_PARTITION_KEY: Final = "name"  # the subscription's name in cdk.json
 ENDPOINTS_PARTITION_KEY: Final = "endpoint"  # a forwarding endpoint's name
-ENDPOINTS_SORT_KEY: Final = "entry"  # "state" or "transition#<at>#<seq>"
+ENDPOINTS_SORT_KEY: Final = "entry"  # "state" or "transition#<at>#<version>#<random>"
 IDEMPOTENCY_PARTITION_KEY: Final = "id"  # Powertools' default key attribute
 IDEMPOTENCY_TTL_ATTRIBUTE: Final = "expiration"  # Powertools' default expiry attribute
 
