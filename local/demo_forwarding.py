@@ -38,7 +38,7 @@ from sensorhook.logic.endpoint_admin import list_endpoints, request_action
 
 # cdk.json read directly: importing the CDK app (aws_cdk, jsii's Node) costs seconds
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
-ENDPOINT_TIMEOUT_S = 0.5
+ENDPOINT_TIMEOUT_S = 1.0
 # The thresholds the demo and the tests run: the seed's six-hour hold and retry schedule run on
 # the machine's compressed clock; thirty hours are judged by wall time in the functions, so they
 # are shortened by configuration instead.
