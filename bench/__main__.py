@@ -1,5 +1,6 @@
-"""Print receiver CPU per request, processor CPU per reading, each beside its floor, and the
-cold-import time of each function's handler module.
+"""Print receiver CPU per request, processor CPU per reading, each beside its floor, the
+cold-import time of each function's handler module, and what a delivery costs at AWS list
+prices beside the architecture's floor (bench/cost.py, docs/cost.md).
 
 Floors are measured in the same run, on the same bodies: the JSON parsing and the HMAC/SHA-256
 work a request cannot avoid. Ratios say how much the real code costs on top of that. CPU time
@@ -19,123 +20,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = Path(os.environ.get("SENSORHOOK_SAMPLES_DIR", ROOT.parent / "shared" / "samples"))
-FIXTURES = ROOT / "tests" / "fixtures"
+from bench.workload import (
+    BENCH_ENV,
+    CONTEXT,
+    HEADER_VALUE,
+    ROOT,
+    SECRETS,
+    SIGNING_KEY,
+    bodies,
+    processor_batch,
+    receiver_request,
+)
 
-BENCH_ENV = {
-    "AWS_DEFAULT_REGION": "eu-west-1",
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "POWERTOOLS_SERVICE_NAME": "sensorhook-bench",
-    "POWERTOOLS_METRICS_NAMESPACE": "sensorhook",
-    "INGEST_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/ingest",
-    "BUCKET_NAME": "bench-bucket",
-    "V2020_SIGNING_SECRET_ARN": "v2020-signing",
-    "DS_HEADER_SECRET_ARN": "ds-headers",
-    "EFENTO_HEADER_SECRET_ARN": "efento-headers",
-    "READINGS_TABLE": "readings",
-    "SENSOR_STATE_TABLE": "sensor-state",
-    "GATEWAYS_TABLE": "gateways",
-    "IDEMPOTENCY_TABLE": "idempotency",
-    "EVENT_BUS_NAME": "bus",
-}
-SUBSCRIPTION_ID, SIGNING_KEY = "subscription-bench", "bench-signing-secret-0123456789"
-HEADER_NAME, HEADER_VALUE = "X-Sensorhook-Key", "bench-header-value-0123456789abcdef"
-SECRETS = {
-    "v2020-signing": json.dumps({"keys": {SUBSCRIPTION_ID: SIGNING_KEY}}),
-    "ds-headers": json.dumps({"headers": {HEADER_NAME: HEADER_VALUE}}),
-    "efento-headers": json.dumps({"headers": {HEADER_NAME: HEADER_VALUE}}),
-}
 HANDLER_MODULES = ("receiver", "processor", "lake_writer")
-
-
-def bodies() -> dict[Any, bytes]:
-    from sensorhook.core.flavors import Flavor
-
-    return {
-        Flavor.EVERACTIVE_V2020_STEAM_TRAP: (
-            FIXTURES / "everactive-v2020/steam-trap-state-change.json"
-        ).read_bytes(),
-        Flavor.EVERACTIVE_DS_SENSOR_READING: (
-            SAMPLES / "everactive-ds/sensor-reading-mhm.json"
-        ).read_bytes(),
-        Flavor.EVERACTIVE_DS_GATEWAY_STATUS: (
-            SAMPLES / "everactive-ds/gateway-status-v3.json"
-        ).read_bytes(),
-        Flavor.EFENTO_MEASUREMENTS: (FIXTURES / "efento/multi-channel-batch.json").read_bytes(),
-    }
-
-
-def signed_headers(path: str, body: bytes) -> dict[str, str]:
-    """Sign like Everactive, with the independent `httpsig` implementation."""
-    import base64
-    from email.utils import formatdate
-
-    import httpsig
-
-    headers = {
-        "host": "bench.execute-api.eu-west-1.amazonaws.com",
-        "date": formatdate(usegmt=True),
-        "digest": "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode(),
-        "content-length": str(len(body)),
-        "content-type": "application/json",
-    }
-    signer = httpsig.HeaderSigner(
-        SUBSCRIPTION_ID,
-        SIGNING_KEY,
-        algorithm="hmac-sha256",
-        headers=["(request-target)", "date", "digest", "host", "content-length"],
-    )
-    signed = signer.sign(dict(headers), method="POST", path=path)
-    headers["signature"] = signed["authorization"].removeprefix("Signature ")
-    return headers
-
-
-def http_api_event(path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
-    return {
-        "version": "2.0",
-        "routeKey": f"POST {path}",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "bench",
-            "domainName": headers.get("host", "bench"),
-            "http": {
-                "method": "POST",
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "192.0.2.1",
-                "userAgent": "bench",
-            },
-            "requestId": "bench-request",
-            "routeKey": f"POST {path}",
-            "stage": "$default",
-            "time": "21/Nov/2026:00:00:00 +0000",
-            "timeEpoch": 0,
-        },
-        "body": body.decode(),
-        "isBase64Encoded": False,
-    }
-
-
-class Context:
-    function_name = "bench"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:bench"
-    aws_request_id = "bench-request"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 30_000
-
-
-CONTEXT: Any = Context()
 
 
 def cpu_us_per_call(work: Callable[[], Any], calls: int, rounds: int) -> float:
@@ -156,14 +55,14 @@ def cpu_us_per_call(work: Callable[[], Any], calls: int, rounds: int) -> float:
 
 def receiver_figures(calls: int, rounds: int) -> list[tuple[str, float, float, int]]:
     from sensorhook.core.dedupe import canonical_json
-    from sensorhook.core.flavors import ROUTES, Flavor
+    from sensorhook.core.flavors import Flavor
     from sensorhook.handlers import receiver
 
     rows = []
     for flavor, body in bodies().items():
-        path = ROUTES[flavor]
+        event = receiver_request(flavor, body)
         if flavor is Flavor.EVERACTIVE_V2020_STEAM_TRAP:
-            headers = signed_headers(path, body)
+            headers = event["headers"]
             signing = "\n".join(f"{k}: {headers[k]}" for k in ("date", "digest", "host"))
 
             def floor(body: bytes = body, signing: str = signing) -> None:
@@ -171,17 +70,11 @@ def receiver_figures(calls: int, rounds: int) -> list[tuple[str, float, float, i
                 hashlib.sha256(body).digest()
                 hmac.new(SIGNING_KEY.encode(), signing.encode(), hashlib.sha256).digest()
         else:
-            headers = {
-                "content-type": "application/json",
-                HEADER_NAME.lower(): HEADER_VALUE,
-                "content-length": str(len(body)),
-            }
 
             def floor(body: bytes = body, signing: str = "") -> None:
                 hmac.compare_digest(HEADER_VALUE.encode(), HEADER_VALUE.encode())
                 hashlib.sha256(canonical_json(json.loads(body)).encode()).digest()
 
-        event = http_api_event(path, headers, body)
         response = receiver.handler(event, CONTEXT)
         if response["statusCode"] != 202:
             raise SystemExit(f"bench setup: {flavor} answered {response}")
@@ -197,40 +90,13 @@ def receiver_figures(calls: int, rounds: int) -> list[tuple[str, float, float, i
 def processor_figures(batches: int, rounds: int) -> list[tuple[str, float, float, int]]:
     from datetime import UTC, datetime
 
-    from sensorhook.core.dedupe import event_id_for
-    from sensorhook.core.envelope import IngestEnvelope
     from sensorhook.handlers import processor
     from sensorhook.providers.registry import normalize
 
     rows = []
     for flavor, body in bodies().items():
         text = body.decode()
-        envelopes = [
-            IngestEnvelope(
-                flavor=flavor,
-                event_id=f"{event_id_for(flavor, json.loads(text))}-{n}",
-                received_at=datetime.now(UTC),
-                request_id=f"bench-{n}",
-                body=text,
-            ).model_dump_json()
-            for n in range(10)
-        ]
-        event = {
-            "Records": [
-                {
-                    "messageId": f"m{n}",
-                    "receiptHandle": "r",
-                    "body": envelope,
-                    "attributes": {},
-                    "messageAttributes": {},
-                    "md5OfBody": "",
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:ingest",
-                    "awsRegion": "eu-west-1",
-                }
-                for n, envelope in enumerate(envelopes)
-            ]
-        }
+        event = processor_batch(flavor, body, 10)
         per_delivery = len(
             normalize(flavor, text, event_id="x", received_at=datetime.now(UTC)).readings
         )
@@ -249,7 +115,12 @@ def processor_figures(batches: int, rounds: int) -> list[tuple[str, float, float
 
         floor_us = cpu_us_per_call(floor, batches, rounds)
         rows.append(
-            (flavor.value, measured / len(envelopes), floor_us / len(envelopes), per_delivery)
+            (
+                flavor.value,
+                measured / len(event["Records"]),
+                floor_us / len(event["Records"]),
+                per_delivery,
+            )
         )
     return rows
 
@@ -272,6 +143,25 @@ def cold_import_ms(module: str, runs: int) -> float:
     return statistics.median(times)
 
 
+def cdk_context() -> dict[str, Any]:
+    return dict(json.loads((ROOT / "cdk.json").read_text())["context"]["sensorhook"])
+
+
+def largest_delivery(chunk_readings: int) -> dict[str, Any]:
+    """The largest delivery accepted, processed in a fresh interpreter (bench/largest_delivery)."""
+    env = {**os.environ, **BENCH_ENV}
+    output = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "bench.largest_delivery", str(chunk_readings)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    figures: dict[str, Any] = json.loads(output.splitlines()[-1])
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=400, help="receiver requests per round")
@@ -289,7 +179,7 @@ def main() -> None:
     with canned_aws(SECRETS) as aws_calls, contextlib.redirect_stdout(io.StringIO()):
         receiver_rows = receiver_figures(args.calls, args.rounds)
         processor_rows = processor_figures(args.batches, args.rounds)
-        calls = aws_calls()
+        calls = len(aws_calls)
 
     print("receiver: CPU per request (handler end to end) vs floor (json + HMAC/SHA-256)")
     print(f"  {'flavor':32} {'bytes':>7} {'µs/req':>9} {'floor µs':>9} {'ratio':>6}")
@@ -319,6 +209,33 @@ def main() -> None:
     for module in HANDLER_MODULES:
         print(f"  {module:32} {cold_import_ms(module, 5):9.1f}")
     print(f"\n({calls} AWS API calls were serialized and answered in memory)")
+    from bench.cost import print_cost_report
+    from infra.config import load_stage_config
+
+    print_cost_report(load_stage_config(cdk_context(), "prod"), CONTEXT, SECRETS)
+
+    from sensorhook.core.settings import ProcessorSettings
+
+    configured = ProcessorSettings.model_fields["chunk_readings"].default
+    print(
+        "\nlargest delivery accepted (Efento, 6 channels x 16,666 one-minute periods + 4 device"
+        "\nreadings = 100,000 readings), processor handler end to end in a fresh interpreter,"
+        "\nAWS answered in memory; peak RSS of the process vs. the same delivery in one chunk"
+    )
+    print(
+        f"  {'chunk readings':>14} {'chunks':>6} {'body B':>6} {'RSS before':>10} "
+        f"{'RSS peak':>9} {'growth MB':>9} {'wall s':>7} {'CPU s':>6} {'AWS calls':>9}"
+    )
+    rows = [largest_delivery(configured), largest_delivery(100_000)]
+    for row in rows:
+        growth = row["rss_peak_mb"] - row["rss_before_mb"]
+        print(
+            f"  {row['chunk_readings']:14d} {row['chunks']:6d} {row['body_bytes']:6d} "
+            f"{row['rss_before_mb']:10.1f} {row['rss_peak_mb']:9.1f} {growth:9.1f} "
+            f"{row['wall_s']:7.1f} {row['cpu_s']:6.1f} {row['aws_calls']:9d}"
+        )
+    chunked, whole = (r["rss_peak_mb"] - r["rss_before_mb"] for r in rows)
+    print(f"  memory growth, one chunk / configured chunks: {whole / max(chunked, 0.1):.1f}x")
 
 
 if __name__ == "__main__":

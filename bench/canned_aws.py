@@ -6,7 +6,7 @@ the socket is gone, so the figures are the CPU a function spends, not AWS's late
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 from unittest import mock
@@ -52,15 +52,14 @@ def _answer(request: AWSRequest, secrets: dict[str, str]) -> tuple[int, dict[str
 
 
 @contextmanager
-def canned_aws(secrets: dict[str, str]) -> Iterator[Callable[[], int]]:
-    """Patch the HTTP layer; yields a function returning how many requests were answered."""
-    sent = 0
+def canned_aws(secrets: dict[str, str]) -> Iterator[list[AWSRequest]]:
+    """Patch the HTTP layer; yields the list of every request answered, in order."""
+    sent: list[AWSRequest] = []
 
     def send(_session: URLLib3Session, request: AWSRequest) -> AWSResponse:
-        nonlocal sent
-        sent += 1
+        sent.append(request)
         status, headers, body = _answer(request, secrets)
         return AWSResponse(request.url, status, headers, _Raw(body))
 
     with mock.patch.object(URLLib3Session, "send", send):
-        yield lambda: sent
+        yield sent

@@ -62,6 +62,14 @@ _RECEIVER_TIMEOUT_CEILING_SECONDS = 9
 _EVERACTIVE_API = "https://api.data.everactive.com"
 # S3 refuses a transition to STANDARD_IA earlier than 30 days after creation.
 _STANDARD_IA_MIN_DAYS = 30
+# Lambda keeps this much of an account's concurrency unreserved; a reservation that would eat
+# into it fails the deploy.
+_LAMBDA_UNRESERVED_MINIMUM = 100
+# Functions other than the receiver with a reservation: the subscriptions reconciler (1).
+_OTHER_RESERVED_CONCURRENCY = 1
+# The receiver's time per request the sizing assumes (docs/configuration.md, "Sizing"): a warm
+# request takes ~50 ms, a slow SendMessage or a cold start far longer.
+RECEIVER_BUDGET_SECONDS_PER_REQUEST = 0.4
 
 
 class ConfigError(ValueError):
@@ -104,8 +112,13 @@ class StageConfig(BaseModel):
     secret_cache_seconds: int = Field(default=60, ge=0)
     receiver_timeout_seconds: int = Field(default=6, ge=1, le=_RECEIVER_TIMEOUT_CEILING_SECONDS)
     receiver_memory_mb: int = Field(default=512, ge=128, le=10_240)
-    api_throttle_rate_limit: float = Field(default=100.0, gt=0)
-    api_throttle_burst_limit: int = Field(default=200, gt=0)
+    api_throttle_rate_limit: float = Field(default=500.0, gt=0)
+    api_throttle_burst_limit: int = Field(default=1000, gt=0)
+    receiver_reserved_concurrency: int = Field(default=200, ge=1)
+
+    # concurrency of the account this stage deploys into, for the checks below (not a setting
+    # AWS takes from here: `aws lambda get-account-settings` says what it is)
+    lambda_account_concurrency: int = Field(default=1000, ge=_LAMBDA_UNRESERVED_MINIMUM)
 
     # processor and its queue
     processor_timeout_seconds: int = Field(default=60, ge=1, le=900)
@@ -113,6 +126,11 @@ class StageConfig(BaseModel):
     processor_batch_size: int = Field(default=10, ge=1, le=10_000)
     processor_batching_window_seconds: int = Field(default=5, ge=0, le=300)
     dlq_max_receive_count: int = Field(default=5, ge=1, le=1000)
+    future_tolerance_seconds: int = Field(default=300, ge=0, le=86_400)
+    chunk_readings: int = Field(default=5000, ge=25, le=50_000)
+    chunk_time_guard_seconds: int = Field(default=10, ge=1, le=900)
+    # Lambda's range for an SQS event source's maximum concurrency
+    processor_max_concurrency: int = Field(default=50, ge=2, le=1000)
 
     # lake writer
     lake_writer_timeout_seconds: int = Field(default=120, ge=1, le=900)
@@ -229,6 +247,8 @@ class StageConfig(BaseModel):
     def _consistent(self) -> Self:
         if self.inline_body_max_bytes > self.max_body_bytes:
             raise ValueError("inline_body_max_bytes must not exceed max_body_bytes")
+        if self.chunk_time_guard_seconds >= self.processor_timeout_seconds:
+            raise ValueError("chunk_time_guard_seconds must be below processor_timeout_seconds")
         if self.processor_batch_size > 10 and self.processor_batching_window_seconds == 0:
             raise ValueError(
                 "processor_batch_size above 10 needs processor_batching_window_seconds > 0 (SQS)"
@@ -241,6 +261,7 @@ class StageConfig(BaseModel):
             raise ValueError(
                 "raw_archive_expiration_days must be later than raw_archive_transition_ia_days"
             )
+        self._check_concurrency()
         for endpoint in self.forwarding_endpoints:
             if is_local_url(endpoint.url) and not self.forwarding_local_endpoints:
                 raise ValueError(
@@ -259,6 +280,39 @@ class StageConfig(BaseModel):
                     f"{SubscriptionConfig.EFENTO_MAX_URL_CHARS} characters"
                 )
         return self
+
+    def _check_concurrency(self) -> None:
+        """The receiver's reservation fits the account and serves what the API admits, and the
+        processor can reach its maximum concurrency in what is left."""
+        reservable = (
+            self.lambda_account_concurrency
+            - _LAMBDA_UNRESERVED_MINIMUM
+            - _OTHER_RESERVED_CONCURRENCY
+        )
+        if self.receiver_reserved_concurrency > reservable:
+            raise ValueError(
+                f"receiver_reserved_concurrency {self.receiver_reserved_concurrency} does not fit "
+                f"an account concurrency of {self.lambda_account_concurrency}: Lambda keeps "
+                f"{_LAMBDA_UNRESERVED_MINIMUM} unreserved and the subscriptions function "
+                f"reserves {_OTHER_RESERVED_CONCURRENCY}, so at most {reservable} (raise the "
+                "account's limit: docs/operations.md)"
+            )
+        servable = self.receiver_reserved_concurrency / RECEIVER_BUDGET_SECONDS_PER_REQUEST
+        if self.api_throttle_rate_limit > servable:
+            raise ValueError(
+                f"api_throttle_rate_limit {self.api_throttle_rate_limit:g}/s is more than "
+                f"receiver_reserved_concurrency {self.receiver_reserved_concurrency} serves at "
+                f"{RECEIVER_BUDGET_SECONDS_PER_REQUEST} s per request ({servable:g}/s): requests "
+                "the API admits would be throttled by Lambda; raise the reservation or lower the "
+                "rate"
+            )
+        unreserved = reservable + _LAMBDA_UNRESERVED_MINIMUM - self.receiver_reserved_concurrency
+        if self.processor_max_concurrency > unreserved:
+            raise ValueError(
+                f"processor_max_concurrency {self.processor_max_concurrency} is more than the "
+                f"{unreserved} unreserved concurrency left in an account of "
+                f"{self.lambda_account_concurrency}"
+            )
 
     @property
     def retain_data(self) -> bool:

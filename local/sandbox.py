@@ -105,6 +105,24 @@ def sandbox(
             provider.stop()
 
 
+def write_endpoints(box: Sandbox, target: Path) -> Path:
+    """The running stack's details for scripts and the `sensorhook` CLI (which finds the local
+    stack by this file): endpoints, credentials, stack outputs, webhook secrets."""
+    stack = box.stack
+    details = {
+        "api_url": stack.api_url,
+        "aws_endpoint": stack.aws_endpoint,
+        "region": stack.region,
+        "credentials": {k.lower(): v for k, v in DEMO_CREDENTIALS.items()},
+        "outputs": stack.outputs,
+        "webhook_secrets": box.secrets,
+        "provider_emulator": {"base_url": box.provider.base_url, **DEMO_API_CREDENTIALS},
+    }
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(details, indent=2) + "\n")
+    return target
+
+
 def _deliver_periodically(box: Sandbox, every_s: float, stopping: threading.Event) -> None:
     """Like the real provider: whatever the installation produced goes to the webhooks that
     the reconciler registered."""
@@ -132,18 +150,7 @@ def serve(args: argparse.Namespace) -> int:
         batching_window_cap=args.batching_window_cap,
     ) as box:
         stack = box.stack
-        details = {
-            "api_url": stack.api_url,
-            "aws_endpoint": stack.aws_endpoint,
-            "region": stack.region,
-            "credentials": {k.lower(): v for k, v in DEMO_CREDENTIALS.items()},
-            "outputs": stack.outputs,
-            "webhook_secrets": box.secrets,
-            "provider_emulator": {"base_url": box.provider.base_url, **DEMO_API_CREDENTIALS},
-        }
-        target = PROJECT_DIR / ".local" / "endpoints.json"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(details, indent=2) + "\n")
+        target = write_endpoints(box, PROJECT_DIR / ".local" / "endpoints.json")
         print(f"sensorhook local stack {stack.artifact.name if stack.artifact else ''} is up")
         print(f"  webhooks (HTTP API):  {stack.api_url}")
         print(f"  AWS endpoint:         {stack.aws_endpoint}  (region {stack.region})")

@@ -5,6 +5,7 @@ settable clock."""
 import base64
 import hashlib
 import hmac
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -19,9 +20,27 @@ API_HOST = f"abc123.execute-api.{REGION}.amazonaws.com"
 SIGNED_HEADERS = ["(request-target)", "date", "digest", "host", "content-length"]
 
 
-def lambda_context(function_name: str = "sensorhook-test") -> LambdaContext:
-    """A Lambda context with the attributes Powertools and our handlers read."""
-    context = LambdaContext()
+class _CountdownContext(LambdaContext):
+    """Reports the time left as Lambda does: from a deadline, counting down in real time.
+
+    Powertools dates an in-progress idempotency record's expiry by it, and the processor
+    decides by it whether a chunk may start: a context with no time left would make every
+    in-progress record already expired, and every delivery be handed back.
+    """
+
+    def __init__(self, remaining_ms: int) -> None:
+        self._deadline = time.monotonic() + remaining_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]  # a deadline per context
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def lambda_context(
+    function_name: str = "sensorhook-test", *, remaining_ms: int = 60_000
+) -> LambdaContext:
+    """A Lambda context with the attributes Powertools and our handlers read, and
+    `remaining_ms` left from now (the processor's default timeout)."""
+    context = _CountdownContext(remaining_ms)
     context._function_name = function_name
     context._function_version = "$LATEST"
     context._invoked_function_arn = (
@@ -45,15 +64,21 @@ def http_api_event(
     stage: str = "$default",
     route_key: str | None = None,
     source_ip: str = "203.0.113.7",
+    base_path: str = "",
+    domain: str = API_HOST,
 ) -> dict[str, Any]:
     """An HTTP API payload format 2.0 event, shaped as API Gateway delivers it.
 
     Header names are lowercased as API Gateway does, and a body that is not UTF-8 text is
     base64-encoded as it does. With a named stage, `rawPath` carries the stage prefix.
     `route_key` defaults to "<method> <path>" (pass "$default" for the catch-all route).
+    A request through a custom domain (`domain`) whose API mapping has a base path
+    (`base_path="sensorhook"`) keeps that base path in `rawPath` and `http.path`, as API
+    Gateway does; the route key never has it.
     """
     raw_body = body.encode() if isinstance(body, str) else body
-    raw_path = path if stage == "$default" else f"/{stage}{path}"
+    prefix = f"/{base_path}" if base_path else ""
+    raw_path = prefix + (path if stage == "$default" else f"/{stage}{path}")
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key or f"{method} {path}",
@@ -63,8 +88,8 @@ def http_api_event(
         "requestContext": {
             "accountId": ACCOUNT,
             "apiId": "abc123",
-            "domainName": API_HOST,
-            "domainPrefix": "abc123",
+            "domainName": domain,
+            "domainPrefix": domain.split(".", maxsplit=1)[0],
             "http": {
                 "method": method,
                 "path": raw_path,
@@ -153,3 +178,39 @@ class SettableClock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
+
+
+def largest_efento_batch(
+    *, channels: int = 6, points: int = 16_666, period_s: int = 60
+) -> dict[str, Any]:
+    """The largest Efento delivery sensorhook accepts, about 1 KB: `channels` channels at a
+    `period_s` period for `points` periods (6 x 16,666 at one minute: 11.6 days) plus four
+    device readings (battery, signal, name, serial) = 100,000 readings."""
+    first = datetime(2024, 3, 1, tzinfo=UTC)
+    last = first + timedelta(seconds=period_s * (points - 1))
+    types = ["TEMPERATURE", "HUMIDITY", "ATMOSPHERIC_PRESSURE", "CO2_GAS", "PM_2_5", "PM_10_0"]
+    return {
+        "measurementPointId": 4242,
+        "measurementPointName": "Cold store 7",
+        "serialNumber": "282C02411D21",
+        "firstMeasurementTimestamp": first.isoformat(),
+        "lastMeasurementTimestamp": last.isoformat(),
+        "measurementsReceivedAt": (last + timedelta(seconds=5)).isoformat(),
+        "signalStrength": -91,
+        "batteryStatus": "OK",
+        "measurementsEvents": [
+            {
+                "channelNumber": number + 1,
+                "channelType": types[number % len(types)],
+                "events": [
+                    {"timestamp": first.isoformat(), "value": 20.0 + number, "period": period_s},
+                    {
+                        "timestamp": (first + (last - first) / 2).isoformat(),
+                        "value": 21.5 + number,
+                        "period": period_s,
+                    },
+                ],
+            }
+            for number in range(channels)
+        ],
+    }

@@ -11,6 +11,7 @@ from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -118,6 +119,11 @@ class Ingest(Construct):
             memory_mb=config.receiver_memory_mb,
             config=config,
         )
+        # Its own share of the account's concurrency: a processor backlog, a DLQ redrive or
+        # another function's burst can never take the instances Efento's 10 s deadline needs.
+        receiver = self.receiver.function.node.default_child
+        if isinstance(receiver, lambda_.CfnFunction):
+            receiver.reserved_concurrent_executions = config.receiver_reserved_concurrency
         self._grant_receiver(bucket)
 
         self.api, self.stage = self._http_api(stage, config, removal)

@@ -78,6 +78,9 @@ class Processing(Construct):
                     "event_bus_name": bus.event_bus_name,
                     "reading_ttl_days": config.reading_ttl_days,
                     "idempotency_ttl_seconds": config.idempotency_ttl_seconds,
+                    "future_tolerance_seconds": config.future_tolerance_seconds,
+                    "chunk_readings": config.chunk_readings,
+                    "chunk_time_guard_seconds": config.chunk_time_guard_seconds,
                 },
             ),
             timeout=Duration.seconds(config.processor_timeout_seconds),
@@ -90,6 +93,9 @@ class Processing(Construct):
                 batch_size=config.processor_batch_size,
                 max_batching_window=_seconds_or_none(config.processor_batching_window_seconds),
                 report_batch_item_failures=True,
+                # A backlog or a DLQ redrive scales the processor up to this and no further, so
+                # it cannot take the account's concurrency (the receiver has its reservation).
+                max_concurrency=config.processor_max_concurrency,
             )
         )
         self._grant_processor(
@@ -208,6 +214,17 @@ class Processing(Construct):
                 sid="ReadClaimCheckedBodies",
                 actions=["s3:GetObject"],
                 resources=[bucket.arn_for_objects(f"{INBOX_PREFIX}*")],
+            )
+        )
+        # Without s3:ListBucket, S3 answers a GET of a missing key with 403, like a refusal:
+        # with it (on the inbox prefix only), a body that is gone is a 404 the processor can
+        # tell from access denied (docs/operations.md).
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TellMissingInboxBodiesFromDenied",
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{INBOX_PREFIX}*"]}},
             )
         )
         role.add_to_policy(

@@ -4,6 +4,18 @@ moto's CloudFormation skips ``AWS::ApiGatewayV2::*``, so the runtime reads each 
 routes and Lambda proxy integrations from the synthesized template and serves them on
 127.0.0.1, turning requests into payload format 2.0 events and Lambda results into responses
 the way API Gateway does (including its own 404 for an unmatched route and 413 over 10 MB).
+
+Bursts: the listening socket's backlog holds `LISTEN_BACKLOG` connections the kernel completes
+before the server accepts them (the standard library's default, 5, makes a burst of
+simultaneous connections wait for SYN retransmits or fail), every connection gets a thread,
+and at most `invocation_slots` invocations run at once while the others wait their turn. On a
+laptop's few cores a few hundred receivers running at once would each take long enough for
+their AWS calls to time out; in line, every request is answered, promptly. This is a local
+bound only: Lambda would run them side by side, up to the function's reserved concurrency.
+
+An API mapping with a base path (a custom domain's `https://hooks.example.com/<base>/...`) is
+emulated with `base_path`: requests under it are matched without it, and the event keeps it in
+`rawPath` and `requestContext.http.path` while `routeKey` is the route, as API Gateway does.
 """
 
 import base64
@@ -31,6 +43,16 @@ _TEXT_TYPES = re.compile(
 )
 
 InvokeFunction = Callable[[str, dict[str, Any]], Invocation]
+
+# Connections the kernel completes and queues before the server accepts them (capped by the
+# kernel's net.core.somaxconn, 4096 on current Linux).
+LISTEN_BACKLOG = 1024
+DEFAULT_INVOCATION_SLOTS = 8
+
+
+class _BurstServer(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
 
 
 @dataclass(frozen=True)
@@ -152,8 +174,14 @@ class HttpFront:
         function_arns: Mapping[str, str],
         account_id: str,
         port: int = 0,
+        *,
+        base_path: str = "",
+        invocation_slots: int = DEFAULT_INVOCATION_SLOTS,
     ) -> None:
         self.spec = spec
+        # a custom domain's API mapping serves the API's $default stage under /<base_path>
+        self.path_prefix = f"/{base_path.strip('/')}" if base_path.strip("/") else spec.stage_prefix
+        self._slots = threading.BoundedSemaphore(invocation_slots)
         self.api_id = secrets.token_hex(5)
         self._invoke = invoke
         self._function_arns = function_arns
@@ -173,8 +201,7 @@ class HttpFront:
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("http front: " + format, *args)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
+        self._server = _BurstServer(("127.0.0.1", port), Handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name=f"http-front:{spec.logical_id}", daemon=True
         )
@@ -182,7 +209,13 @@ class HttpFront:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}{self.spec.stage_prefix}"
+        return f"http://{host!s}:{port}{self.path_prefix}"
+
+    @property
+    def endpoint(self) -> str:
+        """What the stack's `ApiEndpoint` resolves to: the URL without a stage prefix, or the
+        custom domain's mapping (base path included) when the front emulates one."""
+        return self.url.removesuffix(self.spec.stage_prefix)
 
     def start(self) -> None:
         self._thread.start()
@@ -206,13 +239,13 @@ class HttpFront:
         body = request.rfile.read(length) if length else b""
         split = urlsplit(request.path)
         path = split.path
-        if self.spec.stage_prefix:
-            if not path.startswith(self.spec.stage_prefix):
+        if self.path_prefix:
+            if path != self.path_prefix and not path.startswith(self.path_prefix + "/"):
                 self._reply(
                     request, 404, {"content-type": "application/json"}, b'{"message":"Not Found"}'
                 )
                 return
-            path = path[len(self.spec.stage_prefix) :] or "/"
+            path = path[len(self.path_prefix) :] or "/"
         for route in self.spec.routes:
             parameters = route.match(request.command, path)
             if parameters is not None:
@@ -225,7 +258,8 @@ class HttpFront:
         event = self._event(
             request, route, path=path, query=split.query, path_parameters=parameters, body=body
         )
-        outcome = self._invoke(self._function_arns[route.function_logical_id], event)
+        with self._slots:
+            outcome = self._invoke(self._function_arns[route.function_logical_id], event)
         status, headers, payload = self._response(outcome)
         headers.setdefault("apigw-requestid", event["requestContext"]["requestId"])
         self._reply(request, status, headers, payload)
@@ -258,7 +292,7 @@ class HttpFront:
         event: dict[str, Any] = {
             "version": "2.0",
             "routeKey": route.route_key,
-            "rawPath": self.spec.stage_prefix + path,
+            "rawPath": self.path_prefix + path,
             "rawQueryString": query,
             "headers": headers,
             "requestContext": {
@@ -268,7 +302,7 @@ class HttpFront:
                 "domainPrefix": domain.split(".")[0],
                 "http": {
                     "method": request.command,
-                    "path": self.spec.stage_prefix + path,
+                    "path": self.path_prefix + path,
                     "protocol": request.request_version,
                     "sourceIp": source_ip,
                     "userAgent": headers.get("user-agent", ""),

@@ -34,6 +34,7 @@ from local.runtime.lambda_runner import InProcessLambdas, Invocation, code_sha25
 from local.runtime.localize import localize
 from local.runtime.moto_fixes import event_bus_ref_is_its_name
 from local.runtime.pollers import DynamoDbStreamPoller, Poller, SqsPoller, detach_moto_delivery
+from local.runtime.retention import Janitor, RetentionBounds
 from local.runtime.schedules import AsyncInvoker, Scheduler, forward_bus_events_to_lambda
 from local.runtime.step_functions import (
     adopt_state_machines,
@@ -67,12 +68,14 @@ class EmbeddedStack:
         region: str = "us-east-1",
         aws_port: int = 0,
         api_port: int = 0,
+        api_base_path: str = "",
         schedule_speedup: float = 60.0,
         step_functions_speedup: float | None = None,
         poll_interval: float = 0.1,
         batching_window_cap: float | None = None,
         environment_overrides: Mapping[str, str] | None = None,
         on_deployed: Callable[["EmbeddedStack"], None] | None = None,
+        retention: RetentionBounds | None = None,
     ) -> None:
         self.project_dir = Path(project_dir).resolve()
         self.cache_dir = cache_dir or self.project_dir / ".local"
@@ -82,6 +85,8 @@ class EmbeddedStack:
         self._synth_inputs = synth_inputs
         self._aws_port = aws_port
         self._api_port = api_port
+        # serve the HTTP API as a custom domain's API mapping with this base path would
+        self._api_base_path = api_base_path
         self._schedule_speedup = schedule_speedup
         # Wait states and Retry intervals run on the schedules' compressed clock unless told
         self._step_functions_speedup = step_functions_speedup or schedule_speedup
@@ -94,6 +99,8 @@ class EmbeddedStack:
         # it runs before anything is invoked, the after-deploy triggers included
         self._on_deployed = on_deployed
         self._undo: list[Any] = []
+        # what moto would otherwise keep for ever (logs, archived events, stream records)
+        self.janitor = Janitor(self.account_id, region, retention or RetentionBounds())
         self._saved_environ: dict[str, str | None] = {}
         self.lambdas = InProcessLambdas(self.cache_dir / "lambda-code")
         self.invoker = AsyncInvoker(self.invoke_arn)
@@ -174,6 +181,7 @@ class EmbeddedStack:
                 self.function_arns,
                 self.account_id,
                 port=self._api_port if index == 0 else 0,
+                base_path=self._api_base_path,
             )
             for index, spec in enumerate(specs)
         ]
@@ -193,6 +201,8 @@ class EmbeddedStack:
             front.start()
             self._undo.append(front.stop)
         self._start_pollers()
+        self.janitor.start()
+        self._undo.append(self.janitor.stop)
         self.scheduler = Scheduler(
             self.client("events"),
             self.invoker,
@@ -257,7 +267,7 @@ class EmbeddedStack:
             front = fronts.get(logical_id)
             if front is not None:
                 if attribute == "ApiEndpoint":
-                    return front.url.removesuffix(front.spec.stage_prefix)
+                    return front.endpoint
                 if attribute in (None, "ApiId"):
                     return front.api_id
             if logical_id in created:

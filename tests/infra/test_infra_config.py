@@ -89,6 +89,57 @@ def test_inconsistent_values_are_refused(values: dict[str, Any], message: str) -
         load_stage_config(_context(**values), "dev")
 
 
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"receiver_reserved_concurrency": 900}, r"does not fit .* at most 899"),
+        (
+            {"lambda_account_concurrency": 400, "receiver_reserved_concurrency": 300},
+            r"does not fit an account concurrency of 400",
+        ),
+        (
+            {"api_throttle_rate_limit": 1000},
+            r"api_throttle_rate_limit 1000/s is more than receiver_reserved_concurrency 200",
+        ),
+        (
+            {
+                "lambda_account_concurrency": 300,
+                "receiver_reserved_concurrency": 150,
+                "api_throttle_rate_limit": 300,
+                "processor_max_concurrency": 200,
+            },
+            r"processor_max_concurrency 200 is more than the 149 unreserved",
+        ),
+        ({"processor_max_concurrency": 1}, "processor_max_concurrency"),
+        ({"processor_max_concurrency": 1001}, "processor_max_concurrency"),
+    ],
+)
+def test_concurrency_that_cannot_work_in_the_account_is_refused(
+    values: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_stage_config(_context(**values), "dev")
+
+
+def test_the_default_limits_carry_ten_thousand_sensors_at_a_reading_a_minute() -> None:
+    # Given 10,000 sensors, each reading once a minute, every reading its own webhook (Data
+    # Services sends one per reading; Efento batches, so fewer), and their gateways' status
+    config = StageConfig()
+    readings_per_s = 10_000 / 60
+    gateway_status_per_s = (10_000 / 25) / 300  # a gateway per 25 sensors, every 5 minutes
+    mean_per_s = readings_per_s + gateway_status_per_s
+    # Then the API admits about three times the mean (arrivals cluster; a provider catching up
+    # after an outage sends faster) and two seconds of it at once
+    assert config.api_throttle_rate_limit >= 2.9 * mean_per_s
+    assert config.api_throttle_burst_limit >= 2 * config.api_throttle_rate_limit
+    # and the receiver's reservation serves that rate at the sizing's time per request
+    assert config.receiver_reserved_concurrency >= config.api_throttle_rate_limit * 0.4
+    # and the processor keeps up with it (a batch of 10 takes ~1 s: 10 deliveries/s each)
+    assert config.processor_max_concurrency * 10 >= config.api_throttle_rate_limit
+    # and all of it fits the default account concurrency of 1,000 with room to spare
+    assert config.receiver_reserved_concurrency + 1 + config.processor_max_concurrency <= 900
+
+
 def test_an_unknown_stage_lists_the_configured_ones() -> None:
     with pytest.raises(ConfigError, match=r"'staging' is not configured .*configured: dev"):
         load_stage_config(_context(), "staging")

@@ -264,6 +264,25 @@ def test_processor_consumes_the_ingest_queue_reporting_partial_failures(dev: Syn
     )
 
 
+def test_a_backlog_cannot_starve_the_receiver(dev: Synth) -> None:
+    # Given the stage's concurrency configuration
+    config = _config(dev)
+    # Then the processor's event source scales to its maximum concurrency and no further, and
+    # the receiver holds a reservation of its own that nothing else can take
+    [mapping] = [
+        properties
+        for properties in (
+            _properties(dev, logical_id)
+            for logical_id in logical_ids(dev.resources, "AWS::Lambda::EventSourceMapping")
+        )
+        if properties["FunctionName"] == {"Ref": _processor(dev)}
+    ]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": config.processor_max_concurrency}
+    receiver = _properties(dev, _receiver(dev))
+    assert receiver["ReservedConcurrentExecutions"] == config.receiver_reserved_concurrency
+    assert "ReservedConcurrentExecutions" not in _properties(dev, _processor(dev))
+
+
 def test_lake_writer_takes_only_inserts_from_the_readings_stream(dev: Synth) -> None:
     config = _config(dev)
     [mapping_id] = logical_ids(
@@ -566,6 +585,7 @@ def test_processor_may_only_store_archive_and_publish(dev: Synth) -> None:
         ("s3:PutObject", _objects(dev, "raw/")),
         ("s3:PutObject", _objects(dev, "quarantine/")),
         ("s3:GetObject", _objects(dev, "inbox/")),
+        ("s3:ListBucket", f"{_bucket(dev)}.Arn"),  # only under inbox/: see the test below
         ("events:PutEvents", bus),
         *(
             (action, ingest)
@@ -597,6 +617,35 @@ def test_lake_writer_may_only_read_the_stream_and_write_parquet(dev: Synth) -> N
         ("sqs:GetQueueAttributes", failures),
         ("sqs:GetQueueUrl", failures),
     }
+
+
+def test_the_processor_may_list_only_the_inbox_to_tell_a_missing_body_from_a_denied_one(
+    dev: Synth,
+) -> None:
+    # Given the processor role's policy statements
+    role = _role_of(dev, _processor(dev))
+    statements = [
+        statement
+        for resource in dev.resources.values()
+        if resource["Type"] == "AWS::IAM::Policy"
+        and {"Ref": role} in resource["Properties"]["Roles"]
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+    # When the ones allowing s3:ListBucket are read
+    listing = [
+        statement
+        for statement in statements
+        if "s3:ListBucket"
+        in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    ]
+
+    # Then there is one, on the bucket, limited to keys under inbox/ (without it, S3 answers a
+    # GET of a missing key with 403, the same as access denied)
+    [statement] = listing
+    assert statement["Action"] == "s3:ListBucket"
+    assert render(statement["Resource"]) == f"{_bucket(dev)}.Arn"
+    assert statement["Condition"] == {"StringLike": {"s3:prefix": ["inbox/*"]}}
 
 
 def test_the_receiver_cannot_touch_tables_and_the_processor_cannot_enqueue(dev: Synth) -> None:

@@ -139,13 +139,14 @@ def test_mhm_sample_lands_as_readings_queryable_by_time_range(aws: Aws) -> None:
     )
 
 
-def test_readings_expire_reading_ttl_days_after_they_were_measured(aws: Aws) -> None:
+def test_readings_expire_reading_ttl_days_after_they_were_received(aws: Aws) -> None:
+    # (changed on purpose: the TTL counted from the device time before, see test_lake_after_ttl)
     run(("m-1", mhm_envelope()))
 
     items = aws.dynamodb.scan(TableName=TABLES["READINGS_TABLE"][0])["Items"]
 
-    measured = int(datetime(2022, 6, 28, 20, 19, 51, tzinfo=UTC).timestamp())
-    assert {item["expires_at"]["N"] for item in items} == {str(measured + 90 * 86_400)}
+    received = int(RECEIVED_AT.timestamp())
+    assert {item["expires_at"]["N"] for item in items} == {str(received + 90 * 86_400)}
 
 
 def test_sensor_state_keeps_the_newest_reading_and_an_older_one_does_not_overwrite_it(
@@ -339,14 +340,6 @@ def test_the_same_delivery_in_separate_batches_is_stored_and_published_once(
     assert all("DeliveriesStored" not in metric for metric in emf)
 
 
-def context_with_time_left() -> LambdaContext:
-    """A context with a minute left, as Lambda's has: Powertools dates the expiry of the
-    in-progress record by it (the test builder's context has no time left at all)."""
-    context = lambda_context()
-    context.get_remaining_time_in_millis = lambda: 60_000  # type: ignore[method-assign]
-    return context
-
-
 def test_the_same_delivery_twice_at_the_same_moment_is_stored_and_published_once(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -366,7 +359,7 @@ def test_the_same_delivery_twice_at_the_same_moment_is_stored_and_published_once
         "before-call.dynamodb.BatchWriteItem", hold_the_first_write
     )
     with ThreadPoolExecutor(max_workers=1) as first_environment:
-        first = first_environment.submit(run, ("m-1", delivery), context=context_with_time_left())
+        first = first_environment.submit(run, ("m-1", delivery), context=lambda_context())
         try:
             assert writing.wait(timeout=10)
 
@@ -375,7 +368,7 @@ def test_the_same_delivery_twice_at_the_same_moment_is_stored_and_published_once
             second_batch = BatchProcessor(EventType.SQS)
             monkeypatch.setattr(processor, "_batch_processor", second_batch)
             status = envelope(Flavor.EVERACTIVE_DS_GATEWAY_STATUS, sample_text(GATEWAY_V3))
-            second = run(("m-2", delivery), ("g-1", status), context=context_with_time_left())
+            second = run(("m-2", delivery), ("g-1", status), context=lambda_context())
         finally:
             release.set()
         first_response = first.result(timeout=10)
@@ -389,7 +382,7 @@ def test_the_same_delivery_twice_at_the_same_moment_is_stored_and_published_once
     assert readings_writes == 1
 
     # When SQS retries the copy after the first processing completed
-    retried = run(("m-2", delivery), context=context_with_time_left())
+    retried = run(("m-2", delivery), context=lambda_context())
 
     # Then it is skipped as a duplicate: stored once, published once
     assert retried == {"batchItemFailures": []}
@@ -623,3 +616,22 @@ def test_the_replay_command_reports_what_it_replayed(
     assert status == 0
     assert "replayed 1, failed 0" in capsys.readouterr().out
     assert aws.object_keys("quarantine/") == []
+
+
+def test_copies_of_one_reading_relayed_by_other_gateways_are_stored_and_published_once(
+    aws: Aws,
+) -> None:
+    # Given the real reading, and a copy relayed by another gateway with another packet counter
+    first = mhm_envelope()
+    copy = mhm_envelope(gatewaySerialNumber="SYN0002", packetNumberGateway=90210)
+    assert copy.body != first.body
+
+    # When both are processed, in one batch and again in another
+    assert run(("m-1", first), ("m-2", copy)) == {"batchItemFailures": []}
+    assert run(("m-3", copy)) == {"batchItemFailures": []}
+
+    # Then the readings are stored once and `readings.received` goes out once, for the first
+    assert item_count(aws, "READINGS_TABLE") == 16
+    [event] = aws.published_events()
+    assert event["detail"]["event_id"] == first.event_id == copy.event_id
+    assert {r["gateway_id"] for r in event["detail"]["readings"]} == {"SYN0001"}

@@ -7,6 +7,7 @@ payload v2 event, and every 202 is checked against the envelope actually on the 
 import json
 import random
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -271,6 +272,110 @@ def test_signature_covers_the_stage_prefix_the_sender_addressed(aws_receiver: Re
     assert aws_receiver.invoke(event)["statusCode"] == 202
 
 
+# --- behind a custom domain -----------------------------------------------------------------
+
+CUSTOM_DOMAIN = "webhooks.example.com"
+BASE_PATH = "sensorhook"  # the API mapping's key: https://webhooks.example.com/sensorhook/...
+
+
+def _through_custom_domain(flavor: Flavor, body: str) -> dict[str, Any]:
+    """A delivery to https://webhooks.example.com/sensorhook/<route>, as API Gateway hands it
+    over: route key without the base path, rawPath and http.path with it, stage `$default`."""
+    raw = body.encode()
+    route = ROUTES[flavor]
+    headers = {"content-type": "application/json"}
+    if flavor is Flavor.EVERACTIVE_V2020_STEAM_TRAP:
+        headers = signed_v2020_headers(
+            raw, key_id=KEY_ID, secret=SIGNING_KEY, path=f"/{BASE_PATH}{route}", host=CUSTOM_DOMAIN
+        )
+    elif flavor is Flavor.EFENTO_MEASUREMENTS:
+        headers |= EFENTO_HEADERS
+    else:
+        headers |= DS_HEADERS
+    return http_api_event(
+        path=route, body=raw, headers=headers, base_path=BASE_PATH, domain=CUSTOM_DOMAIN
+    )
+
+
+@pytest.mark.parametrize(
+    ("flavor", "body"),
+    [
+        (Flavor.EVERACTIVE_DS_SENSOR_READING, ENVIRONMENTAL),
+        (Flavor.EVERACTIVE_DS_GATEWAY_STATUS, GATEWAY_V3),
+        (Flavor.EFENTO_MEASUREMENTS, EFENTO),
+        (Flavor.EVERACTIVE_V2020_STEAM_TRAP, STEAM_TRAP),
+    ],
+)
+def test_a_custom_domain_mapping_with_a_base_path_reaches_each_flavor(
+    aws_receiver: Receiver, flavor: Flavor, body: str
+) -> None:
+    # Given a delivery through a custom domain whose API mapping has a base path
+    event = _through_custom_domain(flavor, body)
+    assert event["rawPath"] == f"/{BASE_PATH}{ROUTES[flavor]}"
+    # When the receiver handles it
+    response = aws_receiver.invoke(event)
+    # Then the route key chose the flavor: accepted and queued as that flavor
+    assert response["statusCode"] == 202, _body(response)
+    [(envelope, _)] = aws_receiver.queued()
+    assert envelope.flavor is flavor
+
+
+def test_behind_a_custom_domain_the_signature_covers_the_base_path_the_sender_addressed(
+    aws_receiver: Receiver,
+) -> None:
+    # Given a v2020-07 delivery signed over the path without the mapping's base path
+    flavor = Flavor.EVERACTIVE_V2020_STEAM_TRAP
+    event = _through_custom_domain(flavor, STEAM_TRAP)
+    signed_without_base = signed_v2020_headers(
+        STEAM_TRAP.encode(),
+        key_id=KEY_ID,
+        secret=SIGNING_KEY,
+        path=ROUTES[flavor],
+        host=CUSTOM_DOMAIN,
+    )
+    event["headers"] = {name.lower(): value for name, value in signed_without_base.items()}
+    # Then it is refused: `(request-target)` is the path the client addressed, base path included
+    assert aws_receiver.invoke(event)["statusCode"] == 401
+    assert aws_receiver.queued() == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", ROUTES[Flavor.EFENTO_MEASUREMENTS], 405),
+        ("DELETE", ROUTES[Flavor.EVERACTIVE_V2020_STEAM_TRAP], 405),
+        ("POST", "/webhooks/efento/other", 404),
+        ("POST", "/", 404),
+    ],
+)
+def test_behind_a_custom_domain_the_default_route_answers_404_or_405(
+    aws_receiver: Receiver, method: str, path: str, status: int
+) -> None:
+    event = http_api_event(
+        path=path,
+        method=method,
+        body=EFENTO,
+        headers={"content-type": "application/json", **EFENTO_HEADERS},
+        route_key="$default",
+        base_path=BASE_PATH,
+        domain=CUSTOM_DOMAIN,
+    )
+    assert aws_receiver.invoke(event)["statusCode"] == status
+    assert aws_receiver.queued() == []
+
+
+def test_the_route_key_not_the_path_chooses_the_flavor(aws_receiver: Receiver) -> None:
+    # Given an Efento delivery whose path (behind some mapping) ends like another flavor's route
+    event = _post(Flavor.EFENTO_MEASUREMENTS, EFENTO)
+    event["rawPath"] = event["requestContext"]["http"]["path"] = (
+        "/efento" + ROUTES[Flavor.EVERACTIVE_DS_SENSOR_READING]
+    )
+    # Then API Gateway's route decides: it is accepted as Efento, with Efento's headers
+    assert aws_receiver.invoke(event)["statusCode"] == 202
+    [(envelope, _)] = aws_receiver.queued()
+    assert envelope.flavor is Flavor.EFENTO_MEASUREMENTS
+
+
 @pytest.mark.parametrize(
     "content_type",
     [None, "application/json; charset=utf-8", "Application/JSON", "application/vnd.efento+json"],
@@ -418,8 +523,10 @@ def test_unauthenticated_request_is_401_and_not_queued(
 
 
 def test_ds_headers_do_not_open_the_efento_route(aws_receiver: Receiver) -> None:
-    event = _post(Flavor.EVERACTIVE_DS_SENSOR_READING, EFENTO)
-    event["rawPath"] = event["requestContext"]["http"]["path"] = ROUTES[Flavor.EFENTO_MEASUREMENTS]
+    # Given the Efento route (its route key and path) with the Data Services headers
+    event = _post(Flavor.EFENTO_MEASUREMENTS, EFENTO, DS_HEADERS)
+    for name in EFENTO_HEADERS:
+        event["headers"].pop(name.lower())
     assert aws_receiver.invoke(event)["statusCode"] == 401
 
 
@@ -459,7 +566,7 @@ def test_unauthenticated_malformed_json_is_401_not_400(aws_receiver: Receiver) -
     [
         ("{not json", "body is not valid UTF-8 JSON"),
         ("", "body is not valid UTF-8 JSON"),
-        (b"\xff\xfe{}", "body is not valid UTF-8 JSON"),
+        (b"\xff\xfe{}", "body is not valid UTF-8"),
         ("42", "body must be a JSON object or array"),
         ('"text"', "body must be a JSON object or array"),
         ("[" * 100_00 + "]" * 100_00, "body is nested too deeply"),
@@ -494,6 +601,40 @@ def test_authentic_bodies_nested_up_to_the_parsers_limit_are_202_or_400(
         accepted, refused = (middle, refused) if status(middle) == 202 else (accepted, middle)
     # Then every depth probed, the shallowest refused among them, was a 202 or a plain 400
     assert 500 < refused <= 1_000
+
+
+# Bytes that are not UTF-8 text, each inside an otherwise authentic-looking JSON body: an
+# invalid byte, Latin-1 text, an overlong encoding, a UTF-8-encoded surrogate (CESU-8), a
+# truncated sequence, and a JSON escape that decodes to a lone surrogate.
+NOT_UTF8 = {
+    "invalid byte": (b'{"note": "\xff"}', "body is not valid UTF-8"),
+    "latin-1": (b'{"note": "caf\xe9"}', "body is not valid UTF-8"),
+    "overlong": (b'{"note": "\xc0\xaf"}', "body is not valid UTF-8"),
+    "encoded surrogate": (b'{"note": "\xed\xa0\x80"}', "body is not valid UTF-8"),
+    "truncated": (b'{"note": "\xe2\x82"}', "body is not valid UTF-8"),
+    "lone surrogate escape": (b'{"note": "\\udc80"}', "body contains an invalid Unicode escape"),
+}
+
+
+@pytest.mark.parametrize("flavor", list(Flavor))
+@pytest.mark.parametrize("case", list(NOT_UTF8))
+def test_a_body_that_is_not_utf8_is_400_on_every_route_and_nothing_is_kept(
+    aws_receiver: Receiver, flavor: Flavor, case: str
+) -> None:
+    # Given an authentic delivery (signed over exactly these bytes for v2020-07) whose body is
+    # JSON-shaped but not UTF-8 text, in a field no dedupe key reads
+    base = json.loads({Flavor.EVERACTIVE_V2020_STEAM_TRAP: STEAM_TRAP}.get(flavor, EFENTO))
+    good = json.dumps({**base, "note": "x"}).encode()
+    bad_note, message = NOT_UTF8[case]
+    raw = good.replace(b'"note": "x"', bad_note[1:-1])
+    assert raw != good
+    event = _post(flavor, raw)
+    # When the receiver handles it
+    response = aws_receiver.invoke(event)
+    # Then its one fate is a 400 that says why; nothing reached the queue or the inbox
+    assert (response["statusCode"], _body(response)) == (400, {"message": message})
+    assert aws_receiver.queued() == []
+    assert "Contents" not in aws_receiver.s3.list_objects_v2(Bucket=aws_receiver.bucket)
 
 
 def test_undecodable_base64_body_is_400(aws_receiver: Receiver) -> None:
@@ -585,6 +726,11 @@ def _random_request(rng: random.Random) -> dict[str, Any]:
         event["requestContext"]["http"]["method"] = rng.choice(["GET", "PATCH", "post"])
     if rng.random() < 0.1:
         event["rawPath"] = rng.choice(["/", "//", "/webhooks/efento", "/%00", ""])
+        event["routeKey"] = event["requestContext"]["routeKey"] = "$default"
+    if rng.random() < 0.05:
+        event["routeKey"] = rng.choice(["", "POST /", "GET /webhooks/efento/measurements", "$x"])
+    if rng.random() < 0.05:
+        event["rawPath"] = f"/{rng.choice(['a', 'sensorhook', '%20'])}{event['rawPath']}"
     return event
 
 
@@ -593,3 +739,17 @@ def test_a_few_hundred_broken_requests_never_yield_a_5xx(aws_receiver: Receiver)
     statuses = {aws_receiver.invoke(_random_request(rng))["statusCode"] for _ in range(300)}
     assert all(status < 500 for status in statuses)
     assert {202, 400, 401, 404, 405, 415} <= statuses  # the fuzz reaches every stage
+
+
+@pytest.mark.slow
+def test_ten_thousand_broken_requests_never_yield_a_5xx(aws_receiver: Receiver) -> None:
+    # Given ten thousand requests built from real bodies and broken at random (another seed)
+    rng = random.Random(20261129)  # noqa: S311 - a reproducible fuzz, not cryptography
+    statuses: Counter[int] = Counter()
+    for _ in range(10_000):
+        statuses[aws_receiver.invoke(_random_request(rng))["statusCode"]] += 1
+    # Then none got a 5xx (the queue never refused here, so not even a 503), and every stage
+    # of the receiver was reached
+    assert sum(statuses.values()) == 10_000
+    assert [status for status in statuses if status >= 500] == [], statuses
+    assert {202, 400, 401, 404, 405, 413, 415} <= set(statuses), statuses

@@ -1,11 +1,13 @@
 """The dedupe key names S3 objects: a provider's event id is used only when it is key-safe."""
 
 import hashlib
+import json
 
 import pytest
 
-from sensorhook.core.dedupe import event_id_for
+from sensorhook.core.dedupe import canonical_json, event_id_for
 from sensorhook.core.flavors import Flavor
+from tests.fixtures.loader import fixture_text, sample_json
 
 STEAM_TRAP = Flavor.EVERACTIVE_V2020_STEAM_TRAP
 
@@ -33,3 +35,61 @@ def test_any_other_provider_id_is_hashed_into_a_safe_stable_key(provider_id: str
     digest = hashlib.sha256(provider_id.encode()).hexdigest()
     assert key == f"{STEAM_TRAP.value}:id-sha256:{digest}"
     assert event_id_for(STEAM_TRAP, {"eventId": provider_id}) == key
+
+
+def test_copies_of_one_reading_relayed_differently_share_one_key() -> None:
+    # Given the real reading and a copy relayed by another gateway with another packet counter
+    body = sample_json("everactive-ds/sensor-reading-mhm.json")
+    copy = {**body, "gatewaySerialNumber": "SYN0002", "packetNumberGateway": 1}
+
+    # Then both have one key, and a reading of the same sensor a minute later has another
+    key = event_id_for(Flavor.EVERACTIVE_DS_SENSOR_READING, body)
+    assert event_id_for(Flavor.EVERACTIVE_DS_SENSOR_READING, copy) == key
+    later = {**body, "timestamp": body["timestamp"] + 60, "readingDate": "2022-06-28T20:20:51Z"}
+    assert event_id_for(Flavor.EVERACTIVE_DS_SENSOR_READING, later) != key
+    other_sensor = {**body, "macAddress": "01:01:01:ff:fe:00:0c:ff"}
+    assert event_id_for(Flavor.EVERACTIVE_DS_SENSOR_READING, other_sensor) != key
+    # and the reading time is the same instant whichever field or spelling carries it
+    only_date = {k: v for k, v in body.items() if k != "timestamp"}
+    assert event_id_for(Flavor.EVERACTIVE_DS_SENSOR_READING, only_date) == key
+    offset = {**only_date, "readingDate": "2022-06-28T22:19:51+02:00"}
+    assert event_id_for(Flavor.EVERACTIVE_DS_SENSOR_READING, offset) == key
+
+
+def test_a_gateway_status_is_keyed_by_gateway_and_report_time() -> None:
+    body = sample_json("everactive-ds/gateway-status-v3.json")
+    flavor = Flavor.EVERACTIVE_DS_GATEWAY_STATUS
+    key = event_id_for(flavor, body)
+
+    assert event_id_for(flavor, {**body, "Services": {}}) == key
+    assert event_id_for(flavor, {**body, "timestamp": "2022-06-28T19:49:37Z"}) != key
+    assert event_id_for(flavor, {**body, "serial": "SYN0002"}) != key
+
+
+def test_an_efento_batch_transmitted_twice_is_one_delivery_but_other_events_are_not() -> None:
+    body = json.loads(fixture_text("efento/multi-channel-batch.json"))
+    flavor = Flavor.EFENTO_MEASUREMENTS
+    key = event_id_for(flavor, body)
+
+    retransmitted = {**body, "measurementsReceivedAt": "2030-01-01T00:00:00Z", "signalStrength": -1}
+    assert event_id_for(flavor, retransmitted) == key
+    assert event_id_for(flavor, [retransmitted]) == event_id_for(flavor, [body])
+    other_events = json.loads(json.dumps(body))
+    other_events["measurementsEvents"][0]["events"][0]["value"] = 12345.0
+    assert event_id_for(flavor, other_events) != key
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"macAddress": "aa"},
+        {"readingDate": "2022-06-28T20:19:51Z"},
+        {"macAddress": 1, "timestamp": 1},
+        [],
+    ],
+)
+def test_a_reading_without_its_identity_falls_back_to_the_body_hash(body: object) -> None:
+    digest = hashlib.sha256(canonical_json(body).encode()).hexdigest()
+    assert event_id_for(Flavor.EVERACTIVE_DS_SENSOR_READING, body) == (
+        f"{Flavor.EVERACTIVE_DS_SENSOR_READING.value}:{digest}"
+    )

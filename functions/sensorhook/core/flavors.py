@@ -26,3 +26,8 @@ ROUTES: dict[Flavor, str] = {
 }
 
 FLAVOR_BY_ROUTE: dict[str, Flavor] = {path: flavor for flavor, path in ROUTES.items()}
+
+# The HTTP API's route key of each flavor's route (`routeKey` in a payload 2.0 event). The
+# receiver routes on it, not on the path: behind a custom domain's API mapping the path carries
+# the mapping's base path (`/sensorhook/webhooks/...`), the route key never does.
+FLAVOR_BY_ROUTE_KEY: dict[str, Flavor] = {f"POST {path}": flavor for flavor, path in ROUTES.items()}

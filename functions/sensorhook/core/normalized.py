@@ -1,8 +1,15 @@
 """What a provider adapter turns one delivery into: readings plus domain facts."""
 
-from pydantic import BaseModel, ConfigDict, Field
+import json
 
-from sensorhook.core.reading import Reading, UtcDatetime
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sensorhook.core.reading import (
+    PARTITION_KEY_MAX_BYTES,
+    Reading,
+    UtcDatetime,
+    check_record_text,
+)
 
 
 class GatewayStatus(BaseModel):
@@ -16,6 +23,14 @@ class GatewayStatus(BaseModel):
     schema_name: str  # e.g. "gateway_status_v3.schema.json", "gateway_status_v1", "daily"
     online: bool | None = None  # as the gateway reported it, when it does
     summary: dict[str, object] = Field(default_factory=dict)  # a few flat, useful fields
+
+    @model_validator(mode="after")
+    def _storable(self) -> "GatewayStatus":
+        if len(f"{self.provider}#{self.gateway_id}".encode()) > PARTITION_KEY_MAX_BYTES:
+            raise ValueError(f"provider#gateway_id exceeds {PARTITION_KEY_MAX_BYTES} bytes")
+        summary = json.dumps(self.summary, default=str, ensure_ascii=False)
+        check_record_text(self.provider, self.gateway_id, self.schema_name, summary)
+        return self
 
 
 class SteamTrapStateChanged(BaseModel):
@@ -37,6 +52,11 @@ class SteamTrapStateChanged(BaseModel):
     asset_name: str | None = None
     trap_detail_url: str | None = None
     trap_insights_url: str | None = None
+
+    @model_validator(mode="after")
+    def _publishable(self) -> "SteamTrapStateChanged":
+        check_record_text(*(v for v in self.__dict__.values() if isinstance(v, str)))
+        return self
 
 
 class NormalizedDelivery(BaseModel):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 # DynamoDB numbers: zero, or a magnitude from 1E-130 up to (not including) 1E+126.
 _DYNAMODB_SMALLEST = Decimal("1E-130")
@@ -42,6 +42,24 @@ def _storable(value: float) -> float:
 StorableFloat = Annotated[float, AfterValidator(_storable)]
 Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]  # the lake's int32 columns
 
+# DynamoDB key limits (bytes): partition keys 2048, sort keys 1024.
+PARTITION_KEY_MAX_BYTES = 2048
+SORT_KEY_MAX_BYTES = 1024
+# All text of one record together: far below DynamoDB's 400 KB item and EventBridge's 256 KB
+# entry, so a record that passes is storable and publishable however it is combined.
+RECORD_TEXT_MAX_BYTES = 64 * 1024
+
+
+def text_bytes(*texts: str | None) -> int:
+    return sum(len(text.encode()) for text in texts if text is not None)
+
+
+def check_record_text(*texts: str | None) -> None:
+    """Refuse (a validation error, so the delivery is quarantined before anything is written)
+    a record whose text no store could hold."""
+    if text_bytes(*texts) > RECORD_TEXT_MAX_BYTES:
+        raise ValueError(f"text fields exceed {RECORD_TEXT_MAX_BYTES} bytes in all")
+
 
 class Reading(BaseModel):
     """One measured value of one metric on one channel of one sensor at one instant."""
@@ -64,6 +82,30 @@ class Reading(BaseModel):
     event_id: str  # the dedupe key of the delivery this reading came from
     schema_name: str | None = None  # the provider's schema URL/name and version, when given
     text_value: str | None = None  # for non-numeric states such as a steam trap's state
+    # measured_at is later than receipt plus the configured tolerance: the sensor's clock is
+    # ahead, so state and liveness order it by receipt (docs/canonical-reading.md)
+    future_dated: bool = False
+
+    @model_validator(mode="after")
+    def _storable_keys_and_text(self) -> "Reading":
+        if len(self.series_key.encode()) > PARTITION_KEY_MAX_BYTES:
+            raise ValueError(f"provider#sensor_id exceeds {PARTITION_KEY_MAX_BYTES} bytes")
+        if len(self.point_key.encode()) > SORT_KEY_MAX_BYTES:
+            raise ValueError(f"time#metric#channel exceeds {SORT_KEY_MAX_BYTES} bytes")
+        check_record_text(
+            self.provider,
+            self.sensor_id,
+            self.sensor_family,
+            self.gateway_id,
+            self.metric,
+            self.channel,
+            self.unit,
+            self.status,
+            self.event_id,
+            self.schema_name,
+            self.text_value,
+        )
+        return self
 
     @property
     def series_key(self) -> str:

@@ -46,6 +46,13 @@ class ProcessorSettings(_Settings):
     event_bus_name: str
     reading_ttl_days: int = Field(default=90, ge=0)  # 0 keeps hot readings forever
     idempotency_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    # a device time later than receipt plus this is a clock running ahead (docs/configuration.md)
+    future_tolerance_seconds: int = Field(default=300, ge=0)
+    # a large delivery is stored this many readings at a time, each chunk recorded as done
+    chunk_readings: int = Field(default=5000, gt=0)
+    # no chunk starts with less time left than this: the delivery fails, SQS retries it, and
+    # the retry resumes after the last chunk stored
+    chunk_time_guard_seconds: int = Field(default=10, gt=0)
 
 
 class LakeWriterSettings(_Settings):

@@ -37,12 +37,19 @@ class GatewaysStore:
         self._table_name = table_name
         self._client = client or dynamodb_client()
 
-    def update_status(self, status: GatewayStatus) -> bool:
-        """Record `status` unless a status reported at the same time or later is stored."""
+    def update_status(self, status: GatewayStatus, status_at: datetime | None = None) -> bool:
+        """Record `status` unless a status at the same `status_at` or later is stored.
+
+        `reported_at` is kept as the gateway sent it; `status_at` is the time the caller orders
+        and judges liveness by (a gateway clock running ahead is clamped). An item written
+        before `status_at` existed is ordered by its `reported_at`; without `status_at`, the
+        status is ordered by its `reported_at`.
+        """
         attributes: dict[str, Any] = {
             "provider": {"S": status.provider},
             "gateway_id": {"S": status.gateway_id},
             "reported_at": {"S": iso_ms(status.reported_at)},
+            "status_at": {"S": iso_ms(status_at or status.reported_at)},
             "schema": {"S": status.schema_name},
             "summary": _dynamodb_map(status.summary),
         }
@@ -55,7 +62,11 @@ class GatewaysStore:
         return self._conditional_update(
             gateway_key(status.provider, status.gateway_id),
             expression,
-            condition="attribute_not_exists(#reported_at) OR #reported_at < :reported_at",
+            condition=(
+                "(attribute_not_exists(#status_at)"
+                " AND (attribute_not_exists(#reported_at) OR #reported_at < :status_at))"
+                " OR #status_at < :status_at"
+            ),
             names={f"#{name}": name for name in (*attributes, "online")},
             values={f":{name}": value for name, value in attributes.items()},
         )

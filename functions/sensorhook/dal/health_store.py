@@ -44,7 +44,9 @@ class GatewayRecord(BaseModel):
 
     provider: str
     gateway_id: str
-    reported_at: UtcDatetime | None = None  # newest gateway_status webhook
+    reported_at: UtcDatetime | None = None  # newest gateway_status webhook, as the gateway dated it
+    # reported_at clamped to its receipt plus the processor's tolerance: what liveness uses
+    status_at: UtcDatetime | None = None
     last_reading_at: UtcDatetime | None = None  # newest reading relayed
     api_last_contact_at: UtcDatetime | None = None  # newest contact the provider API gave
     health: GatewayHealth | None = None  # None: never judged yet
@@ -80,6 +82,7 @@ class HealthStore:
                 "provider",
                 "gateway_id",
                 "reported_at",
+                "status_at",
                 "last_reading_at",
                 "api_last_contact_at",
                 "health",
@@ -174,6 +177,7 @@ class HealthStore:
                 "provider",
                 "sensor_id",
                 "measured_at",
+                "state_at",
                 "period_s",
                 "silent",
             )
@@ -193,7 +197,9 @@ class HealthStore:
                 continue
             identity[series] = (fields["provider"], fields["sensor_id"])
             metrics.setdefault(series, set()).add(fields["metric_channel"].partition("#")[0])
-            measured_at = datetime.fromisoformat(fields["measured_at"])
+            # state_at: measured_at clamped by the processor, so a sensor clock running ahead
+            # does not keep the sensor looking alive (items written before it lack it)
+            measured_at = datetime.fromisoformat(fields.get("state_at") or fields["measured_at"])
             newest[series] = max(newest.get(series, measured_at), measured_at)
             if fields.get("period_s") is not None:
                 periods[series] = max(periods.get(series, 0), int(fields["period_s"]))

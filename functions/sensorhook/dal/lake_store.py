@@ -32,6 +32,7 @@ READING_SCHEMA = pa.schema(
         pa.field("event_id", pa.string(), nullable=False),
         pa.field("schema_name", pa.string()),
         pa.field("text_value", pa.string()),
+        pa.field("future_dated", pa.bool_(), nullable=False),
     ]
 )
 

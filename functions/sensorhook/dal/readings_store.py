@@ -66,6 +66,8 @@ def reading_attributes(reading: Reading) -> Item:
         item["schema_name"] = {"S": reading.schema_name}
     if reading.text_value is not None:
         item["text_value"] = {"S": reading.text_value}
+    if reading.future_dated:
+        item["future_dated"] = {"BOOL": True}
     return item
 
 
@@ -85,7 +87,9 @@ class ReadingsStore:
     def put_readings(self, readings: Iterable[Reading], *, ttl_days: int) -> int:
         """Write every reading (BatchWriteItem, 25 a call); returns the number of items written.
 
-        A reading stays hot `ttl_days` after it was measured (0: forever). The same
+        A reading stays hot `ttl_days` after it was received (0: forever), never after it was
+        measured: a backfill of readings older than the TTL would otherwise expire at once, and
+        its next copy would be an INSERT again, a second row in the lake. The same
         (series, point) twice in one call is written once (the last wins), because
         BatchWriteItem rejects duplicate keys in one request.
         """
@@ -97,7 +101,7 @@ class ReadingsStore:
             item["series"] = {"S": series}
             item["point"] = {"S": point}
             if ttl_s:
-                item["expires_at"] = {"N": str(int(reading.measured_at.timestamp()) + ttl_s)}
+                item["expires_at"] = {"N": str(int(reading.received_at.timestamp()) + ttl_s)}
             items[(series, point)] = item
         requests = [{"PutRequest": {"Item": item}} for item in items.values()]
         for start in range(0, len(requests), _BATCH_WRITE_MAX_ITEMS):

@@ -3,6 +3,7 @@
 Reports partial batch failures, so only the deliveries that failed are retried by SQS.
 """
 
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from sensorhook.core.envelope import IngestEnvelope
 from sensorhook.core.settings import processor_settings
 from sensorhook.dal.archive import Archive
+from sensorhook.dal.delivery_progress import DeliveryProgress
 from sensorhook.dal.events import EventPublisher
 from sensorhook.dal.gateways_store import GatewaysStore
 from sensorhook.dal.idempotency import persistence_layer
@@ -28,6 +30,7 @@ from sensorhook.handlers.wiring import parts_built_first
 from sensorhook.logic.process import (
     DeliveryProcessor,
     DeliverySummary,
+    ProcessingLimits,
     ProcessorStores,
     archive_batch,
 )
@@ -50,10 +53,19 @@ def delivery_processor() -> DeliveryProcessor:
         gateways=GatewaysStore(settings.gateways_table),
         archive=Archive(settings.bucket_name),
         events=EventPublisher(settings.event_bus_name),
+        progress=DeliveryProgress(
+            settings.idempotency_table, ttl_seconds=settings.idempotency_ttl_seconds
+        ),
+    )
+    limits = ProcessingLimits(
+        reading_ttl_days=settings.reading_ttl_days,
+        future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
+        chunk_readings=settings.chunk_readings,
+        chunk_time_guard_ms=settings.chunk_time_guard_seconds * 1000,
     )
     return DeliveryProcessor(
         stores,
-        reading_ttl_days=settings.reading_ttl_days,
+        limits=limits,
         persistence_layer=persistence_layer(settings.idempotency_table),
         idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
     )
@@ -94,12 +106,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
         logger.error(
             "claim-checked body missing", extra={"message_id": message_id, "key": inbox_key}
         )
+    for message_id, why in batch.unreadable_bodies.items():
+        logger.error(
+            "claim-checked body unreadable; the record is retried",
+            extra={"message_id": message_id, "error": why},
+        )
 
     def process_record(record: SQSRecord) -> DeliverySummary:
         envelope = batch.envelopes.get(record.message_id)
         if envelope is None:
             raise UnprocessableRecord(record.message_id)
-        return processor.process(envelope)
+        return processor.process(envelope, context.get_remaining_time_in_millis)
 
     return process_partial_response(
         event=event, record_handler=process_record, processor=_batch_processor, context=context

@@ -62,6 +62,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     else:
         request = WebhookRequest(
             method=http_event.http_method,
+            route_key=http_event.get("routeKey") or "$default",
             path=http_event.path,
             raw_path=http_event.raw_path,
             query=http_event.raw_query_string or "",

@@ -1,7 +1,8 @@
 """The EventBridge events a delivery yields (detail-types and shapes: docs/events.md)."""
 
+import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from sensorhook.core.normalized import NormalizedDelivery
 from sensorhook.dal.events import OutboundEvent, max_detail_bytes
@@ -11,18 +12,44 @@ READINGS_RECEIVED = "readings.received"
 # published by the endpoint policy on every status change of a forwarding endpoint
 ENDPOINT_STATUS_CHANGED = "endpoint.status_changed"
 
-# The widest "count" a detail header can carry, so a header is never underestimated.
+# The widest "count" and event ordinal a detail header can carry, so a header is never
+# underestimated.
 _COUNT_PLACEHOLDER = 10**9
 
 
-def delivery_events(event_id: str, delivery: NormalizedDelivery) -> list[OutboundEvent]:
+def dedupe_id(event_id: str, chunk: int, ordinal: int) -> str:
+    """`<event_id>:<chunk>:<ordinal>`: the same event of the same delivery always gets the same
+    id (chunks and their events are deterministic), and no two events of a delivery share one,
+    even when its readings are split over chunks or over several events."""
+    return f"{event_id}:{chunk}:{ordinal}"
+
+
+def delivery_events(
+    event_id: str, delivery: NormalizedDelivery, *, chunk: int = 0
+) -> list[OutboundEvent]:
     """One event per steam trap state change, then `readings.received` per sensor.
 
-    A sensor's readings are split over several events (same event_id, disjoint readings)
-    only when one event would exceed EventBridge's 256 KB entry limit.
+    A sensor's readings are split over several events (same event_id, disjoint readings,
+    distinct dedupe_id) only when one event would exceed EventBridge's 256 KB entry limit.
+    `chunk` is the index of `delivery` among the chunks a large delivery is stored in.
     """
+    ordinals = itertools.count()
+
+    def next_dedupe_id() -> str:
+        return dedupe_id(event_id, chunk, next(ordinals))
+
     events = [
-        OutboundEvent(STEAM_TRAP_STATE_CHANGED, change.model_dump_json())
+        OutboundEvent(
+            STEAM_TRAP_STATE_CHANGED,
+            json.dumps(
+                {
+                    "event_id": change.event_id,
+                    "dedupe_id": next_dedupe_id(),
+                    **change.model_dump(mode="json", exclude={"event_id"}),
+                },
+                ensure_ascii=False,
+            ),
+        )
         for change in delivery.steam_trap_changes
     ]
     by_sensor: dict[tuple[str, str], list[str]] = {}
@@ -31,26 +58,43 @@ def delivery_events(event_id: str, delivery: NormalizedDelivery) -> list[Outboun
             reading.model_dump_json()
         )
     for (provider, sensor_id), readings_json in by_sensor.items():
-        events.extend(_readings_received(provider, sensor_id, event_id, readings_json))
+        events.extend(
+            _readings_received(provider, sensor_id, event_id, readings_json, next_dedupe_id)
+        )
     return events
 
 
 def _readings_received(
-    provider: str, sensor_id: str, event_id: str, readings_json: list[str]
+    provider: str,
+    sensor_id: str,
+    event_id: str,
+    readings_json: list[str],
+    next_dedupe_id: Callable[[], str],
 ) -> Iterator[OutboundEvent]:
-    def header(count: int) -> str:
-        fields = {"provider": provider, "sensor_id": sensor_id, "event_id": event_id}
+    def header(count: int, event_dedupe_id: str) -> str:
+        fields = {
+            "provider": provider,
+            "sensor_id": sensor_id,
+            "event_id": event_id,
+            "dedupe_id": event_dedupe_id,
+        }
         return json.dumps({**fields, "count": count}, ensure_ascii=False)[:-1] + ',"readings":['
 
-    budget = max_detail_bytes(READINGS_RECEIVED) - len(header(_COUNT_PLACEHOLDER).encode()) - 2
+    widest = header(_COUNT_PLACEHOLDER, dedupe_id(event_id, _COUNT_PLACEHOLDER, _COUNT_PLACEHOLDER))
+    budget = max_detail_bytes(READINGS_RECEIVED) - len(widest.encode()) - 2
+
+    def event(chunk: list[str]) -> OutboundEvent:
+        detail = header(len(chunk), next_dedupe_id()) + ",".join(chunk) + "]}"
+        return OutboundEvent(READINGS_RECEIVED, detail)
+
     chunk: list[str] = []
     chunk_bytes = 0
     for reading_json in readings_json:
         size = len(reading_json.encode()) + 1  # the separating comma
         if chunk and chunk_bytes + size > budget:
-            yield OutboundEvent(READINGS_RECEIVED, header(len(chunk)) + ",".join(chunk) + "]}")
+            yield event(chunk)
             chunk, chunk_bytes = [], 0
         chunk.append(reading_json)
         chunk_bytes += size
     if chunk:
-        yield OutboundEvent(READINGS_RECEIVED, header(len(chunk)) + ",".join(chunk) + "]}")
+        yield event(chunk)

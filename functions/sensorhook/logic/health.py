@@ -231,7 +231,8 @@ class HealthMonitor:
                 update={"api_last_contact_at": at}
             )
         for record in records.values():
-            contacts = (record.reported_at, record.last_reading_at, record.api_last_contact_at)
+            status_contact = record.status_at or record.reported_at
+            contacts = (status_contact, record.last_reading_at, record.api_last_contact_at)
             last_contact = max((c for c in contacts if c is not None), default=None)
             online = (
                 last_contact is not None

@@ -7,13 +7,24 @@ One SQS batch goes through two steps:
 2. `DeliveryProcessor.process`, per delivery: normalize and store inside a Powertools
    idempotent function keyed on the envelope's event_id, so a delivery seen twice (a provider
    re-send, an SQS redelivery, a duplicate in the same batch) is stored and published once.
-   A body that fails validation is quarantined and counts as processed; any other error
-   propagates so SQS retries the delivery and finally dead-letters it.
+   A body that fails validation, or holds something no store can take, is quarantined before
+   anything is written and counts as processed; any other error propagates so SQS retries
+   the delivery and finally dead-letters it.
+
+A large delivery (an Efento batch can stand for 100,000 readings) is stored in chunks of
+`chunk_readings`, each chunk's readings, state, gateways and events in turn, and its progress
+recorded after each chunk. When too little time is left for the next chunk, the delivery fails
+(DeliveryUnfinished) before Lambda would kill it: SQS retries it after its visibility timeout,
+and the retry resumes after the last chunk recorded.
+
+Device clocks are kept as sent, but never trusted beyond receipt: state and liveness are
+ordered by `min(device time, received_at + future_tolerance)`, and a reading dated later than
+that is flagged `future_dated` and counted (FutureDatedReports).
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
@@ -26,25 +37,39 @@ from pydantic import BaseModel
 
 from sensorhook.core.envelope import IngestEnvelope
 from sensorhook.core.flavors import Flavor
+from sensorhook.core.normalized import NormalizedDelivery
 from sensorhook.core.reading import Reading
-from sensorhook.dal.archive import Archive, InboxBodyMissing, quarantine_key, raw_key
+from sensorhook.dal.archive import (
+    Archive,
+    InboxBodyMissing,
+    InboxBodyUnreadable,
+    quarantine_key,
+    raw_key,
+)
+from sensorhook.dal.delivery_progress import DeliveryProgress
 from sensorhook.dal.events import EventPublisher
 from sensorhook.dal.gateways_store import GatewaysStore
 from sensorhook.dal.readings_store import ReadingsStore
 from sensorhook.dal.sensor_state_store import SensorStateStore
 from sensorhook.logic.domain_events import delivery_events
 from sensorhook.observability import logger, metrics
-from sensorhook.providers.registry import InvalidPayload, normalize
+from sensorhook.providers.registry import DeliveryChunks, InvalidPayload
 
 
 class DeliverySummary(BaseModel):
-    """What processing one delivery did; also the idempotency record's stored result."""
+    """What processing one delivery did; also the idempotency record's stored result.
+
+    Counts are those of the attempt that finished the delivery (a resumed delivery's earlier
+    chunks were counted by the attempts that stored them)."""
 
     readings: int = 0
     state_updates: int = 0
     gateway_statuses: int = 0
     steam_trap_changes: int = 0
     events: int = 0
+    future_dated: int = 0
+    chunks: int = 1
+    resumed_at_chunk: int = 0
     quarantined: bool = False
 
 
@@ -55,6 +80,15 @@ class ProcessorStores:
     gateways: GatewaysStore
     archive: Archive
     events: EventPublisher
+    progress: DeliveryProgress
+
+
+@dataclass(frozen=True)
+class ProcessingLimits:
+    reading_ttl_days: int
+    future_tolerance: timedelta
+    chunk_readings: int
+    chunk_time_guard_ms: int
 
 
 @dataclass(frozen=True)
@@ -62,19 +96,22 @@ class ArchivedBatch:
     """The batch after archiving: envelopes with their bodies inline, by SQS message id."""
 
     envelopes: dict[str, IngestEnvelope]
-    missing_bodies: dict[str, str]  # message id -> inbox key that could not be read
+    missing_bodies: dict[str, str]  # message id -> inbox key that is not there
+    unreadable_bodies: dict[str, str]  # message id -> why the inbox did not serve it
 
 
 def archive_batch(envelopes: Mapping[str, IngestEnvelope], archive: Archive) -> ArchivedBatch:
     """Archive the batch raw: one gzip JSON-lines object per flavor, named by message ids.
 
-    A delivery whose claim-checked body is gone cannot be archived or processed; it is left
-    out and reported, so that only it is retried (and dead-lettered), not the whole batch.
-    Any other failure raises: the caller must then fail the whole batch. The archive is
-    per delivery attempt: a delivery SQS retries in another batch is archived again there.
+    A delivery whose claim-checked body cannot be read (gone, or the inbox refused or failed)
+    cannot be archived or processed; it is left out and reported, so that only it is retried
+    (and dead-lettered if it never comes back), not the whole batch. A failed archive write
+    raises: the caller must then fail the whole batch. The archive is per delivery attempt: a
+    delivery SQS retries in another batch is archived again there.
     """
     resolved: dict[str, IngestEnvelope] = {}
     missing: dict[str, str] = {}
+    unreadable: dict[str, str] = {}
     for message_id, envelope in envelopes.items():
         inbox_key = envelope.body_s3_key
         if envelope.body is not None or inbox_key is None:
@@ -85,6 +122,9 @@ def archive_batch(envelopes: Mapping[str, IngestEnvelope], archive: Archive) -> 
         except InboxBodyMissing:
             missing[message_id] = inbox_key
             continue
+        except InboxBodyUnreadable as error:
+            unreadable[message_id] = str(error)
+            continue
         resolved[message_id] = envelope.model_copy(update={"body": body})
 
     by_flavor: dict[Flavor, dict[str, IngestEnvelope]] = {}
@@ -94,7 +134,17 @@ def archive_batch(envelopes: Mapping[str, IngestEnvelope], archive: Archive) -> 
         # the earliest receipt names the hour, so a retried identical batch lands on one key
         first_received = min(envelope.received_at for envelope in group.values())
         archive.put_raw(raw_key(flavor, first_received, group.keys()), list(group.values()))
-    return ArchivedBatch(envelopes=resolved, missing_bodies=missing)
+    return ArchivedBatch(envelopes=resolved, missing_bodies=missing, unreadable_bodies=unreadable)
+
+
+class DeliveryUnfinished(RuntimeError):
+    """Too little time was left for the delivery's next chunk; the chunks before it are
+    stored and recorded. Raised inside the idempotent function, so Powertools deletes the
+    in-progress record and SQS's retry is processed (resuming), not refused as a duplicate."""
+
+    def __init__(self, event_id: str, chunks_done: int, chunks: int) -> None:
+        super().__init__(f"{event_id}: {chunks_done} of {chunks} chunks stored")
+        self.chunks_done = chunks_done
 
 
 class DeliveryProcessor:
@@ -104,13 +154,14 @@ class DeliveryProcessor:
         self,
         stores: ProcessorStores,
         *,
-        reading_ttl_days: int,
+        limits: ProcessingLimits,
         persistence_layer: BasePersistenceLayer,
         idempotency_ttl_seconds: int,
     ) -> None:
         self.stores = stores
+        self.limits = limits
         self._stored_now = False
-        self._reading_ttl_days = reading_ttl_days
+        self._remaining_ms: Callable[[], int] = lambda: limits.chunk_time_guard_ms
         self.idempotency_config = IdempotencyConfig(
             event_key_jmespath="event_id", expires_after_seconds=idempotency_ttl_seconds
         )
@@ -121,14 +172,19 @@ class DeliveryProcessor:
             output_serializer=PydanticSerializer(model=DeliverySummary),
         )(self._normalize_and_store)
 
-    def process(self, envelope: IngestEnvelope) -> DeliverySummary:
+    def process(
+        self, envelope: IngestEnvelope, remaining_ms: Callable[[], int] | None = None
+    ) -> DeliverySummary:
         """Process one delivery whose body is inline (see `archive_batch`).
 
-        An invalid body escapes the idempotent function on purpose: Powertools then keeps no
-        record of it, so a replay of the same event_id after a fix is processed, not skipped.
-        Re-sends of the invalid body overwrite the same quarantine object.
+        `remaining_ms` is the invocation's time left (the Lambda context's); without it every
+        chunk is allowed to start. An invalid body escapes the idempotent function on purpose:
+        Powertools then keeps no record of it, so a replay of the same event_id after a fix
+        is processed, not skipped. Re-sends of the invalid body overwrite the same quarantine
+        object.
         """
         self._stored_now = False
+        self._remaining_ms = remaining_ms or (lambda: self.limits.chunk_time_guard_ms)
         try:
             summary: DeliverySummary = self._store_once(envelope=envelope)
         except InvalidPayload as error:
@@ -139,6 +195,13 @@ class DeliveryProcessor:
                 extra={"event_id": envelope.event_id, "flavor": envelope.flavor.value},
             )
             return DeliverySummary(quarantined=True)
+        except DeliveryUnfinished as unfinished:
+            metrics.add_metric(name="DeliveriesUnfinished", unit=MetricUnit.Count, value=1)
+            logger.warning(
+                "too little time left for the next chunk; SQS retries the delivery",
+                extra={"event_id": envelope.event_id, "chunks_done": unfinished.chunks_done},
+            )
+            raise
         metrics.add_metric(
             name="DeliveriesStored" if self._stored_now else "DuplicateDeliveriesSkipped",
             unit=MetricUnit.Count,
@@ -152,41 +215,113 @@ class DeliveryProcessor:
         self._stored_now = True
         if envelope.body is None:
             raise ValueError(f"envelope {envelope.event_id} reached processing without a body")
-        delivery = normalize(
+        chunks = DeliveryChunks(
             envelope.flavor,
             envelope.body,
             event_id=envelope.event_id,
             received_at=envelope.received_at,
+            chunk_size=self.limits.chunk_readings,
         )
-        readings = delivery.readings
-        stored = self.stores.readings.put_readings(readings, ttl_days=self._reading_ttl_days)
-        state_updates = sum(
-            self.stores.sensor_state.update_latest(reading)
-            for reading in newest_per_state(readings)
+        done = self.stores.progress.chunks_done(envelope.event_id) if chunks.count > 1 else 0
+        if done == 0 and chunks.count > 1:
+            # every chunk is checked before the first write: a chunk no store can take
+            # quarantines the delivery instead of failing it halfway through
+            for _ in chunks.chunks():
+                pass
+        summary = DeliverySummary(chunks=chunks.count, resumed_at_chunk=done)
+        for index, chunk in enumerate(chunks.chunks(done), start=done):
+            if self._remaining_ms() < self.limits.chunk_time_guard_ms:
+                raise DeliveryUnfinished(envelope.event_id, index, chunks.count)
+            self._store_chunk(envelope, chunk, index, summary)
+            if chunks.count > 1:
+                self.stores.progress.record(envelope.event_id, index + 1)
+        if chunks.count > 1:
+            self.stores.progress.clear(envelope.event_id)
+        metrics.add_metric(name="ReadingsStored", unit=MetricUnit.Count, value=summary.readings)
+        return summary
+
+    def _store_chunk(
+        self,
+        envelope: IngestEnvelope,
+        chunk: NormalizedDelivery,
+        index: int,
+        summary: DeliverySummary,
+    ) -> None:
+        """Readings, then state, gateways, events: each idempotent, so a chunk interrupted
+        part-way is simply stored again (readings overwrite their own items, state and
+        gateways only move forward, events keep their dedupe ids)."""
+        tolerance = self.limits.future_tolerance
+        readings = flag_future_dated(chunk.readings, tolerance)
+        statuses_ahead = sum(
+            status.reported_at > envelope.received_at + tolerance
+            for status in chunk.gateway_statuses
         )
-        for status in delivery.gateway_statuses:
-            self.stores.gateways.update_status(status)
+        readings_ahead = sum(reading.future_dated for reading in readings)
+        if readings_ahead or statuses_ahead:
+            metrics.add_metric(
+                name="FutureDatedReports",
+                unit=MetricUnit.Count,
+                value=readings_ahead + statuses_ahead,
+            )
+            logger.warning(
+                "device time ahead of receipt; ordered by receipt",
+                extra={
+                    "event_id": envelope.event_id,
+                    "readings": readings_ahead,
+                    "gateway_statuses": statuses_ahead,
+                },
+            )
+        summary.readings += self.stores.readings.put_readings(
+            readings, ttl_days=self.limits.reading_ttl_days
+        )
+        summary.state_updates += sum(
+            self.stores.sensor_state.update_latest(reading, state_at(reading, tolerance))
+            for reading in newest_per_state(readings, tolerance)
+        )
+        for status in chunk.gateway_statuses:
+            status_at = min(status.reported_at, envelope.received_at + tolerance)
+            self.stores.gateways.update_status(status, status_at)
         for (provider, gateway_id), at in last_reading_per_gateway(readings).items():
             self.stores.gateways.advance_last_reading_at(provider, gateway_id, at)
-        published = self.stores.events.publish(delivery_events(envelope.event_id, delivery))
-        metrics.add_metric(name="ReadingsStored", unit=MetricUnit.Count, value=stored)
-        return DeliverySummary(
-            readings=stored,
-            state_updates=state_updates,
-            gateway_statuses=len(delivery.gateway_statuses),
-            steam_trap_changes=len(delivery.steam_trap_changes),
-            events=published,
+        published = self.stores.events.publish(
+            delivery_events(
+                envelope.event_id, chunk.model_copy(update={"readings": readings}), chunk=index
+            )
         )
+        summary.gateway_statuses += len(chunk.gateway_statuses)
+        summary.steam_trap_changes += len(chunk.steam_trap_changes)
+        summary.events += published
+        summary.future_dated += readings_ahead + statuses_ahead
 
 
-def newest_per_state(readings: Sequence[Reading]) -> list[Reading]:
-    """The newest reading of each (series, metric, channel): the only ones that can become
-    sensor state, so a delivery costs one conditional write per state item, not per reading."""
+def state_at(reading: Reading, tolerance: timedelta) -> datetime:
+    """The time a reading is ordered and judged by: its own, but never later than its receipt
+    plus the tolerance (a sensor clock running ahead would otherwise hold the state forever)."""
+    return min(reading.measured_at, reading.received_at + tolerance)
+
+
+def flag_future_dated(readings: Sequence[Reading], tolerance: timedelta) -> list[Reading]:
+    """The readings, those measured after receipt plus `tolerance` flagged `future_dated`."""
+    return [
+        reading.model_copy(update={"future_dated": True})
+        if reading.measured_at > reading.received_at + tolerance
+        else reading
+        for reading in readings
+    ]
+
+
+def newest_per_state(readings: Sequence[Reading], tolerance: timedelta) -> list[Reading]:
+    """The newest reading of each (series, metric, channel), by `state_at`: the only ones that
+    can become sensor state, so a delivery costs one conditional write per state item, not
+    per reading."""
     newest: dict[tuple[str, str, str], Reading] = {}
     for reading in readings:
         key = (reading.series_key, reading.metric, reading.channel)
         current = newest.get(key)
-        if current is None or current.measured_at < reading.measured_at:
+        if current is None or (state_at(current, tolerance), current.measured_at) < (
+            state_at(reading, tolerance),
+            reading.measured_at,
+        ):
             newest[key] = reading
     return list(newest.values())
 

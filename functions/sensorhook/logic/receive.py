@@ -1,5 +1,10 @@
 """The receiver's decisions: route, bound, authenticate, check JSON, persist to the queue, answer.
 
+Routing follows the HTTP API's route key, not the path: behind a custom domain whose API
+mapping has a base path, the path the client addressed (and signed) is `/<base>/webhooks/...`
+while the route key stays `POST /webhooks/...`. Requests API Gateway sent to the `$default`
+route (another method, an unknown path) get 405 when the path ends in a webhook route, else 404.
+
 The checks run cheapest and least revealing first: route and method, size, content type, then
 authentication, and only then JSON parsing, so an unauthenticated caller learns nothing about
 how its body would be read. A missing Content-Type is accepted (both providers always send
@@ -15,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from sensorhook.core.dedupe import event_id_for
 from sensorhook.core.envelope import IngestEnvelope
-from sensorhook.core.flavors import FLAVOR_BY_ROUTE, Flavor
+from sensorhook.core.flavors import FLAVOR_BY_ROUTE_KEY, ROUTES, Flavor
 from sensorhook.core.reading import UtcDatetime
 from sensorhook.core.settings import ReceiverSettings
 from sensorhook.dal.inbox import InboxWriteFailed
@@ -38,7 +43,8 @@ class WebhookRequest(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     method: str
-    path: str  # the route path (an API stage prefix removed)
+    route_key: str  # the HTTP API route that matched: "POST /webhooks/...", or "$default"
+    path: str  # the path with an API stage prefix removed (a custom domain's base path stays)
     raw_path: str  # the path as the client addressed it: what `(request-target)` signs
     query: str = ""
     headers: dict[str, str]  # names lowercased
@@ -102,7 +108,7 @@ def receive(
     inbox: BodyInbox,
 ) -> ReceiverResponse:
     """Decide what one webhook request gets, persisting it first when it is accepted."""
-    flavor = FLAVOR_BY_ROUTE.get(request.path) or FLAVOR_BY_ROUTE.get(request.path.rstrip("/"))
+    flavor = _route(request)
     try:
         if flavor is None:
             raise _Rejection(404, "not_found", "not found")
@@ -134,6 +140,19 @@ def receive(
         flavor=flavor,
         outcome="accepted",
     )
+
+
+def _route(request: WebhookRequest) -> Flavor | None:
+    """The flavor of the route API Gateway matched; for its catch-all `$default` route, the
+    flavor whose route the path ends in (a trailing slash, or another method, which is 405)."""
+    flavor = FLAVOR_BY_ROUTE_KEY.get(request.route_key)
+    if flavor is not None:
+        return flavor
+    path = request.path.rstrip("/")
+    for candidate, route in ROUTES.items():
+        if path.endswith(route):
+            return candidate
+    return None
 
 
 def _check_method_size_and_type(request: WebhookRequest, settings: ReceiverSettings) -> None:
@@ -211,10 +230,19 @@ def _verify_signature(
 
 
 def _parse_json(body: bytes) -> tuple[str, Any]:
+    """The body as text and parsed JSON, or a 400: a body that is not UTF-8 text (invalid
+    bytes, or a `\\ud800` escape that decodes to a lone surrogate) is never accepted, since no
+    store could hold it and the delivery would be neither stored nor quarantined."""
     try:
         text = body.decode()
+    except UnicodeDecodeError:
+        raise _Rejection(400, "not_utf8", "body is not valid UTF-8") from None
+    try:
         document = json.loads(text)
-    except ValueError:  # UnicodeDecodeError and JSONDecodeError both are
+        json.dumps(document, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise _Rejection(400, "not_utf8", "body contains an invalid Unicode escape") from None
+    except ValueError:
         raise _Rejection(400, "malformed_json", "body is not valid UTF-8 JSON") from None
     except RecursionError:
         raise _Rejection(400, "malformed_json", "body is nested too deeply") from None

@@ -1,7 +1,9 @@
 """Which provider adapter handles which flavor: the processor's single entry to providers."""
 
+import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -9,15 +11,15 @@ from pydantic import ValidationError
 
 from sensorhook.core.flavors import Flavor
 from sensorhook.core.normalized import NormalizedDelivery
-from sensorhook.providers.common import InvalidPayload, describe_validation_error
-from sensorhook.providers.efento.normalize import normalize_measurements
+from sensorhook.providers.common import InvalidPayload, delivery_of, describe_validation_error
+from sensorhook.providers.efento.normalize import PlannedMeasurements, normalize_measurements
 from sensorhook.providers.everactive_ds.normalize import (
     normalize_gateway_status,
     normalize_sensor_reading,
 )
 from sensorhook.providers.everactive_v2020.normalize import normalize_state_change
 
-__all__ = ["InvalidPayload", "normalize"]
+__all__ = ["DeliveryChunks", "InvalidPayload", "normalize"]
 
 Adapter = Callable[..., NormalizedDelivery]
 
@@ -34,6 +36,28 @@ def _reject_non_standard_constant(name: str) -> Any:
     raise ValueError(name)
 
 
+def _parse(flavor: Flavor, body: str) -> Any:
+    try:
+        return json.loads(body, parse_constant=_reject_non_standard_constant)
+    except ValueError:  # JSONDecodeError is a ValueError
+        raise InvalidPayload(f"{flavor.value}: body is not JSON") from None
+    except RecursionError:  # only parsing recurses: the adapters ignore fields they do not know
+        raise InvalidPayload(f"{flavor.value}: body is nested too deeply") from None
+
+
+@contextmanager
+def _as_invalid_payload(flavor: Flavor) -> Iterator[None]:
+    """Every way an adapter refuses a body, as one InvalidPayload naming the flavor."""
+    try:
+        yield
+    except ValidationError as error:
+        raise InvalidPayload(f"{flavor.value}: {describe_validation_error(error)}") from None
+    except InvalidPayload as error:
+        raise InvalidPayload(f"{flavor.value}: {error}") from None
+    except OverflowError:  # e.g. year 1 with a +01:00 offset has no UTC instant
+        raise InvalidPayload(f"{flavor.value}: a date is out of range") from None
+
+
 def normalize(
     flavor: Flavor, body: str, *, event_id: str, received_at: datetime
 ) -> NormalizedDelivery:
@@ -44,17 +68,47 @@ def normalize(
     store can hold); its message names the flavor and the failing locations and error types,
     never the values.
     """
-    try:
-        payload = json.loads(body, parse_constant=_reject_non_standard_constant)
-    except ValueError:  # JSONDecodeError is a ValueError
-        raise InvalidPayload(f"{flavor.value}: body is not JSON") from None
-    except RecursionError:  # only parsing recurses: the adapters ignore fields they do not know
-        raise InvalidPayload(f"{flavor.value}: body is nested too deeply") from None
-    try:
+    payload = _parse(flavor, body)
+    with _as_invalid_payload(flavor):
         return _ADAPTERS[flavor](payload, event_id=event_id, received_at=received_at)
-    except ValidationError as error:
-        raise InvalidPayload(f"{flavor.value}: {describe_validation_error(error)}") from None
-    except InvalidPayload as error:
-        raise InvalidPayload(f"{flavor.value}: {error}") from None
-    except OverflowError:  # e.g. year 1 with a +01:00 offset has no UTC instant
-        raise InvalidPayload(f"{flavor.value}: a date is out of range") from None
+
+
+class DeliveryChunks:
+    """A delivery normalized lazily, at most `chunk_size` readings at a time.
+
+    Only Efento batches expand (a 1 KB body can stand for 100,000 readings); every other
+    flavor is one chunk, normalized at once. Chunks are deterministic: the same body always
+    splits the same way, so a resumed delivery can skip the chunks already stored. Raises
+    InvalidPayload like `normalize`, here or while iterating `chunks()`.
+    """
+
+    def __init__(
+        self, flavor: Flavor, body: str, *, event_id: str, received_at: datetime, chunk_size: int
+    ) -> None:
+        self._flavor, self._chunk_size = flavor, chunk_size
+        payload = _parse(flavor, body)
+        self._planned: PlannedMeasurements | None = None
+        self._whole: NormalizedDelivery | None = None
+        with _as_invalid_payload(flavor):
+            if flavor is Flavor.EFENTO_MEASUREMENTS:
+                self._planned = PlannedMeasurements(
+                    payload, event_id=event_id, received_at=received_at
+                )
+                self.count = max(1, -(-self._planned.size // chunk_size))
+            else:
+                self._whole = _ADAPTERS[flavor](payload, event_id=event_id, received_at=received_at)
+                self.count = 1
+
+    def chunks(self, start: int = 0) -> Iterator[NormalizedDelivery]:
+        """Chunks `start`, `start + 1`, ...; rows of skipped chunks are made but not validated."""
+        if self._planned is None:
+            if start == 0 and self._whole is not None:
+                yield self._whole
+            return
+        rows = self._planned.rows()
+        for _ in itertools.islice(rows, start * self._chunk_size):
+            pass
+        while chunk := list(itertools.islice(rows, self._chunk_size)):
+            with _as_invalid_payload(self._flavor):
+                delivery = delivery_of(chunk)
+            yield delivery

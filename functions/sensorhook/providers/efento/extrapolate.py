@@ -7,7 +7,7 @@ inside [firstMeasurementTimestamp, lastMeasurementTimestamp] are kept, so an eve
 the batch (a state carried over) contributes its points from the batch start on its own grid.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -73,21 +73,18 @@ class ChannelPlan:
         self._runs = _runs(events, first, last)
         self.size = sum(run.size for run in self._runs)
 
-    def measurements(self) -> list[Measurement]:
-        out: list[Measurement] = []
+    def measurements(self) -> Iterator[Measurement]:
+        """Lazily, in time order: a large delivery is stored in chunks, never held whole."""
         for run in self._runs:
             if run.size == 0:
                 continue
             _, value, status, error_code, period_s = _measurement(run.event, run.event.timestamp)
             start, step = run.event.timestamp, run.step
-            out.extend(
-                Measurement(start + k * step, value, status, error_code, period_s)
-                for k in range(run.first_k, run.last_k + 1)
-            )
-        return out
+            for k in range(run.first_k, run.last_k + 1):
+                yield Measurement(start + k * step, value, status, error_code, period_s)
 
 
 def extrapolate(
     events: Sequence[MeasurementEvent], first: datetime, last: datetime
 ) -> list[Measurement]:
-    return ChannelPlan(events, first, last).measurements()
+    return list(ChannelPlan(events, first, last).measurements())

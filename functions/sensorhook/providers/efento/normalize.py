@@ -116,33 +116,46 @@ def _channel_rows(
         }
 
 
+class PlannedMeasurements:
+    """A delivery sized and checked, its readings not yet made: `rows()` yields them lazily,
+    channel readings first (each channel in time order), then the device readings."""
+
+    def __init__(self, payload: Any, *, event_id: str, received_at: datetime) -> None:
+        self._device_rows: list[dict[str, Any]] = []
+        self._planned: list[tuple[ChannelMeasurements, ChannelPlan, dict[str, Any]]] = []
+        for batch in _batches(payload):
+            first, last = batch.first_measurement_timestamp, batch.last_measurement_timestamp
+            if last < first:
+                raise InvalidPayload("lastMeasurementTimestamp is before firstMeasurementTimestamp")
+            shared = {
+                "provider": PROVIDER,
+                "sensor_id": str(batch.measurement_point_id),
+                "sensor_family": SENSOR_FAMILY,
+                "gateway_id": None,
+                "received_at": as_utc(received_at),
+                "event_id": event_id,
+            }
+            self._planned.extend(
+                (channel, ChannelPlan(channel.events, first, last), shared)
+                for channel in batch.measurements_events
+            )
+            self._device_rows.extend(_device_rows(batch, shared))
+        self.size = len(self._device_rows) + sum(plan.size for _, plan, _ in self._planned)
+        if self.size > MAX_READINGS_PER_DELIVERY:
+            raise InvalidPayload(
+                f"delivery would extrapolate to {self.size} readings, "
+                f"over {MAX_READINGS_PER_DELIVERY}"
+            )
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        for planned in self._planned:
+            yield from _channel_rows(*planned)
+        yield from self._device_rows
+
+
 def normalize_measurements(
     payload: Any, *, event_id: str, received_at: datetime
 ) -> NormalizedDelivery:
     """Every batch is sized before any is expanded, so an absurd one costs no memory."""
-    device_rows: list[dict[str, Any]] = []
-    planned: list[tuple[ChannelMeasurements, ChannelPlan, dict[str, Any]]] = []
-    for batch in _batches(payload):
-        first, last = batch.first_measurement_timestamp, batch.last_measurement_timestamp
-        if last < first:
-            raise InvalidPayload("lastMeasurementTimestamp is before firstMeasurementTimestamp")
-        shared = {
-            "provider": PROVIDER,
-            "sensor_id": str(batch.measurement_point_id),
-            "sensor_family": SENSOR_FAMILY,
-            "gateway_id": None,
-            "received_at": as_utc(received_at),
-            "event_id": event_id,
-        }
-        planned.extend(
-            (channel, ChannelPlan(channel.events, first, last), shared)
-            for channel in batch.measurements_events
-        )
-        device_rows.extend(_device_rows(batch, shared))
-    size = len(device_rows) + sum(plan.size for _, plan, _ in planned)
-    if size > MAX_READINGS_PER_DELIVERY:
-        raise InvalidPayload(
-            f"delivery would extrapolate to {size} readings, over {MAX_READINGS_PER_DELIVERY}"
-        )
-    channel_rows = (row for plan in planned for row in _channel_rows(*plan))
-    return delivery_of([*channel_rows, *device_rows])
+    planned = PlannedMeasurements(payload, event_id=event_id, received_at=received_at)
+    return delivery_of(planned.rows())

@@ -1,0 +1,465 @@
+"""What a delivery costs at AWS list prices, beside the floor this architecture allows.
+
+Every AWS call the receiver, processor and lake writer make for deliveries of each flavor is
+recorded on the bench's canned HTTP layer (bench/canned_aws.py: the handlers run unmodified,
+only the socket is gone) and turned into the units AWS bills for it. Units nobody calls for
+are added from the stage configuration the stack deploys with: the HTTP API request, Lambda
+invocations and duration, the event source's batched SQS receive and delete, and log
+ingestion (what the handlers print, measured, plus Lambda's own START/END/REPORT lines).
+
+Lambda duration is the only estimate: the CPU time measured here plus an assumed in-region
+latency per AWS call (`CALL_LATENCY_MS`), billed per invocation rounded up to 1 ms.
+Prices, their date, region and meaning: bench/prices.json.
+"""
+
+import contextlib
+import io
+import json
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from botocore.awsrequest import AWSRequest
+
+PRICES = json.loads((Path(__file__).with_name("prices.json")).read_text())
+KB, SQS_CHUNK, EVENT_CHUNK, HTTP_API_CHUNK = 1024, 64 * 1024, 64 * 1024, 512 * 1024
+# Lambda's own lines per invocation (START, END, REPORT), as CloudWatch Logs ingests them.
+PLATFORM_LOG_BYTES = 350
+# Assumed in-region latency of one call from Lambda, the only estimated input (see docstring).
+CALL_LATENCY_MS = {
+    "dynamodb": 5.0,
+    "sqs": 8.0,
+    "s3_put": 20.0,
+    "s3_get": 10.0,
+    "events": 12.0,
+    "secretsmanager": 10.0,
+}
+MONTH_MINUTES = 30 * 24 * 60
+
+
+@dataclass
+class Units:
+    """Billed units (the keys of bench/prices.json), per delivery unless said otherwise."""
+
+    http_api_request: float = 0.0
+    lambda_request: float = 0.0
+    lambda_gb_second: float = 0.0
+    sqs_request: float = 0.0
+    dynamodb_write_request_unit: float = 0.0
+    dynamodb_read_request_unit: float = 0.0
+    s3_put_request: float = 0.0
+    s3_get_request: float = 0.0
+    eventbridge_event: float = 0.0
+    secrets_manager_api_call: float = 0.0
+    cloudwatch_logs_ingested_gb: float = 0.0
+
+    def __add__(self, other: "Units") -> "Units":
+        return Units(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        )
+
+    def scaled(self, factor: float) -> "Units":
+        return Units(**{f.name: getattr(self, f.name) * factor for f in fields(self)})
+
+    def dollars_by_unit(self) -> dict[str, float]:
+        return {
+            f.name: getattr(self, f.name) * PRICES["prices"][f.name]["usd"] for f in fields(self)
+        }
+
+    def dollars(self) -> float:
+        return sum(self.dollars_by_unit().values())
+
+
+@dataclass
+class CallUnits:
+    """What the AWS calls of one handler invocation bill, and how long they keep it waiting."""
+
+    units: Units = field(default_factory=Units)
+    latency_ms: float = 0.0
+    operations: Counter[str] = field(default_factory=Counter)
+
+
+def item_bytes(value: Any, name: str = "") -> int:
+    """DynamoDB's item size rules on a wire-format item: names plus values, numbers about one
+    byte per two digits plus one, containers three bytes plus one per element."""
+    size = len(name.encode())
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return size + len(inner.encode())
+    if kind == "N":
+        return size + math.ceil(len(inner.lstrip("-").replace(".", "")) / 2) + 1
+    if kind == "B":
+        return size + len(inner)
+    if kind in ("BOOL", "NULL"):
+        return size + 1
+    if kind == "M":
+        return size + 3 + sum(item_bytes(v, k) + 1 for k, v in inner.items())
+    if kind in ("L", "SS", "NS", "BS"):
+        return size + 3 + sum(item_bytes(v if kind == "L" else {kind[0]: v}) + 1 for v in inner)
+    raise ValueError(f"unknown attribute type {kind}")
+
+
+def stored_bytes(item: dict[str, Any]) -> int:
+    """An item's size: its attributes' names and values (no container overhead at the top)."""
+    return sum(item_bytes(value, name) for name, value in item.items())
+
+
+def write_units(item: dict[str, Any]) -> int:
+    return max(1, math.ceil(stored_bytes(item) / KB))
+
+
+def _dynamodb_units(operation: str, payload: dict[str, Any], units: Units) -> None:
+    if operation == "PutItem":
+        units.dynamodb_write_request_unit += write_units(payload["Item"])
+    elif operation == "UpdateItem":
+        written = {**payload["Key"], **payload.get("ExpressionAttributeValues", {})}
+        units.dynamodb_write_request_unit += write_units(written)
+    elif operation == "DeleteItem":
+        units.dynamodb_write_request_unit += write_units(payload["Key"])
+    elif operation == "BatchWriteItem":
+        for writes in payload["RequestItems"].values():
+            for write in writes:
+                item = write.get("PutRequest", {}).get("Item") or write["DeleteRequest"]["Key"]
+                units.dynamodb_write_request_unit += write_units(item)
+    elif operation in ("GetItem", "Query"):
+        units.dynamodb_read_request_unit += 1 if payload.get("ConsistentRead") else 0.5
+
+
+def call_units(requests: Iterable[AWSRequest]) -> CallUnits:
+    """Turn recorded requests into billed units; UpdateItem is sized by its key and the values
+    it writes (the item after the update may be larger: an underestimate, said in docs)."""
+    result = CallUnits()
+    units = result.units
+    for request in requests:
+        target = request.headers.get("X-Amz-Target", b"")
+        target = target.decode() if isinstance(target, bytes) else target
+        body = request.body or b""
+        payload = json.loads(body) if target and body else {}
+        operation = target.rpartition(".")[2] or f"S3 {request.method}"
+        result.operations[operation] += 1
+        if target.startswith("DynamoDB_"):
+            result.latency_ms += CALL_LATENCY_MS["dynamodb"]
+            _dynamodb_units(operation, payload, units)
+        elif target.startswith("AmazonSQS."):
+            result.latency_ms += CALL_LATENCY_MS["sqs"]
+            entries = payload.get("Entries") or [payload]
+            size = sum(len(entry["MessageBody"].encode()) for entry in entries)
+            units.sqs_request += max(1, math.ceil(size / SQS_CHUNK))
+        elif target.startswith("AWSEvents."):
+            result.latency_ms += CALL_LATENCY_MS["events"]
+            for entry in payload["Entries"]:
+                size = sum(
+                    len(str(entry.get(k, "")).encode()) for k in ("Source", "DetailType", "Detail")
+                )
+                units.eventbridge_event += max(1, math.ceil(size / EVENT_CHUNK))
+        elif target.startswith("secretsmanager."):
+            result.latency_ms += CALL_LATENCY_MS["secretsmanager"]
+            units.secrets_manager_api_call += 1
+        elif not target and request.method in ("PUT", "POST"):
+            result.latency_ms += CALL_LATENCY_MS["s3_put"]
+            units.s3_put_request += 1
+        elif not target:
+            result.latency_ms += CALL_LATENCY_MS["s3_get"]
+            units.s3_get_request += 1
+    return result
+
+
+@dataclass
+class Invocation:
+    """One handler invocation as measured: its calls, CPU and what it printed."""
+
+    calls: CallUnits
+    cpu_ms: float
+    log_bytes: int
+
+    def lambda_units(self, memory_mb: int) -> Units:
+        billed_ms = math.ceil(self.cpu_ms + self.calls.latency_ms)
+        return Units(
+            lambda_request=1,
+            lambda_gb_second=billed_ms / 1000 * memory_mb / 1024,
+            cloudwatch_logs_ingested_gb=(self.log_bytes + PLATFORM_LOG_BYTES) / 1024**3,
+        )
+
+
+def measure(recorded: list[AWSRequest], work: Callable[[], Any]) -> Invocation:
+    """Run one invocation; its requests are those recorded meanwhile."""
+    first = len(recorded)
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink):
+        began = time.process_time()
+        work()
+        cpu_ms = (time.process_time() - began) * 1000
+    return Invocation(call_units(recorded[first:]), cpu_ms, len(sink.getvalue().encode()))
+
+
+@dataclass
+class FlavorCost:
+    flavor: str
+    body_bytes: int
+    readings: int  # per delivery
+    actual: Units
+    floor: Units
+    operations: Counter[str]  # AWS calls per delivery (receiver + processor)
+    dynamodb_bytes_per_reading: float  # readings item plus DynamoDB's 100-byte overhead
+    raw_bytes_per_delivery: float  # gzip JSON lines in the raw archive
+    parquet_bytes_per_reading: float
+
+    @property
+    def ratio(self) -> float:
+        return self.actual.dollars() / self.floor.dollars()
+
+
+def body_bytes(request: AWSRequest) -> int:
+    body = request.body
+    if body is None:
+        return 0
+    if isinstance(body, bytes | bytearray | str):
+        return len(body)
+    # a streamed body with a checksum trailer (aws-chunked) states its own length
+    return int(request.headers.get("X-Amz-Decoded-Content-Length", 0))
+
+
+def stream_event(batch_write_requests: Iterable[AWSRequest]) -> dict[str, Any]:
+    """The readings table's stream batch for the items the processor wrote (INSERTs)."""
+    records: list[dict[str, Any]] = []
+    for request in batch_write_requests:
+        payload = json.loads(request.body)
+        for writes in payload["RequestItems"].values():
+            for write in writes:
+                item = write["PutRequest"]["Item"]
+                records.append(
+                    {
+                        "eventID": str(len(records)),
+                        "eventName": "INSERT",
+                        "eventSource": "aws:dynamodb",
+                        "awsRegion": "eu-west-1",
+                        "eventSourceARN": (
+                            "arn:aws:dynamodb:eu-west-1:123456789012:table/readings/stream/bench"
+                        ),
+                        "dynamodb": {
+                            "Keys": {"series": item["series"], "point": item["point"]},
+                            "NewImage": item,
+                            "SequenceNumber": f"{len(records):021d}",
+                            "StreamViewType": "NEW_IMAGE",
+                        },
+                    }
+                )
+    return {"Records": records}
+
+
+def flavor_cost(
+    flavor: Any, body: bytes, config: Any, recorded: list[AWSRequest], context: Any
+) -> FlavorCost:
+    from bench.workload import processor_batch, receiver_request
+    from sensorhook.handlers import lake_writer, processor, receiver
+
+    # receiver: one request, measured after a first one filled the secret cache (the cache
+    # lasts secret_cache_seconds, so a busy endpoint reads each secret about once a minute)
+    request = receiver_request(flavor, body)
+    receiver.handler(request, context)
+    received = measure(recorded, lambda: receiver.handler(request, context))
+
+    batch_size = config.processor_batch_size
+    batch = processor_batch(flavor, body, batch_size)
+    first = len(recorded)
+    processed = measure(recorded, lambda: processor.handler(batch, context))
+    writes = [
+        r
+        for r in recorded[first:]
+        if r.headers.get("X-Amz-Target", b"").endswith(b"BatchWriteItem")
+    ]
+    readings_in_batch = sum(
+        len(w) for r in writes for w in json.loads(r.body)["RequestItems"].values()
+    )
+    readings = readings_in_batch // batch_size
+    stream = stream_event(writes)
+    lake_first = len(recorded)
+    lake = measure(recorded, lambda: lake_writer.handler(stream, context)) if readings else None
+
+    lake_share = Units()
+    parquet_bytes = 0
+    if lake is not None:
+        # Deployed, the stream fills lake batches of lake_writer_batch_size readings at these
+        # rates: per batch one invocation and the measured PUTs (one per partition); the CPU
+        # per reading as measured on this smaller batch.
+        lake_batch = max(config.lake_writer_batch_size, readings_in_batch)
+        full_batch = Invocation(
+            lake.calls, lake.cpu_ms * lake_batch / readings_in_batch, lake.log_bytes
+        )
+        lake_share = (
+            full_batch.calls.units + full_batch.lambda_units(config.lake_writer_memory_mb)
+        ).scaled(readings / lake_batch)
+        parquet_bytes = sum(body_bytes(r) for r in recorded[lake_first:] if r.method == "PUT")
+    actual = (
+        received.calls.units
+        + received.lambda_units(config.receiver_memory_mb)
+        + Units(http_api_request=math.ceil(len(body) / HTTP_API_CHUNK))
+        # the event source receives and deletes a batch in one request each
+        + Units(sqs_request=2).scaled(1 / batch_size)
+        + (processed.calls.units + processed.lambda_units(config.processor_memory_mb)).scaled(
+            1 / batch_size
+        )
+        + lake_share
+    )
+    events = processed.calls.units.eventbridge_event / batch_size
+    floor = (
+        floor_units(
+            body,
+            config=config,
+            readings=readings,
+            events=events,
+            writes=writes,
+            batch_size=batch_size,
+        )
+        + lake_share
+    )
+    operations = received.calls.operations + Counter(
+        {k: v / batch_size for k, v in processed.calls.operations.items()}
+    )
+    item_sizes = [
+        stored_bytes(w["PutRequest"]["Item"]) + 100
+        for r in writes
+        for ws in json.loads(r.body)["RequestItems"].values()
+        for w in ws
+    ]
+    raw_puts = [r for r in recorded[first:] if "/raw/" in r.url or "raw%2F" in r.url]
+    return FlavorCost(
+        flavor=flavor.value,
+        body_bytes=len(body),
+        readings=readings,
+        actual=actual,
+        floor=floor,
+        operations=operations,
+        dynamodb_bytes_per_reading=sum(item_sizes) / len(item_sizes) if item_sizes else 0.0,
+        raw_bytes_per_delivery=sum(body_bytes(r) for r in raw_puts) / batch_size,
+        parquet_bytes_per_reading=parquet_bytes / readings_in_batch if readings else 0.0,
+    )
+
+
+def floor_units(
+    body: bytes,
+    *,
+    config: Any,
+    readings: int,
+    events: float,
+    writes: list[AWSRequest],
+    batch_size: int,
+) -> Units:
+    """The least this architecture can spend on one delivery (docs/cost.md, "The floor"):
+    one API request; one receiver invocation; one SQS send, plus the batch's receive and
+    delete shared; the processor invocation shared by its batch; per sensor one conditional
+    write of its readings packed in one item (which is also the dedupe record) and one write
+    of its latest state, or one conditional write for a gateway status; one event; the raw
+    archive object shared by the batch (the lake writer's share is added by the caller, as
+    measured: the lake is part of the product). The packed readings item is taken as large as
+    the items written today together, an upper bound. Lambda duration counts only the calls
+    listed, at the same assumed latencies, and no CPU."""
+    readings_bytes_per_sensor: Counter[str] = Counter()
+    for request in writes:
+        for ws in json.loads(request.body)["RequestItems"].values():
+            for w in ws:
+                item = w["PutRequest"]["Item"]
+                readings_bytes_per_sensor[item["series"]["S"]] += stored_bytes(item)
+    sensors = max(1, len(readings_bytes_per_sensor))
+    if readings:
+        wru = sum(math.ceil(b / batch_size / KB) + 1 for b in readings_bytes_per_sensor.values())
+    else:
+        wru = 1
+    receiver_ms = CALL_LATENCY_MS["sqs"]
+    processor_ms = (
+        CALL_LATENCY_MS["s3_put"] / batch_size
+        + CALL_LATENCY_MS["dynamodb"] * (2 * sensors if readings else 1)
+        + CALL_LATENCY_MS["events"]
+    )
+    return Units(
+        http_api_request=math.ceil(len(body) / HTTP_API_CHUNK),
+        lambda_request=1 + 1 / batch_size,
+        lambda_gb_second=(
+            math.ceil(receiver_ms) / 1000 * config.receiver_memory_mb / 1024
+            + processor_ms / 1000 * config.processor_memory_mb / 1024
+        ),
+        sqs_request=math.ceil(len(body) / SQS_CHUNK) + 2 / batch_size,
+        dynamodb_write_request_unit=wru,
+        # one event for a delivery that yields any (a gateway status yields none)
+        eventbridge_event=min(1.0, events),
+        s3_put_request=1 / batch_size,
+        cloudwatch_logs_ingested_gb=PLATFORM_LOG_BYTES * (1 + 1 / batch_size) / 1024**3,
+    )
+
+
+def cost_table(config: Any, context: Any, secrets: dict[str, str]) -> list[FlavorCost]:
+    from bench.canned_aws import canned_aws
+    from bench.workload import bodies
+
+    with canned_aws(secrets) as recorded, contextlib.redirect_stdout(io.StringIO()):
+        return [
+            flavor_cost(flavor, body, config, recorded, context)
+            for flavor, body in bodies().items()
+        ]
+
+
+def monthly(cost: FlavorCost, sensors: int, config: Any) -> dict[str, float]:
+    """Dollars a month for `sensors` sending one delivery a minute: requests and, at steady
+    state, DynamoDB readings kept for the TTL; S3 grows by the month's raw and Parquet bytes."""
+    deliveries = sensors * MONTH_MINUTES
+    readings = deliveries * cost.readings
+    prices = PRICES["prices"]
+    dynamodb_gb = readings / 30 * config.reading_ttl_days * cost.dynamodb_bytes_per_reading / 1e9
+    s3_gb = (
+        deliveries * cost.raw_bytes_per_delivery + readings * cost.parquet_bytes_per_reading
+    ) / 1e9
+    return {
+        "requests": cost.actual.dollars() * deliveries,
+        "dynamodb_storage": dynamodb_gb * prices["dynamodb_storage_gb_month"]["usd"],
+        "s3_storage_added": s3_gb * prices["s3_storage_gb_month"]["usd"],
+    }
+
+
+def print_cost_report(config: Any, context: Any, secrets: dict[str, str]) -> None:
+    costs = cost_table(config, context, secrets)
+    print(
+        f"\ncost per delivery at list prices ({PRICES['region']}, {PRICES['architecture']}, "
+        f"prices of {PRICES['as_of']}; bench/prices.json), processor batches of "
+        f"{config.processor_batch_size}"
+    )
+    print(
+        f"  {'flavor':32} {'rdg':>4} {'$/M deliv':>10} {'$/M meas':>9} {'floor $/M':>10} "
+        f"{'ratio':>6} {'WRU':>6} {'floor WRU':>9}"
+    )
+    for cost in costs:
+        per_million = cost.actual.dollars() * 1e6
+        per_measurement = f"{per_million / cost.readings:9.3f}" if cost.readings else f"{'-':>9}"
+        print(
+            f"  {cost.flavor:32} {cost.readings:4d} {per_million:10.2f} {per_measurement} "
+            f"{cost.floor.dollars() * 1e6:10.2f} {cost.ratio:6.2f} "
+            f"{cost.actual.dynamodb_write_request_unit:6.1f} "
+            f"{cost.floor.dynamodb_write_request_unit:9.1f}"
+        )
+    print("\n  where the money goes, $ per million deliveries (actual / floor)")
+    names = [f.name for f in fields(Units)]
+    print("  " + f"{'':32}" + "".join(f"{n.split('_')[0][:9]:>10}" for n in names))
+    for cost in costs:
+        actual, floor = cost.actual.dollars_by_unit(), cost.floor.dollars_by_unit()
+        print(f"  {cost.flavor:32}" + "".join(f"{actual[n] * 1e6:10.2f}" for n in names))
+        print(f"  {'  floor':32}" + "".join(f"{floor[n] * 1e6:10.2f}" for n in names))
+    print("\n  AWS calls per delivery (receiver + processor share)")
+    for cost in costs:
+        calls = ", ".join(f"{op} {n:g}" for op, n in sorted(cost.operations.items()))
+        print(f"  {cost.flavor:32} {sum(cost.operations.values()):5.1f}: {calls}")
+    by_flavor = {cost.flavor: cost for cost in costs}
+    print(
+        "\n  a month at one delivery per sensor per minute ($: requests + DynamoDB storage at "
+        f"{config.reading_ttl_days} d TTL + S3 added)"
+    )
+    for label, flavor in (
+        ("Everactive Data Services", "everactive-ds-sensor-reading"),
+        ("Efento", "efento-measurements"),
+    ):
+        for sensors in (100, 1_000, 10_000):
+            month = monthly(by_flavor[flavor], sensors, config)
+            parts = " + ".join(f"{v:,.2f}" for v in month.values())
+            print(f"  {label:26} {sensors:6,d} sensors: {sum(month.values()):10,.2f}  ({parts})")

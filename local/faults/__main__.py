@@ -1,0 +1,5 @@
+import sys
+
+from local.faults.drill import main
+
+sys.exit(main())

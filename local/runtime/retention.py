@@ -1,0 +1,137 @@
+"""Bounds on what the embedded AWS retains, so a long local run keeps its memory flat.
+
+moto keeps everything for ever, in memory: one CloudWatch Logs stream per invocation with every
+line the function printed, every event an EventBridge archive matched, every record a DynamoDB
+stream ever carried. AWS expires them (log retention, archive retention, a stream's 24 hours);
+moto does not, so a `make local` left running grows by the minute. A `Janitor` thread trims
+them every few seconds to what a person or a poller can still need:
+
+- log groups keep their newest `log_streams_per_group` streams (one per invocation: the recent
+  invocations stay readable with `aws logs`);
+- EventBridge archives keep their newest `archived_events` events;
+- a DynamoDB stream shard drops the records every open iterator has read (the runtime's poller
+  holds one iterator per stream, see `pollers.py`), and keeps at most `stream_records` records
+  when nothing reads it; in whole steps of `stream_trim_step`.
+
+Tables, queues and buckets are the user's data and are never trimmed.
+"""
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodbstreams.models import dynamodbstreams_backends
+from moto.events.models import events_backends
+from moto.logs.models import logs_backends
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RetentionBounds:
+    log_streams_per_group: int = 200
+    archived_events: int = 1000
+    stream_records: int = 10_000
+    # moto numbers a new record len(items) + start without a lock: trimming in large steps
+    # only keeps the (tiny) window in which a record could be misnumbered rare
+    stream_trim_step: int = 1000
+
+
+@dataclass
+class Trimmed:
+    log_streams: int = 0
+    archived_events: int = 0
+    stream_records: int = 0
+
+
+@dataclass
+class Retained:
+    """What the embedded AWS holds right now, for `make soak`'s report."""
+
+    log_streams: int = 0
+    log_events: int = 0
+    archived_events: int = 0
+    stream_records: int = 0
+
+
+@dataclass
+class Janitor:
+    account_id: str
+    region: str
+    bounds: RetentionBounds = field(default_factory=RetentionBounds)
+    every_s: float = 5.0
+    trimmed: Trimmed = field(default_factory=Trimmed)
+
+    def __post_init__(self) -> None:
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="retention-janitor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.every_s):
+            try:
+                self.trim()
+            except Exception:  # moto's structures changed under us: try again next round
+                log.exception("trimming the embedded AWS failed")
+
+    def trim(self) -> Trimmed:
+        """Trim once; returns the running totals."""
+        self._trim_logs()
+        self._trim_archives()
+        self._trim_streams()
+        return self.trimmed
+
+    def retained(self) -> Retained:
+        held = Retained()
+        for group in list(logs_backends[self.account_id][self.region].groups.values()):
+            streams = list(group.streams.values())
+            held.log_streams += len(streams)
+            held.log_events += sum(len(stream.events) for stream in streams)
+        for archive in list(events_backends[self.account_id][self.region].archives.values()):
+            held.archived_events += len(archive.events)
+        for table in list(dynamodb_backends[self.account_id][self.region].tables.values()):
+            if table.stream_shard is not None:
+                held.stream_records += len(table.stream_shard.items)
+        return held
+
+    def _trim_logs(self) -> None:
+        keep = self.bounds.log_streams_per_group
+        for group in list(logs_backends[self.account_id][self.region].groups.values()):
+            names = list(group.streams)  # insertion order: oldest first
+            for name in names[: max(0, len(names) - keep)]:
+                group.streams.pop(name, None)
+                self.trimmed.log_streams += 1
+
+    def _trim_archives(self) -> None:
+        keep = self.bounds.archived_events
+        for archive in list(events_backends[self.account_id][self.region].archives.values()):
+            excess = len(archive.events) - keep
+            if excess > 0:
+                del archive.events[:excess]
+                self.trimmed.archived_events += excess
+
+    def _trim_streams(self) -> None:
+        iterators = list(
+            dynamodbstreams_backends[self.account_id][self.region].shard_iterators.values()
+        )
+        for table in list(dynamodb_backends[self.account_id][self.region].tables.values()):
+            shard = table.stream_shard
+            if shard is None:
+                continue
+            readers = [it.sequence_number for it in iterators if it.stream_shard is shard]
+            end = shard.starting_sequence_number + len(shard.items)
+            read_up_to = min(readers) if readers else end - self.bounds.stream_records
+            drop = min(len(shard.items), read_up_to - shard.starting_sequence_number)
+            drop -= drop % self.bounds.stream_trim_step
+            if drop > 0:
+                # sequence numbers stay as they were: the shard's start moves with what it drops
+                del shard.items[:drop]
+                shard.starting_sequence_number += drop
+                self.trimmed.stream_records += drop

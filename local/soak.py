@@ -1,0 +1,192 @@
+"""`make soak`: the local sandbox under steady traffic for a long run, memory and throughput.
+
+Runs what `make local` runs (the stack on the embedded AWS, the emulator as the provider
+delivering every 10 s, schedules 60x faster) and, beside it, sends webhooks at a steady offered
+rate from a fixed pool of authentic deliveries, cycled: after the first round every request is
+a re-send the processor skips, so the stores hold the same data from then on and whatever
+memory still grows is the runtime's or moto's, not the user's data (the raw archive alone keeps
+growing: every delivery attempt is archived, as in AWS). Every interval it prints the process's
+resident memory, the requests answered and their latency, what the embedded AWS retains, the
+ingest queue's depth and the machine's load. Offer less than the stack processes (the queue
+depth says so): a growing backlog slows moto's SQS and then the receiver's enqueue, which
+answers 503 once it misses its deadline.
+"""
+
+import argparse
+import itertools
+import os
+import random
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from infra.constants import Output
+from local.demo import WEBHOOK_SECRET_NAMES, _queue_depth
+from local.emulator import (
+    DeliveryFactory,
+    FaultShares,
+    Installation,
+    Secrets,
+    Sender,
+    Stream,
+    backdated_start,
+)
+from local.sandbox import _deliver_periodically, sandbox
+from sensorhook.core.flavors import Flavor
+
+# Signed v2020-07 deliveries carry a Date the receiver checks against a 300 s window, so a
+# re-sent one would be refused: the cycled pool holds the header-authenticated flavors (the
+# emulator's own periodic deliveries still include signed ones, freshly signed).
+_POOL_FLAVORS = [
+    Flavor.EVERACTIVE_DS_SENSOR_READING,
+    Flavor.EVERACTIVE_DS_GATEWAY_STATUS,
+    Flavor.EFENTO_MEASUREMENTS,
+]
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, int(share * len(ordered)) - 1)] if ordered else float("nan")
+
+
+def soak(duration_s: float, rate: float, interval_s: float, pool_size: int, seed: int) -> int:
+    provider = Installation.create(
+        seed=seed, sensors=3, gateways=2, start=datetime.now(UTC) - timedelta(hours=1)
+    )
+    rows: list[dict[str, Any]] = []
+    with sandbox(provider, batching_window_cap=1.0) as box:
+        stack = box.stack
+        stopping = threading.Event()
+        delivering = threading.Thread(
+            target=_deliver_periodically, args=(box, 10.0, stopping), daemon=True
+        )
+        delivering.start()
+        installation = Installation.create(
+            seed=seed + 1,
+            sensors=20,
+            gateways=4,
+            start=backdated_start(
+                datetime.now(UTC), count=pool_size, sensors=20, flavors=_POOL_FLAVORS
+            ),
+        )
+        secrets = Secrets.model_validate(
+            {"webhook_secrets": {name: box.secrets[name] for name in WEBHOOK_SECRET_NAMES}}
+        )
+        stream = Stream(
+            installation,
+            DeliveryFactory(secrets=secrets, base_url=stack.api_url),
+            _POOL_FLAVORS,
+            FaultShares(duplicate=0.0, stale_date=0.0, bad_signature=0.0, malformed=0.0),
+            rng=random.Random(seed),  # noqa: S311 - reproducible traffic
+        )
+        pool = list(itertools.islice(stream, pool_size))
+        deliveries = itertools.cycle(pool)
+        sender = Sender()
+        sqs = stack.client("sqs")
+        print(
+            f"soak: {duration_s:.0f} s at {rate:g} req/s offered, a pool of {len(pool)} "
+            f"deliveries cycled; a line every {interval_s:.0f} s",
+            flush=True,
+        )
+        print(
+            f"{'t (s)':>6} {'RSS MB':>8} {'sent':>6} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
+            f"{'non-202':>7} {'log streams':>11} {'log events':>10} {'archived':>8} "
+            f"{'stream recs':>11} {'queued':>6} {'load':>5}",
+            flush=True,
+        )
+        started = time.monotonic()
+        rows.append({"t": 0.0, "rss": rss_mb()})
+        statuses: Counter[str] = Counter()
+        try:
+            while time.monotonic() - started < duration_s:
+                report = sender.run(deliveries, duration_s=interval_s, rate=rate)
+                latencies = [r.latency_s * 1000 for r in report.sent if r.latency_s is not None]
+                held = stack.janitor.retained()
+                statuses.update(r.outcome for r in report.sent)
+                row = {
+                    "t": time.monotonic() - started,
+                    "rss": rss_mb(),
+                    "sent": len(report.sent),
+                    "rate": len(report.sent) / report.elapsed_s,
+                    "p50": _percentile(latencies, 0.5),
+                    "p99": _percentile(latencies, 0.99),
+                    "bad": sum(r.status != 202 for r in report.sent),
+                    "load": os.getloadavg()[0],
+                    "queued": _queue_depth(sqs, stack.outputs[Output.INGEST_QUEUE_URL]),
+                    **held.__dict__,
+                }
+                rows.append(row)
+                print(
+                    f"{row['t']:6.0f} {row['rss']:8.1f} {row['sent']:6d} {row['rate']:7.1f} "
+                    f"{row['p50']:7.1f} {row['p99']:7.1f} {row['bad']:7d} "
+                    f"{held.log_streams:11d} {held.log_events:10d} {held.archived_events:8d} "
+                    f"{held.stream_records:11d} {row['queued']:6d} {row['load']:5.1f}",
+                    flush=True,
+                )
+        finally:
+            stopping.set()
+            sender.close()
+        s3 = stack.client("s3")
+        objects = [
+            o
+            for page in s3.get_paginator("list_objects_v2").paginate(
+                Bucket=stack.outputs["BucketName"]
+            )
+            for o in page.get("Contents", [])
+        ]
+        trimmed = stack.janitor.trimmed
+    measured = rows[1:]
+    if not measured:
+        return 1
+    first, last = measured[0], measured[-1]
+    total = sum(row["sent"] for row in measured)
+    bad = sum(row["bad"] for row in measured)
+    print("\nsummary")
+    print(
+        f"  RSS                 start {rows[0]['rss']:.1f} MB, after the first interval "
+        f"{first['rss']:.1f} MB, end {last['rss']:.1f} MB"
+    )
+    print(
+        f"  throughput          first interval {first['rate']:.1f} req/s, last "
+        f"{last['rate']:.1f} req/s; p99 {first['p99']:.1f} -> {last['p99']:.1f} ms"
+    )
+    print(f"  requests            {total} sent, {bad} not 202: {dict(statuses)}")
+    print(
+        f"  machine load        1-min load average {min(r['load'] for r in measured):.1f} to "
+        f"{max(r['load'] for r in measured):.1f} on {os.cpu_count()} CPUs (shared)"
+    )
+    print(
+        f"  trimmed             {trimmed.log_streams} log streams, "
+        f"{trimmed.archived_events} archived events, {trimmed.stream_records} stream records"
+    )
+    print(
+        f"  bucket              {len(objects)} objects, "
+        f"{sum(o['Size'] for o in objects) / 1e6:.1f} MB (raw archive: every attempt)"
+    )
+    return 0 if bad == 0 else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make soak", description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=1800, help="seconds")
+    parser.add_argument("--rate", type=float, default=5.0, help="requests per second offered")
+    parser.add_argument("--interval", type=float, default=60.0, help="seconds per report line")
+    parser.add_argument("--pool", type=int, default=300, help="distinct deliveries cycled")
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args(argv)
+    return soak(args.duration, args.rate, args.interval, args.pool, args.seed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

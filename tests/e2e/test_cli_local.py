@@ -1,0 +1,142 @@
+"""The operator CLI against the local sandbox, as a user runs it next to `make local`: the
+installed `sensorhook` console script, in its own process, finds the stack through the
+endpoints file; then `status`, `test-delivery`, `replay`, `subscriptions reconcile` and
+`tail logs`."""
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from infra.constants import Output
+from local.emulator import Installation
+from local.sandbox import sandbox, write_endpoints
+from sensorhook.core.dedupe import event_id_for
+from sensorhook.core.envelope import IngestEnvelope
+from sensorhook.core.flavors import Flavor
+from sensorhook.dal.archive import Archive, quarantine_key
+
+pytestmark = pytest.mark.slow
+# what `make venv` installs next to the interpreter
+SCRIPT = os.path.join(os.path.dirname(sys.executable), "sensorhook")
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    installation = Installation.create(
+        seed=5, sensors=2, gateways=1, start=datetime.now(UTC) - timedelta(minutes=5)
+    )
+    with sandbox(installation) as box:
+        box.stack.drain(timeout=60)
+        endpoints = write_endpoints(box, tmp_path_factory.mktemp("local") / "endpoints.json")
+
+        def sensorhook(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(  # noqa: S603 (our own console script)
+                [SCRIPT, "--endpoints", str(endpoints), *args],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env={**os.environ, "COLUMNS": "300"},
+                check=False,
+            )
+
+        yield box, installation, sensorhook
+
+
+def test_status_finds_the_local_stack_and_shows_its_subscriptions(local) -> None:
+    _, _, sensorhook = local
+
+    result = sensorhook("status")
+    report = json.loads(sensorhook("status", "--json").stdout)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("sensorhook local (local, us-east-1, running)")
+    states = {s["name"]: s["status"] for s in report["subscriptions"]}
+    assert states["ds-sensor-readings"] == states["ds-gateway-status"] == "active"
+    assert states["efento-measurements"] == "manual"
+    assert report["queues"]["dead-letter"]["waiting"] == 0
+    assert "Forwarding endpoints: not deployed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("flavor", "where"),
+    [
+        ("efento-measurements", "events"),
+        ("everactive-v2020-07", "events"),
+        ("everactive-ds-gateway-status", "gateways table"),
+    ],
+)
+def test_the_test_button_lands_in_the_local_stack(local, flavor: str, where: str) -> None:
+    _, _, sensorhook = local
+
+    result = sensorhook("test-delivery", flavor, "--wait", "30", "--json")
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["response"]["status"] == 202
+    assert report["landed"]["where"] == where
+
+
+def test_replay_puts_a_quarantined_delivery_through_and_it_is_stored(local) -> None:
+    # Given a valid Efento delivery that an earlier release quarantined
+    box, installation, sensorhook = local
+    payload = installation.payload(Flavor.EFENTO_MEASUREMENTS)
+    body = json.dumps(payload.body)
+    envelope = IngestEnvelope(
+        flavor=Flavor.EFENTO_MEASUREMENTS,
+        event_id=event_id_for(Flavor.EFENTO_MEASUREMENTS, payload.body),
+        received_at=datetime.now(UTC),
+        request_id="earlier-release",
+        body=body,
+    )
+    bucket = box.stack.outputs[Output.BUCKET_NAME]
+    archive = Archive(bucket, box.stack.client("s3"))
+    archive.put_quarantine(quarantine_key(envelope), envelope, "an earlier release rejected it")
+    assert json.loads(sensorhook("status", "--json").stdout)["quarantine"]["count"] == 1
+
+    # When the operator replays quarantine
+    result = sensorhook("replay", "quarantine", "--yes", "--json")
+    box.stack.drain(timeout=60)
+
+    # Then it was re-enqueued and stored, and quarantine is empty
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["counts"] == {"replayed": 1, "failed": 0, "skipped": 0}
+    assert json.loads(sensorhook("status", "--json").stdout)["quarantine"]["count"] == 0
+    sensor_id = payload.samples[0].sensor_id
+    items = box.stack.client("dynamodb").scan(
+        TableName=box.stack.outputs[Output.READINGS_TABLE],
+        FilterExpression="sensor_id = :s AND event_id = :e",
+        ExpressionAttributeValues={":s": {"S": sensor_id}, ":e": {"S": envelope.event_id}},
+    )["Items"]
+    assert items
+
+
+def test_the_dead_letter_queue_is_empty_and_replay_says_so(local) -> None:
+    _, _, sensorhook = local
+
+    result = sensorhook("replay", "dlq", "--dry-run")
+
+    assert result.returncode == 0, result.stderr
+    assert "Nothing to replay in the dead-letter queue." in result.stdout
+
+
+def test_reconcile_after_the_deploy_has_nothing_to_change(local) -> None:
+    _, _, sensorhook = local
+
+    result = sensorhook("subscriptions", "reconcile", "--dry-run")
+
+    assert result.returncode == 0, result.stderr
+    assert "= unchanged" in result.stdout
+    assert "Nothing to change." in result.stdout
+
+
+def test_tail_logs_reads_a_functions_log_group(local) -> None:
+    _, _, sensorhook = local
+
+    result = sensorhook("tail", "logs", "subscriptions", "--since", "30m", "--no-follow")
+
+    assert result.returncode == 0, result.stderr
+    assert "subscriptions reconciled" in result.stdout

@@ -1,0 +1,107 @@
+"""The retention janitor trims what moto would keep for ever, and nothing else."""
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+from local.runtime.retention import Janitor, RetentionBounds
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield
+
+
+def _table_with_stream(dynamodb: Any, name: str) -> str:
+    return str(
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+        )["TableDescription"]["LatestStreamArn"]
+    )
+
+
+def test_logs_archives_and_read_stream_records_are_trimmed_to_their_bounds(aws: None) -> None:
+    # Given a function's log group with 30 invocation streams, an archive of 25 events, and a
+    # table stream of 250 records of which a reader has read 210
+    logs, events = boto3.client("logs"), boto3.client("events")
+    dynamodb = boto3.client("dynamodb")
+    logs.create_log_group(logGroupName="/aws/lambda/f")
+    for n in range(30):
+        logs.create_log_stream(logGroupName="/aws/lambda/f", logStreamName=f"s{n:02d}")
+        logs.put_log_events(
+            logGroupName="/aws/lambda/f",
+            logStreamName=f"s{n:02d}",
+            logEvents=[{"timestamp": 1, "message": "START"}],
+        )
+    bus_arn = events.create_event_bus(Name="bus")["EventBusArn"]
+    events.create_archive(ArchiveName="all", EventSourceArn=bus_arn)
+    for n in range(25):
+        events.put_events(
+            Entries=[
+                {
+                    "Source": "s",
+                    "DetailType": "t",
+                    "Detail": json.dumps({"n": n}),
+                    "EventBusName": "bus",
+                }
+            ]
+        )
+    stream_arn = _table_with_stream(dynamodb, "read")
+    for n in range(250):
+        dynamodb.put_item(TableName="read", Item={"k": {"S": str(n)}})
+    # (moto's in-process mock serves no stream API: the reader uses moto's backend directly)
+    backend = dynamodbstreams_backends[DEFAULT_ACCOUNT_ID][REGION]
+    shard_id = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].tables["read"].stream_shard.id
+    iterator = backend.get_shard_iterator(stream_arn, shard_id, "TRIM_HORIZON", None).arn
+    read = []
+    for _ in range(3):
+        page = backend.get_records(iterator, 70)
+        read += page["Records"]
+        iterator = page["NextShardIterator"]
+    janitor = Janitor(
+        DEFAULT_ACCOUNT_ID,
+        REGION,
+        RetentionBounds(
+            log_streams_per_group=10, archived_events=5, stream_records=100, stream_trim_step=100
+        ),
+    )
+    # When it trims (the reader's used iterators are gone, as the runtime's poller drops them)
+    iterators = backend.shard_iterators
+    for arn in [arn for arn in iterators if arn != iterator]:
+        iterators.pop(arn)
+    trimmed = janitor.trim()
+    # Then the newest 10 log streams and 5 archived events are left, and the stream keeps what
+    # the reader has not read (trimmed in whole steps of 100: 210 read, 200 dropped)
+    streams_left = logs.describe_log_streams(logGroupName="/aws/lambda/f")["logStreams"]
+    assert [s["logStreamName"] for s in streams_left] == [f"s{n:02d}" for n in range(20, 30)]
+    held = janitor.retained()
+    assert (held.log_streams, held.archived_events) == (10, 5)
+    assert (trimmed.log_streams, trimmed.archived_events, trimmed.stream_records) == (20, 20, 200)
+    assert held.stream_records == 50
+    # And the reader carries on from where it was, the sequence numbers unchanged
+    rest = backend.get_records(iterator, 1000)["Records"]
+    assert len(read) + len(rest) == 250
+    assert [r["dynamodb"]["Keys"]["k"]["S"] for r in rest] == [str(n) for n in range(210, 250)]
+    # And the table itself is untouched
+    assert dynamodb.scan(TableName="read", Select="COUNT")["Count"] == 250

@@ -1,0 +1,102 @@
+"""The bench's cost model: AWS's billing rules applied to recorded requests, and the real
+handlers' calls counted per delivery."""
+
+import json
+import os
+
+import pytest
+from botocore.awsrequest import AWSRequest
+
+from bench.cost import KB, Units, call_units, cost_table, item_bytes, write_units
+from bench.workload import BENCH_ENV, CONTEXT, SECRETS
+from infra.config import StageConfig
+
+
+def _request(target: str, payload: dict) -> AWSRequest:
+    return AWSRequest(
+        method="POST",
+        url="https://dynamodb.eu-west-1.amazonaws.com/",
+        headers={"X-Amz-Target": target},
+        data=json.dumps(payload).encode(),
+    )
+
+
+def test_item_size_follows_dynamodb_rules() -> None:
+    # Given attributes of each kind
+    # Then names and string values count their UTF-8 bytes, numbers one byte per two digits
+    # plus one, maps and lists three bytes plus one per element
+    assert item_bytes({"S": "abc"}, "k") == 1 + 3
+    assert item_bytes({"S": "é"}, "k") == 1 + 2
+    assert item_bytes({"N": "12345"}, "n") == 1 + 3 + 1
+    assert item_bytes({"BOOL": True}, "b") == 1 + 1
+    assert item_bytes({"M": {"a": {"S": "x"}}}, "m") == 1 + 3 + (1 + 1) + 1
+    assert item_bytes({"L": [{"S": "x"}, {"N": "1"}]}, "l") == 1 + 3 + (1 + 1) + (2 + 1)
+
+
+def test_a_write_is_billed_per_started_kilobyte() -> None:
+    # Given items just under, at and over 1 KB
+    def item(size: int) -> dict:
+        return {"k": {"S": "x" * (size - 1)}}  # the name takes one byte
+
+    # Then each started KB is one write request unit
+    assert write_units(item(KB)) == 1
+    assert write_units(item(KB + 1)) == 2
+    assert write_units({}) == 1
+
+
+def test_requests_are_turned_into_billed_units() -> None:
+    # Given one call of each kind the handlers make
+    big_body = "x" * (64 * 1024 + 1)
+    requests = [
+        _request("DynamoDB_20120810.PutItem", {"Item": {"pk": {"S": "a"}}}),
+        _request(
+            "DynamoDB_20120810.BatchWriteItem",
+            {"RequestItems": {"t": [{"PutRequest": {"Item": {"pk": {"S": "y" * 1500}}}}] * 3}},
+        ),
+        _request("DynamoDB_20120810.GetItem", {"Key": {}, "ConsistentRead": True}),
+        _request("AmazonSQS.SendMessage", {"MessageBody": big_body}),
+        _request(
+            "AWSEvents.PutEvents",
+            {"Entries": [{"Source": "s", "DetailType": "d", "Detail": "{}"}] * 2},
+        ),
+        AWSRequest(method="PUT", url="https://b.s3.amazonaws.com/raw/k", data=b"x"),
+        AWSRequest(method="GET", url="https://b.s3.amazonaws.com/inbox/k"),
+    ]
+    # When they are priced
+    units = call_units(requests).units
+    # Then each service's unit rule applies
+    assert units.dynamodb_write_request_unit == 1 + 3 * 2
+    assert units.dynamodb_read_request_unit == 1
+    assert units.sqs_request == 2  # 64 KB chunks
+    assert units.eventbridge_event == 2
+    assert (units.s3_put_request, units.s3_get_request) == (1, 1)
+
+
+def test_units_price_with_the_table() -> None:
+    # Given a million HTTP API requests
+    units = Units(http_api_request=1_000_000)
+    # Then they cost the table's price per million
+    assert units.dollars() == pytest.approx(1.0)
+
+
+@pytest.fixture
+def bench_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in BENCH_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+def test_the_real_handlers_calls_are_counted_per_delivery(bench_environment: None) -> None:
+    # Given the handlers run on the bench's canned AWS, with the default configuration
+    assert os.environ["READINGS_TABLE"] == "readings"
+    costs = {cost.flavor: cost for cost in cost_table(StageConfig(), CONTEXT, SECRETS)}
+    # Then every flavor is priced above its floor and below ten times it
+    for cost in costs.values():
+        assert 1.0 <= cost.ratio < 10, cost.flavor
+    # and the machine-health sample's 16 readings are each one BatchWriteItem item, with one
+    # sensor-state write per metric: today's data model, the one the floor undercuts
+    mhm = costs["everactive-ds-sensor-reading"]
+    assert mhm.readings == 16
+    assert mhm.operations["SendMessage"] == 1
+    assert mhm.operations["PutEvents"] == 1
+    assert mhm.actual.dynamodb_write_request_unit > mhm.floor.dynamodb_write_request_unit
