@@ -88,7 +88,7 @@ class Output(StrEnum):
     GATEWAY_HEALTH_FUNCTION_NAME = "GatewayHealthFunctionName"
     DS_API_CREDENTIALS_SECRET_ARN = "DsApiCredentialsSecretArn"  # noqa: S105
     V2020_API_CREDENTIALS_SECRET_ARN = "V2020ApiCredentialsSecretArn"  # noqa: S105
-    ENDPOINTS_TABLE = "EndpointsTable"
+    ENDPOINTS_TABLE = "ForwardingEndpointsTable"  # the name the operator CLI looks for
     ENDPOINT_POLICY_STATE_MACHINE_ARN = "EndpointPolicyStateMachineArn"
     FORWARDER_FUNCTION_NAME = "ForwarderFunctionName"
     FORWARDING_ENDPOINTS = "ForwardingEndpoints"  # the configured names, comma-separated
