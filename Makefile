@@ -10,7 +10,7 @@ STAGE ?= dev
 LOCAL_API_PORT ?= 8080
 LOCAL_AWS_PORT ?= 5000
 
-.PHONY: help venv demo local test test-fast lint format synth bench deploy replay-quarantine clean soak faults
+.PHONY: help venv demo local test test-fast lint format synth bench bench-forwarding deploy replay-quarantine clean soak faults
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ synth: $(STAMP)  ## synthesize the CloudFormation template offline into cdk.out/
 
 bench: $(STAMP)  ## print CPU, cold imports and $ per delivery (AWS calls x list prices) beside their floors
 	$(PY) -m bench
+
+bench-forwarding: $(STAMP)  ## forwarding on the local sandbox: deliveries/s, added latency, transitions per incident
+	$(PY) -m bench.forwarding
 
 deploy: $(STAMP) node_modules/.installed  ## cdk deploy to your AWS account (STAGE=dev|prod)
 	npx cdk deploy --no-notices -c stage=$(STAGE)

@@ -12,6 +12,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from infra.constants import DLQ_RETENTION_DAYS
+from sensorhook.core.forwarding import ForwardingEndpoint, ForwardingPolicy, is_local_url
 from sensorhook.core.settings import DesiredSubscription
 
 CONTEXT_KEY = "sensorhook"
@@ -163,6 +164,18 @@ class StageConfig(BaseModel):
     default_sensor_period_seconds: int = Field(default=60, gt=0)
     control_plane_memory_mb: int = Field(default=256, ge=128, le=10_240)
 
+    # forwarding to the user's endpoints under Efento's endpoint policy (docs/forwarding.md)
+    forwarding_endpoints: tuple[ForwardingEndpoint, ...] = ()
+    forwarding_policy: ForwardingPolicy = ForwardingPolicy()
+    # http://127.0.0.1 / http://localhost endpoints: for a stage that only runs locally
+    forwarding_local_endpoints: bool = False
+    forwarding_batch_size: int = Field(default=10, ge=1, le=100)
+    # per endpoint: concurrent forwarder invocations (Lambda's minimum for a mapping is 2)
+    forwarding_max_concurrency: int = Field(default=2, ge=2, le=1000)
+    forwarding_policy_check_seconds: int = Field(default=300, ge=1, le=86_400)
+    forwarding_drain_batch: int = Field(default=50, ge=1, le=1000)
+    forwarding_memory_mb: int = Field(default=256, ge=128, le=10_240)
+
     # runtime layers
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     powertools_layer_version: int = Field(default=27, gt=0)
@@ -204,6 +217,16 @@ class StageConfig(BaseModel):
             )
         return value
 
+    @field_validator("forwarding_endpoints")
+    @classmethod
+    def _distinct_endpoints(
+        cls, value: tuple[ForwardingEndpoint, ...]
+    ) -> tuple[ForwardingEndpoint, ...]:
+        names = [endpoint.name for endpoint in value]
+        if len(set(names)) != len(names):
+            raise ValueError("forwarding endpoint names must be unique")
+        return value
+
     @field_validator("alarm_email")
     @classmethod
     def _email_shape(cls, value: str | None) -> str | None:
@@ -239,6 +262,12 @@ class StageConfig(BaseModel):
                 "raw_archive_expiration_days must be later than raw_archive_transition_ia_days"
             )
         self._check_concurrency()
+        for endpoint in self.forwarding_endpoints:
+            if is_local_url(endpoint.url) and not self.forwarding_local_endpoints:
+                raise ValueError(
+                    f"forwarding endpoint {endpoint.name}: http:// is only for a local stage "
+                    "(set forwarding_local_endpoints); deployed endpoints must be https://"
+                )
         for subscription in self.subscriptions:
             if (
                 subscription.provider == "efento"
@@ -289,6 +318,16 @@ class StageConfig(BaseModel):
     def retain_data(self) -> bool:
         """Prod keeps tables and buckets when the stack goes, and protects tables from deletion."""
         return self.removal_policy == "retain"
+
+    @property
+    def forwarder_timeout_seconds(self) -> int:
+        """Worst case of one batch: every delivery answered just before the slowest endpoint's
+        timeout, paced at its rate limit."""
+        per_delivery = max(
+            (e.timeout_seconds + 1 / e.rate_limit_per_second for e in self.forwarding_endpoints),
+            default=10.0,
+        )
+        return min(900, int(per_delivery * self.forwarding_batch_size) + 30)
 
     @property
     def ingest_visibility_timeout_seconds(self) -> int:

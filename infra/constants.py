@@ -26,6 +26,11 @@ PROCESSOR_HANDLER: Final = "sensorhook.handlers.processor.handler"
 LAKE_WRITER_HANDLER: Final = "sensorhook.handlers.lake_writer.handler"
 SUBSCRIPTIONS_HANDLER: Final = "sensorhook.handlers.subscriptions.handler"
 GATEWAY_HEALTH_HANDLER: Final = "sensorhook.handlers.gateway_health.handler"
+FORWARDER_HANDLER: Final = "sensorhook.handlers.forwarder.handler"
+ENDPOINT_POLICY_HANDLER: Final = "sensorhook.handlers.endpoint_policy.handler"
+
+# Fixed logical id of the endpoint policy state machine (`EmbeddedStack.state_machine_arns`).
+ENDPOINT_POLICY_STATE_MACHINE_ID: Final = "EndpointPolicyStateMachine"
 
 # Fixed logical ids of the schedule rules: `EmbeddedStack.fire_schedule(<id>)` in the local mode.
 SUBSCRIPTIONS_SCHEDULE_RULE_ID: Final = "SubscriptionsSchedule"
@@ -45,6 +50,8 @@ SENSOR_STATE_PARTITION_KEY: Final = "series"
 SENSOR_STATE_SORT_KEY: Final = "metric_channel"
 GATEWAYS_PARTITION_KEY: Final = "gateway"
 SUBSCRIPTIONS_PARTITION_KEY: Final = "name"  # the subscription's name in cdk.json
+ENDPOINTS_PARTITION_KEY: Final = "endpoint"  # a forwarding endpoint's name
+ENDPOINTS_SORT_KEY: Final = "entry"  # "state" or "transition#<at>#<version>#<random>"
 IDEMPOTENCY_PARTITION_KEY: Final = "id"  # Powertools' default key attribute
 IDEMPOTENCY_TTL_ATTRIBUTE: Final = "expiration"  # Powertools' default expiry attribute
 
@@ -81,6 +88,11 @@ class Output(StrEnum):
     GATEWAY_HEALTH_FUNCTION_NAME = "GatewayHealthFunctionName"
     DS_API_CREDENTIALS_SECRET_ARN = "DsApiCredentialsSecretArn"  # noqa: S105
     V2020_API_CREDENTIALS_SECRET_ARN = "V2020ApiCredentialsSecretArn"  # noqa: S105
+    ENDPOINTS_TABLE = "ForwardingEndpointsTable"  # the name the operator CLI looks for
+    ENDPOINT_POLICY_STATE_MACHINE_ARN = "EndpointPolicyStateMachineArn"
+    FORWARDER_FUNCTION_NAME = "ForwarderFunctionName"
+    FORWARDING_ENDPOINTS = "ForwardingEndpoints"  # the configured names, comma-separated
+    FORWARDING_QUEUE_PREFIX = "ForwardingQueuePrefix"
 
 
 def stack_name(stage: str) -> str:
@@ -99,3 +111,12 @@ def event_bus_name(stage: str) -> str:
 def secret_name(stage: str, name: str) -> str:
     """`sensorhook/<stage>/<name>`: Secrets Manager names read as paths."""
     return f"{SERVICE_NAME}/{stage}/{name}"
+
+
+def forwarding_queue_name(stage: str, endpoint: str) -> str:
+    """Each forwarding endpoint's queue; the forwarder reads the endpoint from the name."""
+    return resource_name(stage, f"forward-{endpoint}")
+
+
+def forwarding_secret_name(stage: str, endpoint: str) -> str:
+    return secret_name(stage, f"forwarding/{endpoint}")

@@ -9,6 +9,7 @@ from infra.config import StageConfig
 from infra.constants import Output
 from infra.constructs.control_plane import ControlPlane
 from infra.constructs.events import EventsBus
+from infra.constructs.forwarding import Forwarding
 from infra.constructs.ingest import Ingest
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.processing import Processing
@@ -55,6 +56,14 @@ class SensorhookStack(Stack):
             # the callbacks must be answered before the provider is told about them
             reconcile_after=[self.ingest, self.processing],
         )
+        self.forwarding = Forwarding(
+            self,
+            "Forwarding",
+            stage=stage,
+            config=config,
+            bus=self.events.bus,
+            bucket=self.storage.bucket,
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -69,6 +78,8 @@ class SensorhookStack(Stack):
                 "LakeWriter": self.processing.lake_writer.function,
                 "Subscriptions": self.control_plane.subscriptions.function,
                 "GatewayHealth": self.control_plane.gateway_health.function,
+                "Forwarder": self.forwarding.forwarder.function,
+                "EndpointPolicy": self.forwarding.policy.function.function,
             },
             lake_writer=self.processing.lake_writer.function,
         )
@@ -120,5 +131,16 @@ class SensorhookStack(Stack):
                 Output.V2020_API_CREDENTIALS_SECRET_ARN,
                 control_plane.v2020_api_credentials.secret_arn,
             ),
+            (Output.ENDPOINTS_TABLE, self.forwarding.table.table_name),
+            (
+                Output.ENDPOINT_POLICY_STATE_MACHINE_ARN,
+                self.forwarding.policy.state_machine.state_machine_arn,
+            ),
+            (Output.FORWARDER_FUNCTION_NAME, self.forwarding.forwarder.function.function_name),
+            (
+                Output.FORWARDING_ENDPOINTS,
+                ",".join(e.name for e in self.config.forwarding_endpoints) or "-",
+            ),
+            (Output.FORWARDING_QUEUE_PREFIX, self.forwarding.queue_name_prefix),
         ):
             CfnOutput(self, logical_id, value=value)

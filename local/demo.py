@@ -42,6 +42,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from infra.constants import Output
+from local import demo_forwarding
 from local.emulator import (
     DeliveryFactory,
     FaultShares,
@@ -510,6 +511,9 @@ def main(argv: list[str] | None = None) -> int:
         check_provider_deliveries(box, ingest)
         check_gateway_goes_offline_and_back(box, provider_installation, observer_url, ingest)
         ingest.timings_s["control plane"] = time.perf_counter() - started
+        started = time.perf_counter()
+        ingest.figures["forwarding"] = demo_forwarding.run(stack, box.endpoints, ingest)
+        ingest.timings_s["forwarding"] = time.perf_counter() - started
         print_result(ingest, stack_start_s, stack)
     return 0 if ingest.ok else 1
 

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from local.demo_forwarding import STEP_FUNCTIONS_SPEEDUP, Endpoints, local_endpoints
 from local.emulator import Installation
 from local.emulator.api import DEMO_API_CREDENTIALS, ProviderApi
 from local.runtime.demo_secrets import put_demo_webhook_secrets
@@ -44,6 +45,7 @@ class Sandbox:
     stack: EmbeddedStack
     provider: ProviderApi
     secrets: dict[str, Any]
+    endpoints: Endpoints  # the dev stage's forwarding endpoints, served on this machine
 
     def function_name(self, output: str) -> str:
         return self.stack.outputs[output]
@@ -69,29 +71,38 @@ def sandbox(
     schedule_speedup: float = 60.0,
     batching_window_cap: float | None = None,
     environment: Mapping[str, str] | None = None,
+    forwarding_policy: Mapping[str, Any] | None = None,
 ) -> Iterator[Sandbox]:
     provider = ProviderApi(installation, port=provider_port)
     provider.start()
     secrets: dict[str, Any] = {}
 
-    def put_secrets(stack: EmbeddedStack) -> None:
-        secrets.update(
-            put_demo_webhook_secrets(stack.client("lambda"), stack.client("secretsmanager"))
-        )
+    with local_endpoints(forwarding_policy) as endpoints:
 
-    try:
-        with EmbeddedStack(
-            PROJECT_DIR,
-            aws_port=aws_port,
-            api_port=api_port,
-            schedule_speedup=schedule_speedup,
-            batching_window_cap=batching_window_cap,
-            environment_overrides={**provider_api_environment(provider), **(environment or {})},
-            on_deployed=put_secrets,
-        ) as stack:
-            yield Sandbox(stack, provider, secrets)
-    finally:
-        provider.stop()
+        def put_secrets(stack: EmbeddedStack) -> None:
+            secrets.update(
+                put_demo_webhook_secrets(stack.client("lambda"), stack.client("secretsmanager"))
+            )
+            endpoints.give_secrets(stack)
+
+        try:
+            with EmbeddedStack(
+                PROJECT_DIR,
+                aws_port=aws_port,
+                api_port=api_port,
+                schedule_speedup=schedule_speedup,
+                step_functions_speedup=STEP_FUNCTIONS_SPEEDUP,
+                batching_window_cap=batching_window_cap,
+                environment_overrides={
+                    **provider_api_environment(provider),
+                    **endpoints.environment(),
+                    **(environment or {}),
+                },
+                on_deployed=put_secrets,
+            ) as stack:
+                yield Sandbox(stack, provider, secrets, endpoints)
+        finally:
+            provider.stop()
 
 
 def write_endpoints(box: Sandbox, target: Path) -> Path:
@@ -151,6 +162,8 @@ def serve(args: argparse.Namespace) -> int:
         )
         for name, secret in box.secrets.items():
             print(f"  {name}: {json.dumps(secret['value'])}")
+        for name, receiver in box.endpoints.receivers.items():
+            print(f"  forwarding endpoint {name}: {receiver.url} ({receiver.scheme})")
         print(f"  details for scripts:  {target}")
         print("Ctrl-C to stop.", flush=True)
         delivering = threading.Thread(

@@ -80,11 +80,13 @@ def _secrets(synth: Synth) -> list[str]:
 
 
 def _webhook_secrets(synth: Synth) -> list[str]:
-    """The receiver's secrets (the others hold the provider API's client credentials)."""
+    """The receiver's secrets (the others hold the provider API's client credentials and the
+    forwarding endpoints' signing secrets)."""
     return [
         logical_id
         for logical_id in _secrets(synth)
         if not _properties(synth, logical_id)["Name"].endswith("-api-credentials")
+        and "/forwarding/" not in _properties(synth, logical_id)["Name"]
     ]
 
 
@@ -316,6 +318,7 @@ def test_tables_have_the_documented_keys_ttl_and_stream(dev: Synth) -> None:
         "gateways": ({"HASH": "gateway"}, None, None),
         "idempotency": ({"HASH": "id"}, "expiration", None),
         "subscriptions": ({"HASH": "name"}, None, None),
+        "endpoints": ({"HASH": "endpoint", "RANGE": "entry"}, None, None),
     }
     assert len(logical_ids(dev.resources, "AWS::DynamoDB::Table")) == len(expected)
     for name, (keys, ttl_attribute, stream_view) in expected.items():
@@ -330,8 +333,9 @@ def test_tables_have_the_documented_keys_ttl_and_stream(dev: Synth) -> None:
 
 def test_tables_are_on_demand_recoverable_and_encrypted(dev: Synth) -> None:
     tables = logical_ids(dev.resources, "AWS::DynamoDB::Table")
-    # readings, sensor_state, gateways, idempotency, subscriptions: an empty loop proves nothing
-    assert len(tables) == 5
+    # readings, sensor_state, gateways, idempotency, subscriptions, endpoints: an empty loop
+    # proves nothing
+    assert len(tables) == 6
     for logical_id in tables:
         table = _properties(dev, logical_id)
 
@@ -497,6 +501,9 @@ def test_secrets_are_generated_placeholders_in_the_documented_shape(dev: Synth) 
         "sensorhook/dev/efento-webhook-headers": {"headers", "previous_headers"},
         "sensorhook/dev/everactive-ds-api-credentials": {"client_id", "client_secret"},
         "sensorhook/dev/everactive-v2020-api-credentials": {"client_id", "client_secret"},
+        # forwarding signing secrets: `{"secret": <generated>}` (docs/forwarding.md)
+        "sensorhook/dev/forwarding/local-receiver": set(),
+        "sensorhook/dev/forwarding/local-everactive": set(),
     }
 
 

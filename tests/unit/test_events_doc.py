@@ -13,9 +13,12 @@ from pathlib import Path
 
 from sensorhook.core.dedupe import event_id_for
 from sensorhook.core.flavors import Flavor
+from sensorhook.core.forwarding import EndpointStatus
+from sensorhook.dal.endpoints_store import Transition
 from sensorhook.dal.events import OutboundEvent
 from sensorhook.dal.health_store import GatewayHealth
 from sensorhook.logic.domain_events import (
+    ENDPOINT_STATUS_CHANGED,
     READINGS_RECEIVED,
     STEAM_TRAP_STATE_CHANGED,
     delivery_events,
@@ -113,6 +116,16 @@ def generated_examples() -> dict[str, str]:
         examples[event.detail_type] = json.dumps(
             json.loads(event.detail), indent=2, ensure_ascii=False
         )
+    # the fifth no-response in a row, as the endpoint policy records and publishes it
+    change = Transition(
+        endpoint="partner-historian",
+        at=RECEIVED_AT,
+        from_status=EndpointStatus.NO_RESPONSE,
+        to_status=EndpointStatus.TEMPORARILY_DISABLED,
+        reason="5 deliveries in a row without a response",
+        last_response_code=None,
+    )
+    examples[ENDPOINT_STATUS_CHANGED] = json.dumps(change.as_event_detail(), indent=2)
     return examples
 
 

@@ -167,6 +167,30 @@ class GatewayHealthSettings(ProviderApiSettings):
     default_sensor_period_seconds: int = Field(default=60, gt=0)
 
 
+class ForwardingSettings(_Settings):
+    """What both forwarding functions (forwarder and endpoint policy) read (docs/forwarding.md)."""
+
+    endpoints_table: str
+    bucket_name: str  # the backlog lives under forwarding-backlog/
+    forwarding_endpoints: str  # JSON list, rendered by infra (core.forwarding.render_endpoints)
+    forwarding_policy: str  # JSON object: core.forwarding.ForwardingPolicy
+    endpoint_secret_arns: str  # JSON object: endpoint name -> its signing secret's ARN
+    secret_cache_seconds: int = Field(default=60, ge=0)
+
+
+class ForwarderSettings(ForwardingSettings):
+    state_machine_arn: str  # the endpoint policy, started when a transition is due
+    queue_name_prefix: str  # `<prefix><endpoint name>` is each endpoint's queue
+
+
+class EndpointPolicySettings(ForwardingSettings):
+    event_bus_name: str  # endpoint.status_changed goes here
+    policy_check_seconds: int = Field(
+        default=300, gt=0
+    )  # how often a failing endpoint is looked at
+    policy_drain_batch: int = Field(default=50, gt=0)  # backlog events per drain step
+
+
 @cache
 def receiver_settings() -> ReceiverSettings:
     return ReceiverSettings.from_env()  # type: ignore[return-value]
@@ -190,3 +214,13 @@ def subscriptions_settings() -> SubscriptionsSettings:
 @cache
 def gateway_health_settings() -> GatewayHealthSettings:
     return GatewayHealthSettings.from_env()  # type: ignore[return-value]
+
+
+@cache
+def forwarder_settings() -> ForwarderSettings:
+    return ForwarderSettings.from_env()  # type: ignore[return-value]
+
+
+@cache
+def endpoint_policy_settings() -> EndpointPolicySettings:
+    return EndpointPolicySettings.from_env()  # type: ignore[return-value]

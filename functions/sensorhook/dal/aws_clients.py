@@ -50,6 +50,11 @@ def sqs_client() -> Any:
 
 
 @cache
+def stepfunctions_client() -> Any:
+    return boto3.client("stepfunctions", config=_CONFIG)
+
+
+@cache
 def deadline_sqs_client() -> Any:
     """SQS for a caller that must answer an HTTP request in time (the receiver's enqueue)."""
     return boto3.client("sqs", config=_WITHIN_DEADLINE)
@@ -80,6 +85,7 @@ def clear_cached_clients() -> None:
         s3_client,
         events_client,
         sqs_client,
+        stepfunctions_client,
         deadline_sqs_client,
         deadline_s3_client,
         secretsmanager_client,

@@ -9,6 +9,8 @@ from sensorhook.dal.events import OutboundEvent, max_detail_bytes
 
 STEAM_TRAP_STATE_CHANGED = "steam_trap.state_changed"
 READINGS_RECEIVED = "readings.received"
+# published by the endpoint policy on every status change of a forwarding endpoint
+ENDPOINT_STATUS_CHANGED = "endpoint.status_changed"
 
 # The widest "count" and event ordinal a detail header can carry, so a header is never
 # underestimated.

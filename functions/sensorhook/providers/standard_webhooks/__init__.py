@@ -1,0 +1,1 @@
+"""Standard Webhooks (standardwebhooks.com): how sensorhook signs what it forwards by default."""
