@@ -12,6 +12,7 @@ from infra.constructs.events import EventsBus
 from infra.constructs.ingest import Ingest
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.processing import Processing
+from infra.constructs.recovery import Recovery
 from infra.constructs.storage import Storage
 
 
@@ -55,6 +56,20 @@ class SensorhookStack(Stack):
             # the callbacks must be answered before the provider is told about them
             reconcile_after=[self.ingest, self.processing],
         )
+        self.recovery = Recovery(
+            self,
+            "Recovery",
+            stage=stage,
+            config=config,
+            desired_subscriptions=self.control_plane.desired_subscriptions,
+            subscriptions_function=self.control_plane.subscriptions.function,
+            subscriptions_table=self.control_plane.subscriptions_table,
+            gateways_table=self.storage.gateways_table,
+            sensor_state_table=self.storage.sensor_state_table,
+            ingest_queue=self.ingest.queue,
+            bus=self.events.bus,
+            ds_api_credentials=self.control_plane.ds_api_credentials,
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -69,6 +84,7 @@ class SensorhookStack(Stack):
                 "LakeWriter": self.processing.lake_writer.function,
                 "Subscriptions": self.control_plane.subscriptions.function,
                 "GatewayHealth": self.control_plane.gateway_health.function,
+                "Recovery": self.recovery.function.function,
             },
             lake_writer=self.processing.lake_writer.function,
         )
@@ -120,5 +136,9 @@ class SensorhookStack(Stack):
                 Output.V2020_API_CREDENTIALS_SECRET_ARN,
                 control_plane.v2020_api_credentials.secret_arn,
             ),
+            (Output.RECOVERY_STATE_MACHINE_ARN, self.recovery.state_machine.state_machine_arn),
+            (Output.RECOVERY_TOPIC_ARN, self.recovery.topic.topic_arn),
+            (Output.INCIDENTS_TABLE, self.recovery.incidents_table.table_name),
+            (Output.RECOVERY_FUNCTION_NAME, self.recovery.function.function.function_name),
         ):
             CfnOutput(self, logical_id, value=value)

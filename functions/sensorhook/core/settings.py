@@ -149,15 +149,34 @@ class SubscriptionsSettings(ProviderApiSettings):
     v2020_api_token_url: str
     v2020_api_credentials_secret_arn: str
     subscription_silent_after_seconds: int = Field(default=3600, gt=0)
+    recovery_state_machine_arn: str  # started per incident (logic/incidents.py)
 
 
 class GatewayHealthSettings(ProviderApiSettings):
     gateways_table: str
     sensor_state_table: str
     event_bus_name: str
+    subscriptions_table: str  # an incident it opens is recorded on its subscription's row
+    desired_subscriptions: str  # JSON list: which subscription carries a provider's readings
+    recovery_state_machine_arn: str
     gateway_offline_after_seconds: int = Field(default=900, gt=0)  # ~3 missed 5-minute reports
     sensor_silent_after_periods: float = Field(default=3.0, gt=0)
     default_sensor_period_seconds: int = Field(default=60, gt=0)
+
+
+class RecoverySettings(ProviderApiSettings):
+    """The recovery state machine's task function (docs/recovery.md)."""
+
+    subscriptions_table: str
+    incidents_table: str
+    gateways_table: str
+    sensor_state_table: str
+    ingest_queue_url: str  # backfilled readings enter exactly where webhook deliveries do
+    event_bus_name: str
+    desired_subscriptions: str
+    backfill_window_seconds: int = Field(default=24 * 3600, gt=0, le=24 * 3600)
+    backfill_max_hours: int = Field(default=168, gt=0)
+    map_max_items: int = Field(default=2000, gt=0)
 
 
 @cache
@@ -183,3 +202,8 @@ def subscriptions_settings() -> SubscriptionsSettings:
 @cache
 def gateway_health_settings() -> GatewayHealthSettings:
     return GatewayHealthSettings.from_env()  # type: ignore[return-value]
+
+
+@cache
+def recovery_settings() -> RecoverySettings:
+    return RecoverySettings.from_env()  # type: ignore[return-value]

@@ -66,6 +66,11 @@ def deadline_secretsmanager_client() -> Any:
     return boto3.client("secretsmanager", config=_WITHIN_DEADLINE)
 
 
+@cache
+def stepfunctions_client() -> Any:
+    return boto3.client("stepfunctions", config=_CONFIG)
+
+
 def clear_cached_clients() -> None:
     """Forget every cached client (tests that switch AWS mocks between cases)."""
     for factory in (
@@ -77,5 +82,6 @@ def clear_cached_clients() -> None:
         deadline_s3_client,
         secretsmanager_client,
         deadline_secretsmanager_client,
+        stepfunctions_client,
     ):
         factory.cache_clear()

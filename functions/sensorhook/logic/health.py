@@ -154,6 +154,13 @@ def sensor_event(change: SensorSilenceChanged) -> OutboundEvent:
     )
 
 
+class SilentProviders(Protocol):
+    """Told of each provider whose periodic sensors are all silent while at least one of its
+    gateways is online: its readings subscription is silent (logic/incidents.py)."""
+
+    def provider_silent(self, provider: str, now: datetime) -> None: ...
+
+
 class HealthMonitor:
     def __init__(
         self,
@@ -162,20 +169,28 @@ class HealthMonitor:
         publisher: Publisher,
         thresholds: HealthThresholds,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        silent_providers: SilentProviders | None = None,
     ) -> None:
         self._api = api
         self._store = store
         self._publisher = publisher
         self._thresholds = thresholds
         self._clock = clock
+        self._silent_providers = silent_providers
+        self._online_providers: set[str] = set()
 
     def run(self) -> HealthReport:
         now = self._clock()
         report = self._check_provider()
         api_contacts = self._api_contacts(report)
         provider_down = report.provider_ok is not True or report.api_error is not None
+        self._online_providers = set()
         self._judge_gateways(now, api_contacts, provider_down, report)
-        self._judge_sensors(now, provider_down, report)
+        silent_providers = self._judge_sensors(now, provider_down, report)
+        if self._silent_providers is not None:
+            for provider in sorted(silent_providers & self._online_providers):
+                self._silent_providers.provider_silent(provider, now)
         metrics.add_metric(
             name="GatewaysOnline", unit=MetricUnit.Count, value=report.gateways_online
         )
@@ -254,6 +269,8 @@ class HealthMonitor:
                 else:
                     self._change_gateway(record, judged, last_contact, now, report)
             report.gateways_online += stored is GatewayHealth.ONLINE
+            if stored is GatewayHealth.ONLINE:
+                self._online_providers.add(record.provider)
             report.gateways_offline += stored is GatewayHealth.OFFLINE
 
     def _change_gateway(
@@ -291,8 +308,10 @@ class HealthMonitor:
         )
         logger.info("gateway health changed", extra=json.loads(change.model_dump_json()))
 
-    def _judge_sensors(self, now: datetime, provider_down: bool, report: HealthReport) -> None:
+    def _judge_sensors(self, now: datetime, provider_down: bool, report: HealthReport) -> set[str]:
+        """Judge every sensor; returns the providers whose periodic sensors are all silent."""
         periods = self._thresholds.sensor_silent_after_periods
+        periodic: dict[str, bool] = {}  # provider -> every periodic sensor silent so far
         for sensor in self._store.sensors():
             report.sensors += 1
             period_s = sensor.period_s or self._thresholds.default_sensor_period_s
@@ -301,6 +320,8 @@ class HealthMonitor:
                 not sensor.metrics <= EVENT_STATE_METRICS
                 and now - sensor.newest_measured_at > silent_after
             )
+            if not sensor.metrics <= EVENT_STATE_METRICS:
+                periodic[sensor.provider] = periodic.get(sensor.provider, True) and silent
             if silent is not sensor.silent:
                 if silent and provider_down and sensor.provider == API_PROVIDER:
                     report.sensors_deferred += 1
@@ -316,6 +337,7 @@ class HealthMonitor:
                 )
                 self._change_sensor(change, report)
             report.sensors_silent += silent
+        return {provider for provider, all_silent in periodic.items() if all_silent}
 
     def _change_sensor(self, change: SensorSilenceChanged, report: HealthReport) -> None:
         key = {"provider": change.provider, "sensor_id": change.sensor_id}
