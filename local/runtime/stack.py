@@ -35,6 +35,12 @@ from local.runtime.localize import localize
 from local.runtime.moto_fixes import event_bus_ref_is_its_name
 from local.runtime.pollers import DynamoDbStreamPoller, Poller, SqsPoller, detach_moto_delivery
 from local.runtime.schedules import AsyncInvoker, Scheduler, forward_bus_events_to_lambda
+from local.runtime.step_functions import (
+    adopt_state_machines,
+    compress_time,
+    enable_execution,
+    running_executions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +68,7 @@ class EmbeddedStack:
         aws_port: int = 0,
         api_port: int = 0,
         schedule_speedup: float = 60.0,
+        step_functions_speedup: float | None = None,
         poll_interval: float = 0.1,
         batching_window_cap: float | None = None,
         environment_overrides: Mapping[str, str] | None = None,
@@ -76,6 +83,8 @@ class EmbeddedStack:
         self._aws_port = aws_port
         self._api_port = api_port
         self._schedule_speedup = schedule_speedup
+        # Wait states and Retry intervals run on the schedules' compressed clock unless told
+        self._step_functions_speedup = step_functions_speedup or schedule_speedup
         self._poll_interval = poll_interval
         self._batching_window_cap = batching_window_cap
         # e.g. the provider API URLs pointed at the emulator: applied to every function that
@@ -96,6 +105,7 @@ class EmbeddedStack:
         self.outputs: dict[str, str] = {}
         self.physical_ids: dict[str, str] = {}
         self.function_arns: dict[str, str] = {}
+        self.state_machine_arns: dict[str, str] = {}  # logical id -> ARN, executable
         self.timings: dict[str, float] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -143,9 +153,13 @@ class EmbeddedStack:
                 "AWS_REGION": self.region,
                 "AWS_PROFILE": None,
                 "AWS_SESSION_TOKEN": None,
+                # where moto's Step Functions interpreter sends its tasks' service calls
+                "MOTO_PORT": str(port),
                 **DEMO_CREDENTIALS,
             }
         )
+        self._undo.append(enable_execution(self.aws_endpoint))
+        self._undo.append(compress_time(self._step_functions_speedup))
         self.lambdas.install()
         self._undo.append(self.lambdas.uninstall)
         self._undo.append(detach_moto_delivery())
@@ -164,6 +178,13 @@ class EmbeddedStack:
             for index, spec in enumerate(specs)
         ]
         self._deploy()
+        self.state_machine_arns = adopt_state_machines(
+            self.artifact.template,
+            self.physical_ids,
+            self.client("stepfunctions"),
+            self.account_id,
+            self.region,
+        )
         self.timings["deploy"] = time.monotonic() - began
         if self._on_deployed is not None:
             self._on_deployed(self)
@@ -491,4 +512,7 @@ class EmbeddedStack:
             busy.append(f"{self.lambdas.in_flight} invocation(s) running")
         if self.invoker.pending:
             busy.append(f"{self.invoker.pending} asynchronous invocation(s) pending")
+        executions = running_executions(self.account_id, self.region)
+        if executions:
+            busy.append(f"{executions} state machine execution(s) running")
         return busy

@@ -2,7 +2,8 @@
 
 HTTP API -> function, SQS (+DLQ) -> function with partial batch failures, DynamoDB stream
 (INSERT filter) -> function, a secret, a bucket, a custom bus with a rule, a schedule, and a
-public layer ARN that moto cannot resolve.
+public layer ARN that moto cannot resolve; a state machine with a retried Lambda task, a long
+Wait, a DynamoDB service task and a Catch.
 """
 
 import os
@@ -18,6 +19,8 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 POWERTOOLS_LAYER_ARN = (
@@ -74,6 +77,7 @@ class ProbeStack(cdk.Stack):
         stream_fn = function("StreamConsumer", "stream")
         scheduled = function("Scheduled", "scheduled")
         on_event = function("OnEvent", "on_event")
+        flaky = function("Flaky", "flaky")
 
         api = apigw.HttpApi(
             self,
@@ -113,7 +117,8 @@ class ProbeStack(cdk.Stack):
             event_pattern=events.EventPattern(source=["probe"], detail_type=["poked"]),
             targets=[targets.LambdaFunction(on_event)],
         )
-        for grantee in (api_fn, consumer, stream_fn, scheduled, on_event):
+        machine = self._state_machine(flaky, table)
+        for grantee in (api_fn, consumer, stream_fn, scheduled, on_event, flaky):
             bucket.grant_read_write(grantee)
             queue.grant_send_messages(grantee)
             table.grant_read_write_data(grantee)
@@ -126,6 +131,43 @@ class ProbeStack(cdk.Stack):
         cdk.CfnOutput(self, "TableName", value=table.table_name)
         cdk.CfnOutput(self, "SecretArn", value=secret.secret_arn)
         cdk.CfnOutput(self, "BusName", value=bus.event_bus_name)
+        cdk.CfnOutput(self, "StateMachineArn", value=machine.state_machine_arn)
+
+    def _state_machine(self, flaky: lambda_.Function, table: dynamodb.Table) -> sfn.StateMachine:
+        """Flaky (retried 3 times, 10 s then 20 s apart) -> wait 10 minutes -> record done;
+        a Flaky that keeps failing is caught and ends in GaveUp."""
+        call = tasks.LambdaInvoke(
+            self,
+            "CallFlaky",
+            lambda_function=flaky,
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path="$.flaky",
+        )
+        call.add_retry(
+            errors=["ProbeFlaky"],
+            interval=cdk.Duration.seconds(10),
+            max_attempts=2,
+            backoff_rate=2,
+        )
+        call.add_catch(sfn.Fail(self, "GaveUp", error="GaveUp"), errors=["States.ALL"])
+        record = tasks.DynamoPutItem(
+            self,
+            "RecordDone",
+            table=table,
+            item={
+                "pk": tasks.DynamoAttributeValue.from_string(
+                    sfn.JsonPath.format("done#{}", sfn.JsonPath.string_at("$.id"))
+                )
+            },
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        definition = call.next(
+            sfn.Wait(self, "TenMinutes", time=sfn.WaitTime.duration(cdk.Duration.minutes(10)))
+        ).next(record)
+        return sfn.StateMachine(
+            self, "Machine", definition_body=sfn.DefinitionBody.from_chainable(definition)
+        )
 
 
 app = cdk.App(outdir=os.environ.get("CDK_OUTDIR", "cdk.out"))

@@ -68,3 +68,22 @@ def on_event(event: dict[str, Any], context: Any) -> None:
     boto3.client("s3").put_object(
         Bucket=os.environ["BUCKET_NAME"], Key=f"events/{event['id']}.json", Body=json.dumps(event)
     )
+
+
+class ProbeFlaky(Exception):
+    """Raised by `flaky` until it has been called `fail_times` times for one id."""
+
+
+def flaky(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A state machine task that fails its first `fail_times` calls per id (counted in the
+    table, so every attempt of a Retry is seen), then answers how many calls it took."""
+    table = boto3.resource("dynamodb").Table(os.environ["TABLE_NAME"])
+    calls = table.update_item(
+        Key={"pk": f"calls#{event['id']}"},
+        UpdateExpression="ADD calls :one",
+        ExpressionAttributeValues={":one": 1},
+        ReturnValues="UPDATED_NEW",
+    )["Attributes"]["calls"]
+    if calls <= event["fail_times"]:
+        raise ProbeFlaky(f"call {calls} of {event['id']} fails")
+    return {"id": event["id"], "calls": int(calls)}
