@@ -22,6 +22,7 @@ from typing import Any
 
 from local.emulator import Installation
 from local.emulator.api import DEMO_API_CREDENTIALS, ProviderApi
+from local.emulator.api.cloud import DEFAULT_HISTORY
 from local.runtime.demo_secrets import put_demo_webhook_secrets
 from local.runtime.stack import DEMO_CREDENTIALS, EmbeddedStack
 
@@ -67,10 +68,12 @@ def sandbox(
     aws_port: int = 0,
     provider_port: int = 0,
     schedule_speedup: float = 60.0,
+    step_functions_speedup: float | None = None,
     batching_window_cap: float | None = None,
     environment: Mapping[str, str] | None = None,
+    provider_history: timedelta = DEFAULT_HISTORY,
 ) -> Iterator[Sandbox]:
-    provider = ProviderApi(installation, port=provider_port)
+    provider = ProviderApi(installation, port=provider_port, history=provider_history)
     provider.start()
     secrets: dict[str, Any] = {}
 
@@ -85,6 +88,7 @@ def sandbox(
             aws_port=aws_port,
             api_port=api_port,
             schedule_speedup=schedule_speedup,
+            step_functions_speedup=step_functions_speedup,
             batching_window_cap=batching_window_cap,
             environment_overrides={**provider_api_environment(provider), **(environment or {})},
             on_deployed=put_secrets,

@@ -248,8 +248,7 @@ class Recovery(Construct):
             self,
             "BackfillSensor",
             lambda_function=self.function.function,
-            payload=sfn.TaskInput.from_json_path_at("$"),
-            payload_response_only=True,
+            payload_response_only=True,  # no payload: the iteration's input, as is
             retry_on_service_exceptions=False,
             result_path=sfn.JsonPath.DISCARD,
         )

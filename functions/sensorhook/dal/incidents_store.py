@@ -5,6 +5,8 @@ Per-sensor items are written by the Map's iterations themselves, so the executio
 has to carry every sensor's result (docs/recovery.md, "Bounds").
 """
 
+import json
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -26,7 +28,7 @@ class IncidentsStore:
         self._client = client or dynamodb_client()
 
     def put_part(self, incident: str, part: str, record: BaseModel) -> None:
-        document = record.model_dump(mode="json", exclude_none=True)
+        document = _numbers_as_decimals(record.model_dump_json(exclude_none=True))
         item = {name: _SERIALIZER.serialize(value) for name, value in document.items()}
         item[PARTITION_KEY] = {"S": incident}
         item[SORT_KEY] = {"S": part}
@@ -35,7 +37,7 @@ class IncidentsStore:
     def record_sensor(self, incident: str, part: str, result: BaseModel, *, api_calls: int) -> None:
         """A sensor's backfill attempt: its fields set (an `error` of an earlier attempt
         removed), and its API calls added to those of the earlier attempts."""
-        document = result.model_dump(mode="json", exclude={"api_calls"})
+        document = _numbers_as_decimals(result.model_dump_json(exclude={"api_calls"}))
         names = {f"#{index}": name for index, name in enumerate(document)}
         kept = {key: name for key, name in names.items() if document[name] is not None}
         dropped = [key for key, name in names.items() if document[name] is None]
@@ -77,3 +79,9 @@ class IncidentsStore:
                 for item in page.get("Items", [])
             ]
         return items
+
+
+def _numbers_as_decimals(document_json: str) -> dict[str, Any]:
+    """A model's JSON as values DynamoDB's serializer takes (it refuses floats)."""
+    document: dict[str, Any] = json.loads(document_json, parse_float=Decimal)
+    return document

@@ -28,9 +28,9 @@ from sensorhook.core.envelope import IngestEnvelope
 from sensorhook.core.flavors import Flavor
 from sensorhook.core.reading import UtcDatetime
 from sensorhook.dal.health_store import SensorRecord
-from sensorhook.logic.health import EVENT_STATE_METRICS
 from sensorhook.logic.incidents import BackfillRequest
 from sensorhook.observability import logger
+from sensorhook.providers.everactive_api.models import NotFound
 
 DS_PROVIDER = "everactive"  # the sensor_state table's provider name for Everactive sensors
 _FLAVOR = Flavor.EVERACTIVE_DS_SENSOR_READING
@@ -111,19 +111,17 @@ def plan_backfill(
         return BackfillPlan(kind=PlanKind.NONE, reason=reason)
     if (provider, event_type) != ("everactive-ds", "sensor_reading"):
         return BackfillPlan(kind=PlanKind.NONE, reason=f"no backfill for {provider} {event_type}")
-    periodic = {
-        sensor.sensor_id: sensor
-        for sensor in sensors
-        if sensor.provider == DS_PROVIDER and not sensor.metrics <= EVENT_STATE_METRICS
-    }
+    # every Everactive sensor the stores know: a steam-trap Eversensor's Data Services readings
+    # come by the same webhook; one the readings API does not know is recorded as such
+    known = {sensor.sensor_id: sensor for sensor in sensors if sensor.provider == DS_PROVIDER}
     end = request.end if request is not None else now
     earliest = end - timedelta(hours=max_hours)
     gaps: list[SensorGap] = []
     if request is not None:
-        for sensor_id in request.sensors or sorted(periodic):
+        for sensor_id in request.sensors or sorted(known):
             gaps.append(SensorGap(sensor_id=sensor_id, start=request.start, end=end))
     else:
-        for sensor_id, sensor in sorted(periodic.items()):
+        for sensor_id, sensor in sorted(known.items()):
             start = max(sensor.newest_measured_at, earliest)
             if start < end:
                 gaps.append(SensorGap(sensor_id=sensor_id, start=start, end=end))
@@ -170,15 +168,21 @@ def backfill_sensor(
     clock: Callable[[], datetime],
 ) -> SensorBackfill:
     """Read the gap window by window and enqueue every reading. API errors propagate (the
-    machine's Retry runs the sensor again: readings already enqueued are deduplicated)."""
+    machine's Retry runs the sensor again: readings already enqueued are deduplicated), but
+    for a sensor the provider does not know (404), which no retry changes."""
     readings = 0
-    for reading in api.readings(gap.sensor_id, gap.start, gap.end, window_s=window_s):
-        queue.send(backfill_envelope(reading, received_at=clock(), request_id=request_id))
-        readings += 1
+    error = None
+    try:
+        for reading in api.readings(gap.sensor_id, gap.start, gap.end, window_s=window_s):
+            queue.send(backfill_envelope(reading, received_at=clock(), request_id=request_id))
+            readings += 1
+    except NotFound:
+        error = "the provider's readings API does not know this sensor"
     return SensorBackfill(
         sensor_id=gap.sensor_id,
         start=gap.start,
         end=gap.end,
         readings=readings,
         windows=windows_in(gap.start, gap.end, window_s),
+        error=error,
     )
