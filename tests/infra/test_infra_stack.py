@@ -440,7 +440,7 @@ def test_an_alarm_fires_on_any_message_in_the_dlq(dev: Synth) -> None:
 
     assert alarm["Threshold"] == 0
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
-    topic = one_logical_id(dev.resources, "AWS::SNS::Topic")
+    topic = one_logical_id(dev.resources, "AWS::SNS::Topic", TopicName="sensorhook-dev-alarms")
     assert alarm["AlarmActions"] == [{"Ref": topic}]
 
 

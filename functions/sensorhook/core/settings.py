@@ -149,16 +149,19 @@ class SubscriptionsSettings(ProviderApiSettings):
     v2020_api_token_url: str
     v2020_api_credentials_secret_arn: str
     subscription_silent_after_seconds: int = Field(default=3600, gt=0)
-    recovery_state_machine_arn: str  # started per incident (logic/incidents.py)
+    # started per incident (logic/incidents.py); empty (the dry-run tool): detect only
+    recovery_state_machine_arn: str = ""
 
 
 class GatewayHealthSettings(ProviderApiSettings):
     gateways_table: str
     sensor_state_table: str
     event_bus_name: str
-    subscriptions_table: str  # an incident it opens is recorded on its subscription's row
-    desired_subscriptions: str  # JSON list: which subscription carries a provider's readings
-    recovery_state_machine_arn: str
+    # a silent readings subscription's incident: opened on its row, its recovery started;
+    # without a machine ARN, silence is only judged and published
+    subscriptions_table: str = ""
+    desired_subscriptions: str = "[]"  # JSON list: which subscription carries the readings
+    recovery_state_machine_arn: str = ""
     gateway_offline_after_seconds: int = Field(default=900, gt=0)  # ~3 missed 5-minute reports
     sensor_silent_after_periods: float = Field(default=3.0, gt=0)
     default_sensor_period_seconds: int = Field(default=60, gt=0)

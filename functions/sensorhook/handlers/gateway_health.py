@@ -51,7 +51,9 @@ def health_monitor() -> HealthMonitor:
                 RecoveryExecutions(settings.recovery_state_machine_arn),
                 SubscriptionsStore(settings.subscriptions_table),
             ),
-        ),
+        )
+        if settings.recovery_state_machine_arn
+        else None,
     )
 
 

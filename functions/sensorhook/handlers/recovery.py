@@ -185,7 +185,9 @@ def run_task(parts: Recovery, request: TaskRequest) -> dict[str, Any]:
         return _backfill(parts, request)
     state = _state(request)
     if request.task == "confirm":
-        since = state.reenabled.at if state.reenabled else state.detected_at
+        # the detecting run may have re-enabled it already (the reconciler does): a delivery
+        # since the incident was detected proves deliveries resumed
+        since = state.detected_at
         checks = state.confirmation.checks if state.confirmation else 0
         return confirm_deliveries(
             parts.contacts.by_provider(),

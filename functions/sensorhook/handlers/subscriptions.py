@@ -111,7 +111,7 @@ def build_reconciler(
         contacts=GatewayContacts(settings.gateways_table),
         silent_after=timedelta(seconds=settings.subscription_silent_after_seconds),
         recoveries=RecoveryStarter(RecoveryExecutions(settings.recovery_state_machine_arn), states)
-        if transport is not None
+        if transport is not None and settings.recovery_state_machine_arn
         else None,
     )
 

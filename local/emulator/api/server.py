@@ -165,6 +165,7 @@ class ProviderApi:
         self.base_url = ""
         self._lock = self.cloud.lock  # one lock for the registry and the simulated devices
         self._failures: deque[tuple[int, float | None]] = deque()
+        self._tokens_expire_in: int | None = None  # resource requests until tokens lapse
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
@@ -285,6 +286,14 @@ class ProviderApi:
         with self._lock:
             self._failures.clear()
 
+    def expire_tokens_after(self, requests: int) -> None:
+        """Every token issued so far lapses once `requests` more resource requests arrived
+        (the last of them is already refused): a token expiring in the middle of a run."""
+        if requests < 1:
+            raise ValueError("requests must be at least 1")
+        with self._lock:
+            self._tokens_expire_in = requests
+
     def expire_tokens(self) -> None:
         """Every token issued so far is refused from now on (401); new ones work."""
         self.tokens.revoke_all()
@@ -350,6 +359,11 @@ class ProviderApi:
     def _before_resource(self, request: _Request) -> None:
         with self._lock:
             failure = self._failures.popleft() if self._failures else None
+            if self._tokens_expire_in is not None:
+                self._tokens_expire_in -= 1
+                if self._tokens_expire_in <= 0:
+                    self._tokens_expire_in = None
+                    self.tokens.revoke_all()
         if failure is not None:
             raise injected(*failure)
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
