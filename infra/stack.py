@@ -66,6 +66,7 @@ class SensorhookStack(Stack):
             subscriptions_table=self.control_plane.subscriptions_table,
             gateways_table=self.storage.gateways_table,
             sensor_state_table=self.storage.sensor_state_table,
+            readings_table=self.storage.readings_table,
             ingest_queue=self.ingest.queue,
             bus=self.events.bus,
             ds_api_credentials=self.control_plane.ds_api_credentials,

@@ -11,7 +11,9 @@ emulator as Everactive's API) and goes through what a user would see in their fi
    and malformed bodies) through the local HTTP API, drained, then read back with boto3 and
    checked against what the emulator knows it sent;
 3. the provider delivers through the webhooks the reconciler registered;
-4. a gateway goes offline and comes back: one `gateway.offline`, one `gateway.online`.
+4. a gateway goes offline and comes back: one `gateway.offline`, one `gateway.online`;
+5. recovery (local/demo_recovery.py): the provider disables the readings webhook for a while,
+   the machine recovers it and backfills the gap exactly once; an Efento gap is recorded exactly.
 
 The ingest checks:
 
@@ -42,6 +44,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from infra.constants import Output
+from local.demo_recovery import check_recovery
 from local.emulator import (
     DeliveryFactory,
     FaultShares,
@@ -510,6 +513,11 @@ def main(argv: list[str] | None = None) -> int:
         check_provider_deliveries(box, ingest)
         check_gateway_goes_offline_and_back(box, provider_installation, observer_url, ingest)
         ingest.timings_s["control plane"] = time.perf_counter() - started
+        started = time.perf_counter()
+        check_recovery(
+            box, box.secrets, lambda: _drain_queue(stack.client("sqs"), observer_url), ingest
+        )
+        ingest.timings_s["recovery"] = time.perf_counter() - started
         print_result(ingest, stack_start_s, stack)
     return 0 if ingest.ok else 1
 

@@ -174,6 +174,7 @@ class RecoverySettings(ProviderApiSettings):
     incidents_table: str
     gateways_table: str
     sensor_state_table: str
+    readings_table: str  # each sensor's newest reading before the incident: where its gap starts
     ingest_queue_url: str  # backfilled readings enter exactly where webhook deliveries do
     event_bus_name: str
     desired_subscriptions: str

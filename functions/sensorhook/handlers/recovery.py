@@ -21,9 +21,11 @@ from sensorhook.dal.events import EventPublisher
 from sensorhook.dal.health_store import HealthStore
 from sensorhook.dal.incidents_store import SENSOR_PART_PREFIX, SUMMARY_PART, IncidentsStore
 from sensorhook.dal.queue import IngestQueue
+from sensorhook.dal.readings_store import ReadingsStore
 from sensorhook.dal.subscriptions_store import GatewayContacts, SubscriptionsStore
 from sensorhook.handlers.wiring import parts_built_first
 from sensorhook.logic.backfill import (
+    DS_PROVIDER,
     BackfillPlan,
     SensorBackfill,
     SensorGap,
@@ -73,6 +75,7 @@ class Recovery:
     subscriptions: SubscriptionsStore
     contacts: GatewayContacts
     health: HealthStore
+    readings: ReadingsStore
     queue: IngestQueue
     events: EventPublisher
     api: EveractiveApi
@@ -89,6 +92,7 @@ def recovery() -> Recovery:
         subscriptions=SubscriptionsStore(settings.subscriptions_table),
         contacts=GatewayContacts(settings.gateways_table),
         health=HealthStore(settings.gateways_table, settings.sensor_state_table),
+        readings=ReadingsStore(settings.readings_table),
         queue=IngestQueue(settings.ingest_queue_url, client=sqs_client()),
         events=EventPublisher(settings.event_bus_name),
         api=EveractiveApi(
@@ -201,6 +205,9 @@ def run_task(parts: Recovery, request: TaskRequest) -> dict[str, Any]:
             state.provider,
             state.event_type,
             parts.health.sensors(),
+            newest_before=lambda sensor_id: parts.readings.newest_before(
+                DS_PROVIDER, sensor_id, state.detected_at
+            ),
             now=datetime.now(UTC),
             max_hours=parts.settings.backfill_max_hours,
             max_items=parts.settings.map_max_items,

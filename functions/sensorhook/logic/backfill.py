@@ -8,7 +8,9 @@ key is made of (a body hash today, a semantic sensor + reading-time key tomorrow
 that arrives both by webhook and by backfill has one key, and the processor's idempotency
 stores and publishes it once.
 
-The plan covers, per sensor, the gap from its newest stored reading to the moment the plan is
+The plan covers, per sensor, the gap from its newest reading stored before the incident was
+detected (deliveries may have resumed since: the reconciler re-enables a disabled webhook as it
+detects it, so the newest reading stored now can lie after the hole) to the moment the plan is
 made (after deliveries resumed, so the overlap with the webhook is deduplicated, never a hole),
 at most `backfill_max_hours` back. It is carried in the execution's state and run in an inline
 Map: at most `map_max_items` sensors per incident (docs/recovery.md, "Bounds").
@@ -99,13 +101,16 @@ def plan_backfill(
     event_type: str,
     sensors: Sequence[SensorRecord],
     *,
+    newest_before: Callable[[str], datetime | None],
     now: datetime,
     max_hours: int,
     max_items: int,
     request: BackfillRequest | None = None,
 ) -> BackfillPlan:
-    """Per sensor, the gap to read. A request (a backfill started on its own) names the range,
-    and the sensors or none for every known one."""
+    """Per sensor, the gap to read. `newest_before(sensor_id)`: its newest stored reading
+    measured before the incident was detected (None: none, nothing to continue from). A
+    request (a backfill started on its own) names the range, and the sensors or none for
+    every known one."""
     reason = NOT_RECOVERABLE.get((provider, event_type))
     if reason is not None:
         return BackfillPlan(kind=PlanKind.NONE, reason=reason)
@@ -121,8 +126,11 @@ def plan_backfill(
         for sensor_id in request.sensors or sorted(known):
             gaps.append(SensorGap(sensor_id=sensor_id, start=request.start, end=end))
     else:
-        for sensor_id, sensor in sorted(known.items()):
-            start = max(sensor.newest_measured_at, earliest)
+        for sensor_id in sorted(known):
+            newest = newest_before(sensor_id)
+            if newest is None:
+                continue
+            start = max(newest, earliest)
             if start < end:
                 gaps.append(SensorGap(sensor_id=sensor_id, start=start, end=end))
     gaps.sort(key=lambda gap: (gap.start, gap.sensor_id))  # the longest gaps first

@@ -33,6 +33,7 @@ from sensorhook.dal.gateways_store import GatewaysStore
 from sensorhook.dal.readings_store import ReadingsStore
 from sensorhook.dal.sensor_state_store import SensorStateStore
 from sensorhook.logic.domain_events import delivery_events
+from sensorhook.logic.efento_gaps import detect_gaps, gap_events
 from sensorhook.observability import logger, metrics
 from sensorhook.providers.registry import InvalidPayload, normalize
 
@@ -159,6 +160,12 @@ class DeliveryProcessor:
             received_at=envelope.received_at,
         )
         readings = delivery.readings
+        # before the state moves on: what the newest stored measurement of each channel was
+        gaps = (
+            detect_gaps(readings, self._newest_stored)
+            if envelope.flavor is Flavor.EFENTO_MEASUREMENTS
+            else []
+        )
         stored = self.stores.readings.put_readings(readings, ttl_days=self._reading_ttl_days)
         state_updates = sum(
             self.stores.sensor_state.update_latest(reading)
@@ -168,7 +175,9 @@ class DeliveryProcessor:
             self.stores.gateways.update_status(status)
         for (provider, gateway_id), at in last_reading_per_gateway(readings).items():
             self.stores.gateways.advance_last_reading_at(provider, gateway_id, at)
-        published = self.stores.events.publish(delivery_events(envelope.event_id, delivery))
+        published = self.stores.events.publish(
+            [*delivery_events(envelope.event_id, delivery), *gap_events(gaps)]
+        )
         metrics.add_metric(name="ReadingsStored", unit=MetricUnit.Count, value=stored)
         return DeliverySummary(
             readings=stored,
@@ -177,6 +186,10 @@ class DeliveryProcessor:
             steam_trap_changes=len(delivery.steam_trap_changes),
             events=published,
         )
+
+    def _newest_stored(self, sensor_id: str, metric: str, channel: str) -> datetime | None:
+        stored = self.stores.sensor_state.get("efento", sensor_id, metric, channel)
+        return stored.measured_at if stored is not None else None
 
 
 def newest_per_state(readings: Sequence[Reading]) -> list[Reading]:
