@@ -8,6 +8,11 @@ from sensorhook.dal.events import OutboundEvent, max_detail_bytes
 
 STEAM_TRAP_STATE_CHANGED = "steam_trap.state_changed"
 READINGS_RECEIVED = "readings.received"
+# an Efento gap, detected by the processor (logic/efento_gaps.py)
+READINGS_GAP_DETECTED = "readings.gap_detected"
+# the recovery machine's outcomes (logic/recovery.py, docs/recovery.md)
+SUBSCRIPTION_RECOVERED = "subscription.recovered"
+SUBSCRIPTION_DISABLED = "subscription.disabled"
 
 # The widest "count" a detail header can carry, so a header is never underestimated.
 _COUNT_PLACEHOLDER = 10**9

@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict
 
 from sensorhook.core.reading import Reading, UtcDatetime
 from sensorhook.dal.events import OutboundEvent
+from sensorhook.logic.domain_events import READINGS_GAP_DETECTED
 
-READINGS_GAP_DETECTED = "readings.gap_detected"
 _MISSING = "MISSING"
 
 # (sensor_id, metric, channel) -> when its newest stored measurement was taken

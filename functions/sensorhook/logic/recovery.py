@@ -22,11 +22,9 @@ from sensorhook.dal.subscriptions_store import (
     SubscriptionStatus,
 )
 from sensorhook.logic.backfill import SensorBackfill
+from sensorhook.logic.domain_events import SUBSCRIPTION_DISABLED, SUBSCRIPTION_RECOVERED
 from sensorhook.logic.incidents import RecoveryInput
 from sensorhook.observability import logger
-
-SUBSCRIPTION_RECOVERED = "subscription.recovered"
-SUBSCRIPTION_DISABLED = "subscription.disabled"
 
 # The gateways table's provider names, and which contact proves a delivery of the event type.
 _CONTACT_PROVIDER = {"everactive-ds": "everactive", "efento": "efento"}
