@@ -12,6 +12,7 @@ from sensorhook.dal.subscriptions_store import (
     SubscriptionState,
     SubscriptionStatus,
 )
+from sensorhook.logic.backfill import SensorBackfill
 from sensorhook.logic.incidents import (
     IncidentCause,
     RecoveryInput,
@@ -28,7 +29,6 @@ from sensorhook.logic.recovery import (
     operator_message,
     recovered,
 )
-from sensorhook.logic.backfill import SensorBackfill
 
 NOW = datetime(2026, 11, 29, 20, 15, tzinfo=UTC)
 READINGS = DesiredSubscription(
