@@ -78,7 +78,7 @@ class SubscriptionsStore:
         """Write what a reconcile run observed. The incident attributes are not written here
         (only `open_incident` and `close_incident` change them, conditionally), so a run that
         read the row before the recovery machine closed an incident cannot bring it back."""
-        document = state.model_dump(mode="json", exclude=INCIDENT_ATTRIBUTES)
+        document = state.model_dump(mode="json", exclude=set(INCIDENT_ATTRIBUTES))
         names = {f"#{index}": name for index, name in enumerate(document) if name != _PARTITION_KEY}
         kept = {key: name for key, name in names.items() if document[name] is not None}
         dropped = [key for key, name in names.items() if document[name] is None]
