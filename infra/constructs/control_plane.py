@@ -84,6 +84,13 @@ class ControlPlane(Construct):
             resource_name=state_machine_name(stage, "recovery"),
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
+        # the executions of that machine: whether an incident's execution has ended
+        self.recovery_executions_arn = Stack.of(self).format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{state_machine_name(stage, 'recovery')}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
         self.desired_subscriptions = json.dumps(
             [s.model_dump(mode="json") for s in config.subscriptions], separators=(",", ":")
         )
@@ -202,6 +209,15 @@ class ControlPlane(Construct):
             config=config,
         )
         self._grant_gateway_health(gateways_table, sensor_state_table, bus)
+        for function in (self.subscriptions, self.gateway_health):
+            acknowledge(
+                function.role,
+                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
+                "<AWS::AccountId>:execution:"
+                f"{state_machine_name(stage, 'recovery')}:*]",
+                "DescribeExecution on the executions of the one recovery machine: their names "
+                "(one per incident) are not known when the policy is written.",
+            )
         self.gateway_health_schedule = self._schedule(
             GATEWAY_HEALTH_SCHEDULE_RULE_ID,
             resource_name(stage, "gateway-health"),
@@ -265,6 +281,7 @@ class ControlPlane(Construct):
                 ["states:StartExecution"],
                 [self.recovery_state_machine_arn],
             ),
+            ("SeeRecoveries", ["states:DescribeExecution"], [self.recovery_executions_arn]),
             ("ReadGatewayContacts", ["dynamodb:Scan"], [gateways_table.table_arn]),
             (
                 "ReadHeadersAndCredentials",
@@ -322,6 +339,7 @@ class ControlPlane(Construct):
             # a silent readings subscription: its incident opened on its row, then started
             ("OpenIncidents", ["dynamodb:UpdateItem"], [self.subscriptions_table.table_arn]),
             ("StartRecoveries", ["states:StartExecution"], [self.recovery_state_machine_arn]),
+            ("SeeRecoveries", ["states:DescribeExecution"], [self.recovery_executions_arn]),
             (
                 "ReadApiCredentials",
                 ["secretsmanager:GetSecretValue"],

@@ -45,7 +45,6 @@ LAMBDA_TRANSIENT_ERRORS = [
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
 ]
-NOT_RECOVERED_ERROR = "SubscriptionNotRecovered"
 
 
 class Recovery(Construct):
@@ -229,8 +228,10 @@ class Recovery(Construct):
             result_path="$.reenabled",
         )
         if config.recovery_attempts > 1:
+            # every failure is worth another attempt later (a provider refusing today may not
+            # tomorrow); only the attempts run out
             re_enable.add_retry(
-                errors=[NOT_RECOVERED_ERROR, *PROVIDER_TRANSIENT_ERRORS, *LAMBDA_TRANSIENT_ERRORS],
+                errors=["States.ALL"],
                 interval=Duration.seconds(config.recovery_backoff_seconds),
                 backoff_rate=config.recovery_backoff_rate,
                 max_attempts=config.recovery_attempts - 1,

@@ -84,9 +84,7 @@ def test_a_three_day_gap_is_read_in_windows_and_stored_once(box: Sandbox) -> Non
             ExpressionAttributeValues={":s": {"S": f"everactive#{mac}"}},
         ):
             for item in page["Items"]:
-                stored.setdefault(item["measured_at"]["S"][:19], set()).add(
-                    item["event_id"]["S"]
-                )
+                stored.setdefault(item["measured_at"]["S"][:19], set()).add(item["event_id"]["S"])
         assert len(measured) >= 72
         assert measured <= set(stored), sorted(measured - set(stored))[:3]
         assert {len(ids) for ids in stored.values()} == {1}

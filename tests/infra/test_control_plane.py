@@ -21,6 +21,9 @@ from tests.infra.cfn import Synth, function_id, one_logical_id, render, role_gra
 
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+RECOVERY_EXECUTIONS_ARN = (
+    "arn:AWS::Partition:states:AWS::Region:AWS::AccountId:execution:sensorhook-dev-recovery:*"
+)
 RECOVERY_MACHINE_ARN = (
     "arn:AWS::Partition:states:AWS::Region:AWS::AccountId:stateMachine:sensorhook-dev-recovery"
 )
@@ -195,6 +198,7 @@ def test_subscriptions_role_is_its_table_gateway_reads_and_its_secrets(dev: Synt
             for action in ("GetItem", "Query", "Scan", "UpdateItem", "DeleteItem")
         ),
         ("states:StartExecution", RECOVERY_MACHINE_ARN),
+        ("states:DescribeExecution", RECOVERY_EXECUTIONS_ARN),
         ("dynamodb:Scan", gateways),
         ("secretsmanager:GetSecretValue", ds_headers),
         *(("secretsmanager:GetSecretValue", secret) for secret in credentials),
@@ -220,6 +224,7 @@ def test_gateway_health_role_reads_and_judges_gateways_and_publishes(dev: Synth)
         # a silent readings subscription: its incident opened on its row, its recovery started
         ("dynamodb:UpdateItem", f"{_table(dev, 'subscriptions')}.Arn"),
         ("states:StartExecution", RECOVERY_MACHINE_ARN),
+        ("states:DescribeExecution", RECOVERY_EXECUTIONS_ARN),
     }
 
 

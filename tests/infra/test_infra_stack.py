@@ -297,6 +297,7 @@ def test_tables_have_the_documented_keys_ttl_and_stream(dev: Synth) -> None:
         "gateways": ({"HASH": "gateway"}, None, None),
         "idempotency": ({"HASH": "id"}, "expiration", None),
         "subscriptions": ({"HASH": "name"}, None, None),
+        "recovery-incidents": ({"HASH": "incident", "RANGE": "part"}, None, None),
     }
     assert len(logical_ids(dev.resources, "AWS::DynamoDB::Table")) == len(expected)
     for name, (keys, ttl_attribute, stream_view) in expected.items():
@@ -311,8 +312,9 @@ def test_tables_have_the_documented_keys_ttl_and_stream(dev: Synth) -> None:
 
 def test_tables_are_on_demand_recoverable_and_encrypted(dev: Synth) -> None:
     tables = logical_ids(dev.resources, "AWS::DynamoDB::Table")
-    # readings, sensor_state, gateways, idempotency, subscriptions: an empty loop proves nothing
-    assert len(tables) == 5
+    # readings, sensor_state, gateways, idempotency, subscriptions, recovery incidents: an
+    # empty loop proves nothing
+    assert len(tables) == 6
     for logical_id in tables:
         table = _properties(dev, logical_id)
 

@@ -119,6 +119,9 @@ class _Executions:
         self.names.append(name)
         return True
 
+    def ended(self, name: str) -> bool:
+        return False
+
 
 class _Rows:
     def __init__(self) -> None:
@@ -129,6 +132,9 @@ class _Rows:
             return False
         self.open[name] = incident_id
         return True
+
+    def close_incident(self, name: str, incident_id: str, *, gave_up_at: datetime | None) -> bool:
+        return self.open.pop(name, None) == incident_id
 
 
 def _recovery(incident_id: str = "20261129T201500Z") -> RecoveryInput:
@@ -156,6 +162,9 @@ def test_a_failing_start_is_not_raised() -> None:
     class Broken:
         def start(self, name: str, input_json: str) -> bool:
             raise RuntimeError("throttled")
+
+        def ended(self, name: str) -> bool:
+            return False
 
     assert not RecoveryStarter(Broken(), _Rows()).open_and_start(_recovery())
 
@@ -238,3 +247,16 @@ def test_giving_up_says_what_failed_and_what_the_operator_does() -> None:
     message = operator_message(record)
     assert len(message["subject"]) <= 100
     assert "gave_up_at" in message["message"] and "400" in message["message"]
+
+
+def test_an_incident_whose_execution_died_is_closed_so_a_new_one_can_open() -> None:
+    class Dead(_Executions):
+        def ended(self, name: str) -> bool:
+            return True
+
+    executions, rows = Dead(), _Rows()
+    starter = RecoveryStarter(executions, rows)
+    starter.open_and_start(_recovery())
+    assert not starter.start(_recovery())  # the name exists, and its execution ended
+    assert rows.open == {}
+    assert starter.open_and_start(_recovery("20261129T203000Z"))

@@ -15,6 +15,18 @@ class RecoveryExecutions:
         self._state_machine_arn = state_machine_arn
         self._client = client or stepfunctions_client()
 
+    def ended(self, name: str) -> bool:
+        """Whether the execution of that name has ended (succeeded, failed, timed out or
+        aborted); False while it runs or when there is none."""
+        execution_arn = (
+            self._state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
+        )
+        try:
+            status = self._client.describe_execution(executionArn=execution_arn)["status"]
+        except self._client.exceptions.ExecutionDoesNotExist:
+            return False
+        return str(status) != "RUNNING"
+
     def start(self, name: str, input_json: str) -> bool:
         """True when this call started the execution; False when one of that name exists
         (running or finished). Any other failure raises."""

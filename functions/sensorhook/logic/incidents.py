@@ -67,12 +67,16 @@ class RecoveryInput(BaseModel):
 
 class Executions(Protocol):
     def start(self, name: str, input_json: str) -> bool: ...
+    def ended(self, name: str) -> bool: ...
 
 
 class IncidentRows(Protocol):
     """The subscriptions table's incident attributes (dal/subscriptions_store.py)."""
 
     def open_incident(self, name: str, incident_id: str, cause: str, at: datetime) -> bool: ...
+    def close_incident(
+        self, name: str, incident_id: str, *, gave_up_at: datetime | None
+    ) -> bool: ...
 
 
 def incident_id_at(moment: datetime) -> str:
@@ -108,9 +112,19 @@ class RecoveryStarter:
         return self.start(recovery)
 
     def start(self, recovery: RecoveryInput) -> bool:
+        """Start the incident's execution; a no-op while it runs. One that ended without
+        closing its incident (it failed outside its Catch paths) has the incident closed
+        here, so the next run can open a new one instead of starting a dead name forever."""
         name = execution_name(recovery.subscription, recovery.incident_id)
         try:
             started = self._executions.start(name, recovery.model_dump_json(exclude_none=True))
+            if not started and self._executions.ended(name):
+                self._rows.close_incident(
+                    recovery.subscription, recovery.incident_id, gave_up_at=None
+                )
+                logger.warning(
+                    "ended recovery left its incident open; closed", extra={"execution": name}
+                )
         except Exception as error:
             logger.error("recovery not started", extra={"execution": name, "error": repr(error)})
             metrics.add_metric(name=RECOVERY_START_ERRORS_METRIC, unit=MetricUnit.Count, value=1)
