@@ -10,9 +10,9 @@ import pytest
 from moto import mock_aws
 
 from sensorhook.dal.subscriptions_store import (
+    SubscriptionsStore,
     SubscriptionState,
     SubscriptionStatus,
-    SubscriptionsStore,
 )
 
 NOW = datetime(2026, 11, 29, 20, 15, tzinfo=UTC)
