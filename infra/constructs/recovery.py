@@ -317,7 +317,7 @@ class Recovery(Construct):
         )
         return (
             sfn.Choice(self, "StartedFor")
-            .when(sfn.Condition.is_present("$.backfill"), plan)
+            .when(sfn.Condition.string_equals("$.cause", "operator_backfill"), plan)
             .otherwise(re_enable)
         )
 

@@ -109,7 +109,7 @@ def test_a_backfill_can_be_started_on_its_own(dev: Synth) -> None:
     start = definition["States"][definition["StartAt"]]
     assert start["Type"] == "Choice"
     assert start["Choices"] == [
-        {"Variable": "$.backfill", "IsPresent": True, "Next": "PlanBackfill"}
+        {"Variable": "$.cause", "StringEquals": "operator_backfill", "Next": "PlanBackfill"}
     ]
     assert start["Default"] == "ReEnable"
 

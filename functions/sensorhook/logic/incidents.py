@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, Self
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter, model_validator
 
 from sensorhook.core.reading import UtcDatetime
 from sensorhook.core.settings import DesiredSubscription
@@ -63,6 +63,12 @@ class RecoveryInput(BaseModel):
     cause: IncidentCause
     detected_at: UtcDatetime
     backfill: BackfillRequest | None = None  # only for a backfill started on its own
+
+    @model_validator(mode="after")
+    def _backfill_iff_operator(self) -> Self:
+        if (self.cause is IncidentCause.OPERATOR_BACKFILL) != (self.backfill is not None):
+            raise ValueError("a backfill range goes with cause operator_backfill, and only")
+        return self
 
 
 class Executions(Protocol):
