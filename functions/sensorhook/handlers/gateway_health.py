@@ -1,8 +1,8 @@
 """Gateway-health Lambda: on its schedule, judge every gateway and sensor, publish the changes.
 
 The scheduled event carries nothing the run needs; the report is returned for the logs and
-for whoever invokes it by hand. A readings subscription found silent (every periodic sensor of
-its provider silent, a gateway online) gets a recovery started (logic/incidents.py).
+for whoever invokes it by hand. A readings subscription found silent (the provider's API holds
+readings it never delivered, a gateway online) gets a recovery started (logic/incidents.py).
 """
 
 from datetime import timedelta

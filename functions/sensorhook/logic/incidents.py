@@ -225,7 +225,7 @@ def reconciled_incident(
 
 
 class SilenceRecoveries:
-    """Gateway health's start: a provider whose periodic sensors all went silent while its
+    """Gateway health's start: a provider whose API holds readings it never delivered while its
     gateways are online has a silent readings subscription; its incident is opened on the
     subscription's row (unless one is open: the reconciler or an earlier poll opened it) and
     started."""
