@@ -72,6 +72,14 @@ WEBHOOK_SECRET_NAMES = (
 # the demo's provider installation reports every few seconds, so a gateway's silence shows in
 # seconds rather than the deployed 15 minutes
 GATEWAY_OFFLINE_AFTER_S = 8
+# the ingest phase's stream is backdated by design (hours of readings sent in seconds): its
+# newest reading is hours old while gateways are online, which is what a silent subscription
+# looks like, so the demo judges silence only after this long (recovery is shown in phase 5)
+SUBSCRIPTION_SILENT_AFTER_S = 30 * 86_400
+DEMO_ENVIRONMENT = {
+    "GATEWAY_OFFLINE_AFTER_SECONDS": str(GATEWAY_OFFLINE_AFTER_S),
+    "SUBSCRIPTION_SILENT_AFTER_SECONDS": str(SUBSCRIPTION_SILENT_AFTER_S),
+}
 
 
 @dataclass
@@ -484,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with sandbox(
         provider_installation,
-        environment={"GATEWAY_OFFLINE_AFTER_SECONDS": str(GATEWAY_OFFLINE_AFTER_S)},
+        environment=DEMO_ENVIRONMENT,
     ) as box:
         stack = box.stack
         stack.drain(timeout=60)  # the after-deploy reconcile
