@@ -60,6 +60,9 @@ _HTTP_API_PAYLOAD_CEILING_BYTES = 10 * 1024 * 1024
 _RECEIVER_TIMEOUT_CEILING_SECONDS = 9
 # Everactive's public API host (seeds: Data Services API v1 and API v2020-07).
 _EVERACTIVE_API = "https://api.data.everactive.com"
+# An inline Map's sensors, each ~7 history events (+3 per retry), must stay well inside the
+# 25,000-event history of a Standard execution and the 256 KB state (docs/recovery.md).
+_MAP_MAX_SENSORS_CEILING = 2500
 # S3 refuses a transition to STANDARD_IA earlier than 30 days after creation.
 _STANDARD_IA_MIN_DAYS = 30
 # Lambda keeps this much of an account's concurrency unreserved; a reservation that would eat
@@ -175,6 +178,20 @@ class StageConfig(BaseModel):
     forwarding_policy_check_seconds: int = Field(default=300, ge=1, le=86_400)
     forwarding_drain_batch: int = Field(default=50, ge=1, le=1000)
     forwarding_memory_mb: int = Field(default=256, ge=128, le=10_240)
+    # subscription recovery state machine (docs/recovery.md)
+    recovery_attempts: int = Field(default=6, ge=1, le=20)  # re-enable tries in all
+    recovery_backoff_seconds: int = Field(default=60, ge=1, le=3600)  # first retry interval
+    recovery_backoff_rate: float = Field(default=2.0, ge=1.0, le=10.0)
+    recovery_backoff_max_seconds: int = Field(default=1800, ge=1, le=86_400)
+    recovery_confirm_wait_seconds: int = Field(default=900, ge=0, le=86_400)
+    recovery_confirm_poll_seconds: int = Field(default=60, ge=1, le=3600)
+    recovery_map_concurrency: int = Field(default=4, ge=1, le=40)
+    recovery_map_max_sensors: int = Field(default=2000, ge=1, le=_MAP_MAX_SENSORS_CEILING)
+    recovery_window_hours: int = Field(default=24, ge=1, le=24)  # the readings API's maximum
+    recovery_backfill_max_hours: int = Field(default=168, ge=1, le=24 * 30)
+    recovery_backfill_attempts: int = Field(default=4, ge=1, le=10)
+    recovery_timeout_seconds: int = Field(default=300, ge=30, le=900)  # per task invocation
+    recovery_email: str | None = None  # subscribed to the recovery topic when set
 
     # runtime layers
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -227,7 +244,7 @@ class StageConfig(BaseModel):
             raise ValueError("forwarding endpoint names must be unique")
         return value
 
-    @field_validator("alarm_email")
+    @field_validator("alarm_email", "recovery_email")
     @classmethod
     def _email_shape(cls, value: str | None) -> str | None:
         if value is not None and not _EMAIL.match(value):
@@ -268,6 +285,10 @@ class StageConfig(BaseModel):
                     f"forwarding endpoint {endpoint.name}: http:// is only for a local stage "
                     "(set forwarding_local_endpoints); deployed endpoints must be https://"
                 )
+        if self.recovery_backoff_max_seconds < self.recovery_backoff_seconds:
+            raise ValueError(
+                "recovery_backoff_max_seconds must be at least recovery_backoff_seconds"
+            )
         for subscription in self.subscriptions:
             if (
                 subscription.provider == "efento"
@@ -328,6 +349,11 @@ class StageConfig(BaseModel):
             default=10.0,
         )
         return min(900, int(per_delivery * self.forwarding_batch_size) + 30)
+
+    @property
+    def recovery_confirm_checks(self) -> int:
+        """How many times Confirm looks for the first delivery before the bounded wait ends."""
+        return max(1, -(-self.recovery_confirm_wait_seconds // self.recovery_confirm_poll_seconds))
 
     @property
     def ingest_visibility_timeout_seconds(self) -> int:

@@ -31,6 +31,7 @@ ENDPOINT_POLICY_HANDLER: Final = "sensorhook.handlers.endpoint_policy.handler"
 
 # Fixed logical id of the endpoint policy state machine (`EmbeddedStack.state_machine_arns`).
 ENDPOINT_POLICY_STATE_MACHINE_ID: Final = "EndpointPolicyStateMachine"
+RECOVERY_HANDLER: Final = "sensorhook.handlers.recovery.handler"
 
 # Fixed logical ids of the schedule rules: `EmbeddedStack.fire_schedule(<id>)` in the local mode.
 SUBSCRIPTIONS_SCHEDULE_RULE_ID: Final = "SubscriptionsSchedule"
@@ -52,6 +53,9 @@ GATEWAYS_PARTITION_KEY: Final = "gateway"
 SUBSCRIPTIONS_PARTITION_KEY: Final = "name"  # the subscription's name in cdk.json
 ENDPOINTS_PARTITION_KEY: Final = "endpoint"  # a forwarding endpoint's name
 ENDPOINTS_SORT_KEY: Final = "entry"  # "state" or "transition#<at>#<version>#<random>"
+
+INCIDENTS_PARTITION_KEY: Final = "incident"  # the recovery execution's name
+INCIDENTS_SORT_KEY: Final = "part"  # "summary" or "sensor#<id>"
 IDEMPOTENCY_PARTITION_KEY: Final = "id"  # Powertools' default key attribute
 IDEMPOTENCY_TTL_ATTRIBUTE: Final = "expiration"  # Powertools' default expiry attribute
 
@@ -85,6 +89,10 @@ class Output(StrEnum):
     LAKE_WRITER_FUNCTION_NAME = "LakeWriterFunctionName"
     SUBSCRIPTIONS_TABLE = "SubscriptionsTable"
     SUBSCRIPTIONS_FUNCTION_NAME = "SubscriptionsFunctionName"
+    RECOVERY_STATE_MACHINE_ARN = "RecoveryStateMachineArn"
+    RECOVERY_TOPIC_ARN = "RecoveryTopicArn"
+    INCIDENTS_TABLE = "IncidentsTable"
+    RECOVERY_FUNCTION_NAME = "RecoveryFunctionName"
     GATEWAY_HEALTH_FUNCTION_NAME = "GatewayHealthFunctionName"
     DS_API_CREDENTIALS_SECRET_ARN = "DsApiCredentialsSecretArn"  # noqa: S105
     V2020_API_CREDENTIALS_SECRET_ARN = "V2020ApiCredentialsSecretArn"  # noqa: S105
@@ -101,6 +109,11 @@ def stack_name(stage: str) -> str:
 
 def resource_name(stage: str, name: str) -> str:
     """`sensorhook-<stage>-<name>`: the physical name of a function, queue, table or secret."""
+    return f"{SERVICE_NAME}-{stage}-{name}"
+
+
+def state_machine_name(stage: str, name: str) -> str:
+    """Fixed, so a function can be told the ARN without a reference back to the machine."""
     return f"{SERVICE_NAME}-{stage}-{name}"
 
 

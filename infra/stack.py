@@ -13,6 +13,7 @@ from infra.constructs.forwarding import Forwarding
 from infra.constructs.ingest import Ingest
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.processing import Processing
+from infra.constructs.recovery import Recovery
 from infra.constructs.storage import Storage
 
 
@@ -64,6 +65,21 @@ class SensorhookStack(Stack):
             bus=self.events.bus,
             bucket=self.storage.bucket,
         )
+        self.recovery = Recovery(
+            self,
+            "Recovery",
+            stage=stage,
+            config=config,
+            desired_subscriptions=self.control_plane.desired_subscriptions,
+            subscriptions_function=self.control_plane.subscriptions.function,
+            subscriptions_table=self.control_plane.subscriptions_table,
+            gateways_table=self.storage.gateways_table,
+            sensor_state_table=self.storage.sensor_state_table,
+            readings_table=self.storage.readings_table,
+            ingest_queue=self.ingest.queue,
+            bus=self.events.bus,
+            ds_api_credentials=self.control_plane.ds_api_credentials,
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -80,6 +96,7 @@ class SensorhookStack(Stack):
                 "GatewayHealth": self.control_plane.gateway_health.function,
                 "Forwarder": self.forwarding.forwarder.function,
                 "EndpointPolicy": self.forwarding.policy.function.function,
+                "Recovery": self.recovery.function.function,
             },
             lake_writer=self.processing.lake_writer.function,
         )
@@ -142,5 +159,9 @@ class SensorhookStack(Stack):
                 ",".join(e.name for e in self.config.forwarding_endpoints) or "-",
             ),
             (Output.FORWARDING_QUEUE_PREFIX, self.forwarding.queue_name_prefix),
+            (Output.RECOVERY_STATE_MACHINE_ARN, self.recovery.state_machine.state_machine_arn),
+            (Output.RECOVERY_TOPIC_ARN, self.recovery.topic.topic_arn),
+            (Output.INCIDENTS_TABLE, self.recovery.incidents_table.table_name),
+            (Output.RECOVERY_FUNCTION_NAME, self.recovery.function.function.function_name),
         ):
             CfnOutput(self, logical_id, value=value)

@@ -11,7 +11,9 @@ emulator as Everactive's API) and goes through what a user would see in their fi
    and malformed bodies) through the local HTTP API, drained, then read back with boto3 and
    checked against what the emulator knows it sent;
 3. the provider delivers through the webhooks the reconciler registered;
-4. a gateway goes offline and comes back: one `gateway.offline`, one `gateway.online`.
+4. a gateway goes offline and comes back: one `gateway.offline`, one `gateway.online`;
+5. recovery (local/demo_recovery.py): the provider disables the readings webhook for a while,
+   the machine recovers it and backfills the gap exactly once; an Efento gap is recorded exactly.
 
 The ingest checks:
 
@@ -43,6 +45,7 @@ import pyarrow.parquet as pq
 
 from infra.constants import Output
 from local import demo_forwarding
+from local.demo_recovery import check_recovery
 from local.emulator import (
     DeliveryFactory,
     FaultShares,
@@ -70,6 +73,14 @@ WEBHOOK_SECRET_NAMES = (
 # the demo's provider installation reports every few seconds, so a gateway's silence shows in
 # seconds rather than the deployed 15 minutes
 GATEWAY_OFFLINE_AFTER_S = 8
+# the ingest phase's stream is backdated by design (hours of readings sent in seconds): its
+# newest reading is hours old while gateways are online, which is what a silent subscription
+# looks like, so the demo judges silence only after this long (recovery is shown in phase 5)
+SUBSCRIPTION_SILENT_AFTER_S = 30 * 86_400
+DEMO_ENVIRONMENT = {
+    "GATEWAY_OFFLINE_AFTER_SECONDS": str(GATEWAY_OFFLINE_AFTER_S),
+    "SUBSCRIPTION_SILENT_AFTER_SECONDS": str(SUBSCRIPTION_SILENT_AFTER_S),
+}
 
 
 @dataclass
@@ -482,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with sandbox(
         provider_installation,
-        environment={"GATEWAY_OFFLINE_AFTER_SECONDS": str(GATEWAY_OFFLINE_AFTER_S)},
+        environment=DEMO_ENVIRONMENT,
     ) as box:
         stack = box.stack
         stack.drain(timeout=60)  # the after-deploy reconcile
@@ -514,6 +525,11 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         ingest.figures["forwarding"] = demo_forwarding.run(stack, box.endpoints, ingest)
         ingest.timings_s["forwarding"] = time.perf_counter() - started
+        started = time.perf_counter()
+        check_recovery(
+            box, box.secrets, lambda: _drain_queue(stack.client("sqs"), observer_url), ingest
+        )
+        ingest.timings_s["recovery"] = time.perf_counter() - started
         print_result(ingest, stack_start_s, stack)
     return 0 if ingest.ok else 1
 

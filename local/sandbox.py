@@ -23,6 +23,7 @@ from typing import Any
 from local.demo_forwarding import STEP_FUNCTIONS_SPEEDUP, Endpoints, local_endpoints
 from local.emulator import Installation
 from local.emulator.api import DEMO_API_CREDENTIALS, ProviderApi
+from local.emulator.api.cloud import DEFAULT_HISTORY
 from local.runtime.demo_secrets import put_demo_webhook_secrets
 from local.runtime.stack import DEMO_CREDENTIALS, EmbeddedStack
 
@@ -69,11 +70,13 @@ def sandbox(
     aws_port: int = 0,
     provider_port: int = 0,
     schedule_speedup: float = 60.0,
+    step_functions_speedup: float | None = None,
     batching_window_cap: float | None = None,
     environment: Mapping[str, str] | None = None,
     forwarding_policy: Mapping[str, Any] | None = None,
+    provider_history: timedelta = DEFAULT_HISTORY,
 ) -> Iterator[Sandbox]:
-    provider = ProviderApi(installation, port=provider_port)
+    provider = ProviderApi(installation, port=provider_port, history=provider_history)
     provider.start()
     secrets: dict[str, Any] = {}
 
@@ -91,7 +94,8 @@ def sandbox(
                 aws_port=aws_port,
                 api_port=api_port,
                 schedule_speedup=schedule_speedup,
-                step_functions_speedup=STEP_FUNCTIONS_SPEEDUP,
+                # the forwarding policy's six-hour hold runs in seconds unless told otherwise
+                step_functions_speedup=step_functions_speedup or STEP_FUNCTIONS_SPEEDUP,
                 batching_window_cap=batching_window_cap,
                 environment_overrides={
                     **provider_api_environment(provider),

@@ -15,7 +15,7 @@ schedule would not.
 import json
 from collections.abc import Sequence
 
-from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack, triggers
+from aws_cdk import ArnFormat, CfnResource, Duration, RemovalPolicy, Stack, triggers
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
@@ -40,6 +40,7 @@ from infra.constants import (
     SUBSCRIPTIONS_SCHEDULE_RULE_ID,
     resource_name,
     secret_name,
+    state_machine_name,
 )
 from infra.constructs.function import SensorhookFunction, settings_environment
 from infra.constructs.provider_secret import provider_issued_secret
@@ -75,6 +76,24 @@ class ControlPlane(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        # the recovery machine's ARN from its fixed name: the machine invokes the subscriptions
+        # function, so a reference back to the machine would be a cycle (constructs/recovery.py)
+        self.recovery_state_machine_arn = Stack.of(self).format_arn(
+            service="states",
+            resource="stateMachine",
+            resource_name=state_machine_name(stage, "recovery"),
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        # the executions of that machine: whether an incident's execution has ended
+        self.recovery_executions_arn = Stack.of(self).format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{state_machine_name(stage, 'recovery')}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.desired_subscriptions = json.dumps(
+            [s.model_dump(mode="json") for s in config.subscriptions], separators=(",", ":")
+        )
 
         self.subscriptions_table = dynamodb.Table(
             self,
@@ -121,10 +140,7 @@ class ControlPlane(Construct):
                     "api_max_attempts": config.api_max_attempts,
                     "subscriptions_table": self.subscriptions_table.table_name,
                     "gateways_table": gateways_table.table_name,
-                    "desired_subscriptions": json.dumps(
-                        [s.model_dump(mode="json") for s in config.subscriptions],
-                        separators=(",", ":"),
-                    ),
+                    "desired_subscriptions": self.desired_subscriptions,
                     "webhook_base_url": config.webhook_base_url or webhook_base_url,
                     "ds_header_secret_arn": ds_header_secret.secret_arn,
                     "v2020_signing_secret_arn": v2020_signing_secret.secret_arn,
@@ -132,6 +148,7 @@ class ControlPlane(Construct):
                     "v2020_api_token_url": config.everactive_v2020_api_token_url,
                     "v2020_api_credentials_secret_arn": self.v2020_api_credentials.secret_arn,
                     "subscription_silent_after_seconds": config.subscription_silent_after_seconds,
+                    "recovery_state_machine_arn": self.recovery_state_machine_arn,
                 },
             ),
             timeout=Duration.seconds(config.subscriptions_timeout_seconds),
@@ -182,6 +199,9 @@ class ControlPlane(Construct):
                     "gateway_offline_after_seconds": config.gateway_offline_after_seconds,
                     "sensor_silent_after_periods": str(config.sensor_silent_after_periods),
                     "default_sensor_period_seconds": config.default_sensor_period_seconds,
+                    "subscriptions_table": self.subscriptions_table.table_name,
+                    "desired_subscriptions": self.desired_subscriptions,
+                    "recovery_state_machine_arn": self.recovery_state_machine_arn,
                 },
             ),
             timeout=Duration.seconds(config.gateway_health_timeout_seconds),
@@ -189,6 +209,15 @@ class ControlPlane(Construct):
             config=config,
         )
         self._grant_gateway_health(gateways_table, sensor_state_table, bus)
+        for function in (self.subscriptions, self.gateway_health):
+            acknowledge(
+                function.role,
+                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
+                "<AWS::AccountId>:execution:"
+                f"{state_machine_name(stage, 'recovery')}:*]",
+                "DescribeExecution on the executions of the one recovery machine: their names "
+                "(one per incident) are not known when the policy is written.",
+            )
         self.gateway_health_schedule = self._schedule(
             GATEWAY_HEALTH_SCHEDULE_RULE_ID,
             resource_name(stage, "gateway-health"),
@@ -244,9 +273,15 @@ class ControlPlane(Construct):
         for sid, actions, resources in (
             (
                 "SubscriptionStates",
-                [*_TABLE_READ, "dynamodb:PutItem", "dynamodb:DeleteItem"],
+                [*_TABLE_READ, "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
                 [self.subscriptions_table.table_arn],
             ),
+            (
+                "StartRecoveries",
+                ["states:StartExecution"],
+                [self.recovery_state_machine_arn],
+            ),
+            ("SeeRecoveries", ["states:DescribeExecution"], [self.recovery_executions_arn]),
             ("ReadGatewayContacts", ["dynamodb:Scan"], [gateways_table.table_arn]),
             (
                 "ReadHeadersAndCredentials",
@@ -301,6 +336,10 @@ class ControlPlane(Construct):
             ),
             ("ScanSensorState", ["dynamodb:Scan"], [sensor_state_table.table_arn]),
             ("PublishHealthEvents", ["events:PutEvents"], [bus.event_bus_arn]),
+            # a silent readings subscription: its incident opened on its row, then started
+            ("OpenIncidents", ["dynamodb:UpdateItem"], [self.subscriptions_table.table_arn]),
+            ("StartRecoveries", ["states:StartExecution"], [self.recovery_state_machine_arn]),
+            ("SeeRecoveries", ["states:DescribeExecution"], [self.recovery_executions_arn]),
             (
                 "ReadApiCredentials",
                 ["secretsmanager:GetSecretValue"],

@@ -109,6 +109,10 @@ class SensorSimulation:
         self._advance()
         return Measurement(at, period_s, readings)
 
+    def miss_next(self, periods: int) -> None:
+        """The cloud receives nothing for the next `periods` measurements (MISSING)."""
+        self._missing_left = periods
+
     def run(self, count: int) -> list[Measurement]:
         return [self.step() for _ in range(count)]
 

@@ -121,6 +121,18 @@ class MeasurementPoint:
     stale_simulation: SensorSimulation
 
 
+@dataclass(frozen=True)
+class EfentoGap:
+    """What `Installation.efento_gap` made: the two batches to send, and the exact gaps as
+    (first missing instant, last missing instant, periods) per channel of the point."""
+
+    point: MeasurementPoint
+    sent: tuple[Payload, Payload]
+    lost: tuple[datetime, datetime, int]  # the undelivered batch: between_batches
+    missing: tuple[datetime, datetime, int]  # MISSING in the cloud: missing_status
+    period_s: int
+
+
 @dataclass
 class Installation:
     """Devices plus the generator state that makes each next payload realistic."""
@@ -302,6 +314,41 @@ class Installation:
             batch.samples,
             stale=stale,
             efento_point_id=point.point_id,
+        )
+
+    def efento_gap(
+        self,
+        point: MeasurementPoint | None = None,
+        *,
+        before: int = 4,
+        lost: int = 3,
+        missing: int = 2,
+        after: int = 4,
+    ) -> "EfentoGap":
+        """Three batches of one measurement point, the middle one never delivered, and the
+        first `missing` periods of the last one MISSING in the cloud: the gaps sensorhook must
+        record exactly. Random MISSING runs and period changes are held off meanwhile, so the
+        expected gaps are exact."""
+        point = point or self.measurement_points[0]
+        simulation = point.simulation
+        saved = (simulation.missing_probability, simulation.period_change_probability)
+        simulation.missing_probability = simulation.period_change_probability = 0.0
+        try:
+            sent_before = self.efento_batch(point, size=before)
+            lost_first, period_s = simulation.next_at, simulation.period_s
+            self.efento_batch(point, size=lost)  # measured, never delivered
+            missing_first = simulation.next_at
+            simulation.miss_next(missing)
+            sent_after = self.efento_batch(point, size=missing + after)
+        finally:
+            simulation.missing_probability, simulation.period_change_probability = saved
+        period = timedelta(seconds=period_s)
+        return EfentoGap(
+            point=point,
+            sent=(sent_before, sent_after),
+            lost=(lost_first, lost_first + period * (lost - 1), lost),
+            missing=(missing_first, missing_first + period * (missing - 1), missing),
+            period_s=period_s,
         )
 
     def payload(self, flavor: Flavor, *, stale: bool = False) -> Payload:

@@ -10,7 +10,7 @@ import pytest
 
 from infra.constants import Output
 from local.demo import (
-    GATEWAY_OFFLINE_AFTER_S,
+    DEMO_ENVIRONMENT,
     DemoResult,
     _efento_points,
     _observe_bus,
@@ -38,7 +38,7 @@ def demo():
     )
     with sandbox(
         provider_installation,
-        environment={"GATEWAY_OFFLINE_AFTER_SECONDS": str(GATEWAY_OFFLINE_AFTER_S)},
+        environment=DEMO_ENVIRONMENT,
     ) as box:
         box.stack.drain(timeout=60)
         observer_url = _observe_bus(box.stack)

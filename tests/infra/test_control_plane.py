@@ -21,6 +21,12 @@ from tests.infra.cfn import Synth, function_id, one_logical_id, render, role_gra
 
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+RECOVERY_EXECUTIONS_ARN = (
+    "arn:AWS::Partition:states:AWS::Region:AWS::AccountId:execution:sensorhook-dev-recovery:*"
+)
+RECOVERY_MACHINE_ARN = (
+    "arn:AWS::Partition:states:AWS::Region:AWS::AccountId:stateMachine:sensorhook-dev-recovery"
+)
 
 
 def _properties(synth: Synth, logical_id: str) -> dict[str, Any]:
@@ -188,8 +194,11 @@ def test_subscriptions_role_is_its_table_gateway_reads_and_its_secrets(dev: Synt
     assert _own_grants(dev, _subscriptions(dev)) == {
         *(
             (f"dynamodb:{action}", table)
-            for action in ("GetItem", "Query", "Scan", "PutItem", "DeleteItem")
+            # rows are written with UpdateItem so a run never overwrites an incident's attributes
+            for action in ("GetItem", "Query", "Scan", "UpdateItem", "DeleteItem")
         ),
+        ("states:StartExecution", RECOVERY_MACHINE_ARN),
+        ("states:DescribeExecution", RECOVERY_EXECUTIONS_ARN),
         ("dynamodb:Scan", gateways),
         ("secretsmanager:GetSecretValue", ds_headers),
         *(("secretsmanager:GetSecretValue", secret) for secret in credentials),
@@ -212,6 +221,10 @@ def test_gateway_health_role_reads_and_judges_gateways_and_publishes(dev: Synth)
         ("dynamodb:UpdateItem", sensor_state),
         ("events:PutEvents", f"{bus}.Arn"),
         ("secretsmanager:GetSecretValue", _secret(dev, "everactive-ds-api-credentials")),
+        # a silent readings subscription: its incident opened on its row, its recovery started
+        ("dynamodb:UpdateItem", f"{_table(dev, 'subscriptions')}.Arn"),
+        ("states:StartExecution", RECOVERY_MACHINE_ARN),
+        ("states:DescribeExecution", RECOVERY_EXECUTIONS_ARN),
     }
 
 
@@ -290,7 +303,7 @@ def test_an_alarm_fires_on_any_emf_count_above_zero(dev: Synth, metric: str) -> 
     assert alarm["Dimensions"] == [{"Name": "service", "Value": "sensorhook"}]
     assert alarm["Threshold"] == 0
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
-    topic = one_logical_id(dev.resources, "AWS::SNS::Topic")
+    topic = one_logical_id(dev.resources, "AWS::SNS::Topic", TopicName="sensorhook-dev-alarms")
     assert alarm["AlarmActions"] == [{"Ref": topic}]
 
 

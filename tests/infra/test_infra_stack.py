@@ -319,6 +319,7 @@ def test_tables_have_the_documented_keys_ttl_and_stream(dev: Synth) -> None:
         "idempotency": ({"HASH": "id"}, "expiration", None),
         "subscriptions": ({"HASH": "name"}, None, None),
         "endpoints": ({"HASH": "endpoint", "RANGE": "entry"}, None, None),
+        "recovery-incidents": ({"HASH": "incident", "RANGE": "part"}, None, None),
     }
     assert len(logical_ids(dev.resources, "AWS::DynamoDB::Table")) == len(expected)
     for name, (keys, ttl_attribute, stream_view) in expected.items():
@@ -333,8 +334,8 @@ def test_tables_have_the_documented_keys_ttl_and_stream(dev: Synth) -> None:
 
 def test_tables_are_on_demand_recoverable_and_encrypted(dev: Synth) -> None:
     tables = logical_ids(dev.resources, "AWS::DynamoDB::Table")
-    # readings, sensor_state, gateways, idempotency, subscriptions, endpoints: an empty loop
-    # proves nothing
+    # readings, sensor_state, gateways, idempotency, subscriptions, endpoints, recovery
+    # incidents: an empty loop proves nothing
     assert len(tables) == 6
     for logical_id in tables:
         table = _properties(dev, logical_id)
@@ -463,7 +464,7 @@ def test_an_alarm_fires_on_any_message_in_the_dlq(dev: Synth) -> None:
 
     assert alarm["Threshold"] == 0
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
-    topic = one_logical_id(dev.resources, "AWS::SNS::Topic")
+    topic = one_logical_id(dev.resources, "AWS::SNS::Topic", TopicName="sensorhook-dev-alarms")
     assert alarm["AlarmActions"] == [{"Ref": topic}]
 
 

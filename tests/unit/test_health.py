@@ -28,6 +28,7 @@ from sensorhook.providers.everactive_api.models import (
     Gateway,
     Health,
     ProviderUnavailable,
+    Sensor,
 )
 from tests.fixtures.loader import sample_json
 
@@ -564,3 +565,46 @@ def test_a_steam_trap_flagged_silent_earlier_is_published_resumed_once(world: Wo
 
     # Then one sensor.resumed clears the false alarm
     assert [t for t, _ in world.publisher.take()] == [SENSOR_RESUMED]
+
+
+class _Silence:
+    def __init__(self) -> None:
+        self.told: list[str] = []
+
+    def provider_silent(self, provider: str, now: datetime) -> None:
+        self.told.append(provider)
+
+
+@pytest.mark.parametrize(
+    ("provider_ahead", "expected"),
+    [(timedelta(minutes=10), ["everactive"]), (timedelta(minutes=2), [])],
+)
+def test_a_recovery_is_asked_for_when_the_provider_holds_readings_not_delivered(
+    world: World, provider_ahead: timedelta, expected: list[str]
+) -> None:
+    # Given an online gateway and a sensor whose newest stored reading is older than the
+    # provider's own last reading of it (threshold: 3 periods of 60 s)
+    world.api.listed = [listed(GATEWAY, NOW)]
+    world.sensor("aa:bb", NOW - timedelta(minutes=20), provider="everactive", period_s=60)
+    sensors = [
+        {
+            "macAddress": "aa:bb",
+            "lastReading": {
+                "timestamp": (NOW - timedelta(minutes=20) + provider_ahead).timestamp()
+            },
+        },
+        {"macAddress": "never:stored", "lastReading": {"timestamp": NOW.timestamp()}},
+    ]
+    world.api.sensors = lambda: iter(Sensor.model_validate(s) for s in sensors)  # type: ignore[attr-defined]
+    silence = _Silence()
+    # When gateway health runs
+    HealthMonitor(
+        world.api,
+        world.store,
+        world.publisher,
+        THRESHOLDS,
+        clock=lambda: NOW,
+        silent_providers=silence,
+    ).run()
+    # Then it asks for a recovery only when the provider is ahead beyond the threshold
+    assert silence.told == expected

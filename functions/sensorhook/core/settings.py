@@ -156,12 +156,19 @@ class SubscriptionsSettings(ProviderApiSettings):
     v2020_api_token_url: str
     v2020_api_credentials_secret_arn: str
     subscription_silent_after_seconds: int = Field(default=3600, gt=0)
+    # started per incident (logic/incidents.py); empty (the dry-run tool): detect only
+    recovery_state_machine_arn: str = ""
 
 
 class GatewayHealthSettings(ProviderApiSettings):
     gateways_table: str
     sensor_state_table: str
     event_bus_name: str
+    # a silent readings subscription's incident: opened on its row, its recovery started;
+    # without a machine ARN, silence is only judged and published
+    subscriptions_table: str = ""
+    desired_subscriptions: str = "[]"  # JSON list: which subscription carries the readings
+    recovery_state_machine_arn: str = ""
     gateway_offline_after_seconds: int = Field(default=900, gt=0)  # ~3 missed 5-minute reports
     sensor_silent_after_periods: float = Field(default=3.0, gt=0)
     default_sensor_period_seconds: int = Field(default=60, gt=0)
@@ -189,6 +196,22 @@ class EndpointPolicySettings(ForwardingSettings):
         default=300, gt=0
     )  # how often a failing endpoint is looked at
     policy_drain_batch: int = Field(default=50, gt=0)  # backlog events per drain step
+
+
+class RecoverySettings(ProviderApiSettings):
+    """The recovery state machine's task function (docs/recovery.md)."""
+
+    subscriptions_table: str
+    incidents_table: str
+    gateways_table: str
+    sensor_state_table: str
+    readings_table: str  # each sensor's newest reading before the incident: where its gap starts
+    ingest_queue_url: str  # backfilled readings enter exactly where webhook deliveries do
+    event_bus_name: str
+    desired_subscriptions: str
+    backfill_window_seconds: int = Field(default=24 * 3600, gt=0, le=24 * 3600)
+    backfill_max_hours: int = Field(default=168, gt=0)
+    map_max_items: int = Field(default=2000, gt=0)
 
 
 @cache
@@ -224,3 +247,7 @@ def forwarder_settings() -> ForwarderSettings:
 @cache
 def endpoint_policy_settings() -> EndpointPolicySettings:
     return EndpointPolicySettings.from_env()  # type: ignore[return-value]
+
+
+def recovery_settings() -> RecoverySettings:
+    return RecoverySettings.from_env()  # type: ignore[return-value]

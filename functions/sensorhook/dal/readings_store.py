@@ -120,6 +120,25 @@ class ReadingsStore:
             f"{len(pending[self._table_name])} readings still unprocessed by BatchWriteItem"
         )
 
+    def newest_before(self, provider: str, sensor_id: str, before: datetime) -> datetime | None:
+        """When the sensor's newest reading measured before `before` (whole seconds) was
+        measured; None when it has none. One Query reading one item."""
+        response = self._client.query(
+            TableName=self._table_name,
+            KeyConditionExpression="series = :series AND point < :before",
+            ExpressionAttributeValues={
+                ":series": {"S": f"{provider}#{sensor_id}"},
+                ":before": {"S": before.strftime("%Y-%m-%dT%H:%M:%SZ")},
+            },
+            ProjectionExpression="measured_at",
+            ScanIndexForward=False,
+            Limit=1,
+        )
+        items = response.get("Items", [])
+        if not items:
+            return None
+        return datetime.fromisoformat(items[0]["measured_at"]["S"].replace("Z", "+00:00"))
+
     def query_range(
         self, provider: str, sensor_id: str, start: datetime, end: datetime
     ) -> list[Reading]:

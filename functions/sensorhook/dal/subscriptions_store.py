@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from sensorhook.core.reading import UtcDatetime
 from sensorhook.dal.aws_clients import dynamodb_client
@@ -19,15 +19,21 @@ from sensorhook.dal.aws_clients import dynamodb_client
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
 _PARTITION_KEY = "name"
+_ISO: TypeAdapter[datetime] = TypeAdapter(UtcDatetime)
 
 
 class SubscriptionStatus(StrEnum):
     ACTIVE = "active"
     RE_ENABLED = "re-enabled"  # the provider had disabled it; this run enabled it again
-    DISABLED = "disabled"  # declared with enabled: false
+    DISABLED = "disabled"  # declared with enabled: false, or recovery gave up (gave_up_at)
     ERROR = "error"  # the last run could not make it true; see last_error
     SILENT = "silent"  # no events for the silence window while its gateways are online
     MANUAL = "manual"  # Efento: configured by hand in Efento Cloud, never through an API
+
+
+INCIDENT_ATTRIBUTES = frozenset(
+    {"incident_id", "incident_cause", "incident_started_at", "gave_up_at"}
+)
 
 
 class SubscriptionState(BaseModel):
@@ -45,6 +51,14 @@ class SubscriptionState(BaseModel):
     active_since: UtcDatetime | None = None  # when the current provider webhook was adopted
     last_event_at: UtcDatetime | None = None
     last_error: str | None = None
+    # the open recovery incident (docs/recovery.md): set when one is detected, removed by the
+    # recovery machine when it finishes; one at a time, so one recovery runs at a time
+    incident_id: str | None = None
+    incident_cause: str | None = None
+    incident_started_at: UtcDatetime | None = None
+    # recovery exhausted its retries: the subscription stays `disabled` until an operator
+    # removes this attribute (docs/operations.md)
+    gave_up_at: UtcDatetime | None = None
 
 
 class SubscriptionsStore:
@@ -61,14 +75,84 @@ class SubscriptionsStore:
         return states
 
     def put(self, state: SubscriptionState) -> None:
-        document = state.model_dump(mode="json", exclude_none=True)
-        self._client.put_item(
+        """Write what a reconcile run observed. The incident attributes are not written here
+        (only `open_incident` and `close_incident` change them, conditionally), so a run that
+        read the row before the recovery machine closed an incident cannot bring it back."""
+        document = state.model_dump(mode="json", exclude=set(INCIDENT_ATTRIBUTES))
+        names = {f"#{index}": name for index, name in enumerate(document) if name != _PARTITION_KEY}
+        kept = {key: name for key, name in names.items() if document[name] is not None}
+        dropped = [key for key, name in names.items() if document[name] is None]
+        update = "SET " + ", ".join(f"{key} = :{key[1:]}" for key in kept)
+        if dropped:
+            update += " REMOVE " + ", ".join(dropped)
+        self._client.update_item(
             TableName=self._table_name,
-            Item={name: _SERIALIZER.serialize(value) for name, value in document.items()},
+            Key={_PARTITION_KEY: {"S": state.name}},
+            UpdateExpression=update,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={
+                f":{key[1:]}": _SERIALIZER.serialize(document[name]) for key, name in kept.items()
+            },
         )
 
     def delete(self, name: str) -> None:
         self._client.delete_item(TableName=self._table_name, Key={_PARTITION_KEY: {"S": name}})
+
+    def get(self, name: str) -> SubscriptionState | None:
+        item = self._client.get_item(
+            TableName=self._table_name, Key={_PARTITION_KEY: {"S": name}}, ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return None
+        return SubscriptionState.model_validate(
+            {key: _DESERIALIZER.deserialize(value) for key, value in item.items()}
+        )
+
+    def open_incident(self, name: str, incident_id: str, cause: str, at: datetime) -> bool:
+        """Record an incident on an existing row unless one is open or recovery gave up;
+        False when the row is absent or not free (someone else opened it first)."""
+        try:
+            self._client.update_item(
+                TableName=self._table_name,
+                Key={_PARTITION_KEY: {"S": name}},
+                UpdateExpression="SET incident_id = :id, incident_cause = :cause, "
+                "incident_started_at = :at",
+                ConditionExpression="attribute_exists(#n) AND attribute_not_exists(incident_id) "
+                "AND attribute_not_exists(gave_up_at)",
+                ExpressionAttributeNames={"#n": _PARTITION_KEY},
+                ExpressionAttributeValues={
+                    ":id": {"S": incident_id},
+                    ":cause": {"S": cause},
+                    ":at": {"S": _iso(at)},
+                },
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def close_incident(self, name: str, incident_id: str, *, gave_up_at: datetime | None) -> bool:
+        """Remove the open incident (only that one); with `gave_up_at`, also mark the
+        subscription disabled until an operator looks at it. False: not the open incident."""
+        update = "REMOVE incident_id, incident_cause, incident_started_at"
+        values: dict[str, Any] = {":id": {"S": incident_id}}
+        if gave_up_at is not None:
+            update = "SET #s = :disabled, gave_up_at = :at " + update
+            values |= {
+                ":disabled": {"S": SubscriptionStatus.DISABLED.value},
+                ":at": {"S": _iso(gave_up_at)},
+            }
+        try:
+            self._client.update_item(
+                TableName=self._table_name,
+                Key={_PARTITION_KEY: {"S": name}},
+                UpdateExpression=update,
+                ConditionExpression="incident_id = :id",
+                ExpressionAttributeValues=values,
+                **({"ExpressionAttributeNames": {"#s": "status"}} if gave_up_at else {}),
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
 
 class ProviderContacts(BaseModel):
@@ -132,6 +216,11 @@ class GatewayContacts:
             )
             for provider in {*newest_reading, *newest_status, *online}
         }
+
+
+def _iso(moment: datetime) -> str:
+    """The spelling `put` stores datetimes in (pydantic's JSON mode)."""
+    return str(_ISO.dump_python(moment, mode="json"))
 
 
 def _scan(client: Any, **request: Any) -> Iterator[dict[str, Any]]:

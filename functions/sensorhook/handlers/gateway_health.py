@@ -1,7 +1,8 @@
 """Gateway-health Lambda: on its schedule, judge every gateway and sensor, publish the changes.
 
 The scheduled event carries nothing the run needs; the report is returned for the logs and
-for whoever invokes it by hand.
+for whoever invokes it by hand. A readings subscription found silent (the provider's API holds
+readings it never delivered, a gateway online) gets a recovery started (logic/incidents.py).
 """
 
 from datetime import timedelta
@@ -14,8 +15,11 @@ from sensorhook.core.settings import gateway_health_settings
 from sensorhook.dal.api_credentials import ApiCredentials
 from sensorhook.dal.events import EventPublisher
 from sensorhook.dal.health_store import HealthStore
+from sensorhook.dal.recovery_executions import RecoveryExecutions
+from sensorhook.dal.subscriptions_store import SubscriptionsStore
 from sensorhook.handlers.wiring import parts_built_first
 from sensorhook.logic.health import HealthMonitor, HealthThresholds
+from sensorhook.logic.incidents import DESIRED_SUBSCRIPTIONS, RecoveryStarter, SilenceRecoveries
 from sensorhook.observability import logger, metrics
 from sensorhook.providers.everactive_api import ApiFlavor, EveractiveApi
 
@@ -41,6 +45,15 @@ def health_monitor() -> HealthMonitor:
             sensor_silent_after_periods=settings.sensor_silent_after_periods,
             default_sensor_period_s=settings.default_sensor_period_seconds,
         ),
+        silent_providers=SilenceRecoveries(
+            DESIRED_SUBSCRIPTIONS.validate_json(settings.desired_subscriptions),
+            RecoveryStarter(
+                RecoveryExecutions(settings.recovery_state_machine_arn),
+                SubscriptionsStore(settings.subscriptions_table),
+            ),
+        )
+        if settings.recovery_state_machine_arn
+        else None,
     )
 
 

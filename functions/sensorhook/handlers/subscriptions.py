@@ -4,6 +4,11 @@ webhook subscriptions with the providers'.
 Event: anything (a scheduled event, the deploy trigger's empty event); `{"dry_run": true}` plans
 without acting. Provider failures are reported in the result, the logs and the ReconcileErrors
 metric, not raised: the schedule retries soon enough, and a deploy never fails on them.
+
+`{"recover": {"subscription": ..., "incident_id": ...}}` is the recovery machine's re-enable
+step (docs/recovery.md): the same reconcile (this function runs one at a time, so it never
+races a scheduled run), then that subscription's outcome; `SubscriptionNotRecovered` is raised
+when the provider could not be made right, for the machine's Retry to try again later.
 """
 
 import ipaddress
@@ -23,19 +28,31 @@ from sensorhook.core.settings import (
 )
 from sensorhook.dal.api_credentials import ApiCredentials
 from sensorhook.dal.provider_secrets import DsHeaderSecret, V2020SigningKeys
+from sensorhook.dal.recovery_executions import RecoveryExecutions
 from sensorhook.dal.subscriptions_store import GatewayContacts, SubscriptionsStore
 from sensorhook.handlers.wiring import parts_built_first
+from sensorhook.logic.incidents import RecoveryStarter
+from sensorhook.logic.recovery import recovered
 from sensorhook.logic.subscriptions import DS, V2020, Reconciler
 from sensorhook.observability import logger, metrics
 from sensorhook.providers.everactive_api import ApiFlavor, EveractiveApi
+from sensorhook.providers.everactive_api.transport import CountingTransport, default_transport
 
 _DESIRED = TypeAdapter(list[DesiredSubscription])
+
+
+class RecoverRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    subscription: str
+    incident_id: str
 
 
 class ReconcileRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     dry_run: bool = False
+    recover: RecoverRequest | None = None
 
 
 def _is_http_loopback(url: str) -> bool:
@@ -51,9 +68,13 @@ def _is_http_loopback(url: str) -> bool:
         return False
 
 
-def build_reconciler(settings: SubscriptionsSettings) -> Reconciler:
-    """The reconciler as the Lambda and the dry-run CLI both run it."""
+def build_reconciler(
+    settings: SubscriptionsSettings, transport: CountingTransport | None = None
+) -> Reconciler:
+    """The reconciler as the Lambda and the dry-run CLI both run it (the CLI starts no
+    recoveries)."""
     loopback = _is_http_loopback(settings.webhook_base_url)
+    states = SubscriptionsStore(settings.subscriptions_table)
 
     def api(flavor: ApiFlavor, base_url: str, token_url: str, secret_arn: str) -> EveractiveApi:
         return EveractiveApi(
@@ -64,6 +85,7 @@ def build_reconciler(settings: SubscriptionsSettings) -> Reconciler:
             timeout_s=settings.api_timeout_seconds,
             max_attempts=settings.api_max_attempts,
             allow_http_loopback_callbacks=loopback,
+            transport=transport,
         )
 
     return Reconciler(
@@ -85,16 +107,24 @@ def build_reconciler(settings: SubscriptionsSettings) -> Reconciler:
         },
         ds_headers=DsHeaderSecret(settings.ds_header_secret_arn),
         signing_keys=V2020SigningKeys(settings.v2020_signing_secret_arn),
-        states=SubscriptionsStore(settings.subscriptions_table),
+        states=states,
         contacts=GatewayContacts(settings.gateways_table),
         silent_after=timedelta(seconds=settings.subscription_silent_after_seconds),
+        recoveries=RecoveryStarter(RecoveryExecutions(settings.recovery_state_machine_arn), states)
+        if transport is not None and settings.recovery_state_machine_arn
+        else None,
     )
+
+
+@cache
+def api_calls() -> CountingTransport:
+    return CountingTransport(default_transport())
 
 
 @cache
 def reconciler() -> Reconciler:
     """Settings validated and clients created once per execution environment."""
-    return build_reconciler(subscriptions_settings())
+    return build_reconciler(subscriptions_settings(), api_calls())
 
 
 @parts_built_first(reconciler)
@@ -102,7 +132,16 @@ def reconciler() -> Reconciler:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = ReconcileRequest.model_validate(event if isinstance(event, dict) else {})
+    calls_before = api_calls().requests
     result = reconciler().run(dry_run=request.dry_run)
     summary = result.summary()
     logger.info("subscriptions reconciled", extra={"summary": summary})
-    return summary
+    if request.recover is None:
+        return summary
+    outcome = recovered(
+        reconciler().states,
+        request.recover.subscription,
+        request.recover.incident_id,
+        api_calls=api_calls().requests - calls_before,
+    )
+    return outcome.model_dump(mode="json")

@@ -11,6 +11,11 @@ STEAM_TRAP_STATE_CHANGED = "steam_trap.state_changed"
 READINGS_RECEIVED = "readings.received"
 # published by the endpoint policy on every status change of a forwarding endpoint
 ENDPOINT_STATUS_CHANGED = "endpoint.status_changed"
+# an Efento gap, detected by the processor (logic/efento_gaps.py)
+READINGS_GAP_DETECTED = "readings.gap_detected"
+# the recovery machine's outcomes (logic/recovery.py, docs/recovery.md)
+SUBSCRIPTION_RECOVERED = "subscription.recovered"
+SUBSCRIPTION_DISABLED = "subscription.disabled"
 
 # The widest "count" and event ordinal a detail header can carry, so a header is never
 # underestimated.

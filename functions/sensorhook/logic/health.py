@@ -30,7 +30,13 @@ from sensorhook.dal.events import OutboundEvent
 from sensorhook.dal.health_store import GatewayHealth, GatewayRecord, SensorRecord
 from sensorhook.dal.webhook_secrets import SecretUnavailable
 from sensorhook.observability import logger, metrics
-from sensorhook.providers.everactive_api.models import ApiError, ApiFlavor, Gateway, Health
+from sensorhook.providers.everactive_api.models import (
+    ApiError,
+    ApiFlavor,
+    Gateway,
+    Health,
+    Sensor,
+)
 from sensorhook.providers.everactive_api.transport import ERRORS_METRIC, record_metric
 
 GATEWAY_OFFLINE = "gateway.offline"
@@ -50,6 +56,8 @@ class ProviderApi(Protocol):
     def health(self) -> Health: ...
 
     def gateways(self) -> Iterator[Gateway]: ...
+
+    def sensors(self) -> Iterator[Sensor]: ...
 
 
 class HealthStorage(Protocol):
@@ -154,6 +162,14 @@ def sensor_event(change: SensorSilenceChanged) -> OutboundEvent:
     )
 
 
+class SilentProviders(Protocol):
+    """Told of a provider whose API has readings sensorhook never received (a sensor's last
+    reading there is newer than the one stored by more than its silence threshold) while one
+    of its gateways is online: its readings subscription is silent (logic/incidents.py)."""
+
+    def provider_silent(self, provider: str, now: datetime) -> None: ...
+
+
 class HealthMonitor:
     def __init__(
         self,
@@ -162,20 +178,32 @@ class HealthMonitor:
         publisher: Publisher,
         thresholds: HealthThresholds,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        silent_providers: SilentProviders | None = None,
     ) -> None:
         self._api = api
         self._store = store
         self._publisher = publisher
         self._thresholds = thresholds
         self._clock = clock
+        self._silent_providers = silent_providers
+        self._online_providers: set[str] = set()
 
     def run(self) -> HealthReport:
         now = self._clock()
         report = self._check_provider()
         api_contacts = self._api_contacts(report)
         provider_down = report.provider_ok is not True or report.api_error is not None
+        self._online_providers = set()
         self._judge_gateways(now, api_contacts, provider_down, report)
-        self._judge_sensors(now, provider_down, report)
+        stored = self._judge_sensors(now, provider_down, report)
+        if (
+            self._silent_providers is not None
+            and not provider_down
+            and API_PROVIDER in self._online_providers
+            and self._provider_has_more(stored)
+        ):
+            self._silent_providers.provider_silent(API_PROVIDER, now)
         metrics.add_metric(
             name="GatewaysOnline", unit=MetricUnit.Count, value=report.gateways_online
         )
@@ -255,6 +283,8 @@ class HealthMonitor:
                 else:
                     self._change_gateway(record, judged, last_contact, now, report)
             report.gateways_online += stored is GatewayHealth.ONLINE
+            if stored is GatewayHealth.ONLINE:
+                self._online_providers.add(record.provider)
             report.gateways_offline += stored is GatewayHealth.OFFLINE
 
     def _change_gateway(
@@ -292,8 +322,36 @@ class HealthMonitor:
         )
         logger.info("gateway health changed", extra=json.loads(change.model_dump_json()))
 
-    def _judge_sensors(self, now: datetime, provider_down: bool, report: HealthReport) -> None:
+    def _provider_has_more(self, stored: dict[str, SensorRecord]) -> bool:
+        """Does the provider's API hold a reading of a known sensor newer than the newest
+        stored, by more than that sensor's silence threshold? Then deliveries are missing,
+        not measurements. A sensor never stored says nothing (its webhook may be new)."""
+        try:
+            listed = list(self._api.sensors())
+        except (ApiError, SecretUnavailable) as error:
+            _api_failed("provider sensors could not be listed", error)
+            return False
         periods = self._thresholds.sensor_silent_after_periods
+        for sensor in listed:
+            known = stored.get(sensor.mac_address)
+            last = sensor.last_reading_at
+            if known is None or last is None:
+                continue
+            period_s = known.period_s or self._thresholds.default_sensor_period_s
+            if last - known.newest_measured_at > timedelta(seconds=periods * period_s):
+                logger.warning(
+                    "the provider has readings sensorhook did not receive",
+                    extra={"sensor_id": sensor.mac_address, "provider_last_reading_at": last},
+                )
+                return True
+        return False
+
+    def _judge_sensors(
+        self, now: datetime, provider_down: bool, report: HealthReport
+    ) -> dict[str, SensorRecord]:
+        """Judge every sensor; returns the provider API's sensors as stored, by id."""
+        periods = self._thresholds.sensor_silent_after_periods
+        stored: dict[str, SensorRecord] = {}
         for sensor in self._store.sensors():
             report.sensors += 1
             period_s = sensor.period_s or self._thresholds.default_sensor_period_s
@@ -302,6 +360,8 @@ class HealthMonitor:
                 not sensor.metrics <= EVENT_STATE_METRICS
                 and now - sensor.newest_measured_at > silent_after
             )
+            if sensor.provider == API_PROVIDER:
+                stored[sensor.sensor_id] = sensor
             if silent is not sensor.silent:
                 if silent and provider_down and sensor.provider == API_PROVIDER:
                     report.sensors_deferred += 1
@@ -317,6 +377,7 @@ class HealthMonitor:
                 )
                 self._change_sensor(change, report)
             report.sensors_silent += silent
+        return stored
 
     def _change_sensor(self, change: SensorSilenceChanged, report: HealthReport) -> None:
         key = {"provider": change.provider, "sensor_id": change.sensor_id}

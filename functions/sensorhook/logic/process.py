@@ -52,6 +52,7 @@ from sensorhook.dal.gateways_store import GatewaysStore
 from sensorhook.dal.readings_store import ReadingsStore
 from sensorhook.dal.sensor_state_store import SensorStateStore
 from sensorhook.logic.domain_events import delivery_events
+from sensorhook.logic.efento_gaps import detect_gaps, gap_events
 from sensorhook.observability import logger, metrics
 from sensorhook.providers.registry import DeliveryChunks, InvalidPayload
 
@@ -271,6 +272,13 @@ class DeliveryProcessor:
                     "gateway_statuses": statuses_ahead,
                 },
             )
+        # before the state moves on: the newest stored measurement of each channel, which the
+        # chunk's first one must follow by one period (a resumed chunk follows the one before)
+        gaps = (
+            detect_gaps(readings, self._newest_stored)
+            if envelope.flavor is Flavor.EFENTO_MEASUREMENTS
+            else []
+        )
         summary.readings += self.stores.readings.put_readings(
             readings, ttl_days=self.limits.reading_ttl_days
         )
@@ -283,15 +291,19 @@ class DeliveryProcessor:
             self.stores.gateways.update_status(status, status_at)
         for (provider, gateway_id), at in last_reading_per_gateway(readings).items():
             self.stores.gateways.advance_last_reading_at(provider, gateway_id, at)
-        published = self.stores.events.publish(
-            delivery_events(
-                envelope.event_id, chunk.model_copy(update={"readings": readings}), chunk=index
-            )
+        events = delivery_events(
+            envelope.event_id, chunk.model_copy(update={"readings": readings}), chunk=index
         )
+        events += gap_events(gaps, event_id=envelope.event_id, chunk=index, first=len(events))
+        published = self.stores.events.publish(events)
         summary.gateway_statuses += len(chunk.gateway_statuses)
         summary.steam_trap_changes += len(chunk.steam_trap_changes)
         summary.events += published
         summary.future_dated += readings_ahead + statuses_ahead
+
+    def _newest_stored(self, sensor_id: str, metric: str, channel: str) -> datetime | None:
+        stored = self.stores.sensor_state.get("efento", sensor_id, metric, channel)
+        return stored.measured_at if stored is not None else None
 
 
 def state_at(reading: Reading, tolerance: timedelta) -> datetime:

@@ -42,6 +42,7 @@ from sensorhook.dal.subscriptions_store import (
     SubscriptionStatus,
 )
 from sensorhook.dal.webhook_secrets import SecretUnavailable
+from sensorhook.logic.incidents import RecoveryStarter, reconciled_incident
 from sensorhook.observability import logger, metrics
 from sensorhook.providers.everactive_api.models import (
     ApiError,
@@ -409,6 +410,8 @@ class Reconciler:
     contacts: ContactsSource
     silent_after: timedelta
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # starts a recovery per incident (logic/incidents.py); None: detect and record only
+    recoveries: RecoveryStarter | None = None
 
     def run(self, *, dry_run: bool = False) -> ReconcileResult:
         """Plan and, unless `dry_run`, apply and record. A dry run writes nothing anywhere."""
@@ -635,20 +638,35 @@ class Reconciler:
                     "subscription silent",
                     extra={"subscription": subscription.name, "last_event_at": last_event_at},
                 )
+            incident = reconciled_incident(
+                subscription,
+                status,
+                recreated=action is not None
+                and action.kind is ActionKind.CREATE
+                and previous is not None
+                and previous.provider_id is not None,
+                previous=previous,
+                now=now,
+            )
             self.states.put(
                 SubscriptionState(
                     name=subscription.name,
                     provider=subscription.provider,
                     event_type=subscription.event_type,
                     callback_url=subscription.callback_url(self.webhook_base_url),
-                    status=status,
                     provider_id=provider_id,
                     last_reconciled_at=now,
                     active_since=active_since,
                     last_event_at=last_event_at,
                     last_error=error,
+                    status=incident.status,
                 )
             )
+            if incident.recovery is not None and self.recoveries is not None:
+                if incident.new:
+                    self.recoveries.open_and_start(incident.recovery)
+                else:
+                    self.recoveries.start(incident.recovery)
         declared = {subscription.name for subscription in self.desired}
         for name, state in states.items():
             # kept while its provider could not be reached: the row remembers the webhook id

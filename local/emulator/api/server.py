@@ -13,13 +13,13 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from local.emulator.api import resources
-from local.emulator.api.cloud import Evercloud
+from local.emulator.api.cloud import DEFAULT_HISTORY, Evercloud
 from local.emulator.api.pagination import (
     DATA_SERVICES_NAMES,
     V2020_NAMES,
@@ -146,7 +146,9 @@ class ProviderApi:
         port: int = 0,
         allow_http_loopback_callbacks: bool = True,
         clock: Callable[[], datetime] = utc_now,
+        history: timedelta = DEFAULT_HISTORY,
     ) -> None:
+        """`history`: how far back the readings API serves (a longer outage needs more)."""
         self.installation = installation
         self.credentials = dict(credentials)
         self.token_ttl_s = token_ttl_s
@@ -156,13 +158,14 @@ class ProviderApi:
         self.allow_http_loopback_callbacks = allow_http_loopback_callbacks
         self.clock = clock
         self.tokens = TokenIssuer(ttl_s=token_ttl_s, clock=clock)
-        self.cloud = Evercloud(installation, clock=clock, wants=self._wanted)
+        self.cloud = Evercloud(installation, clock=clock, wants=self._wanted, history=history)
         self.webhooks: dict[str, Json] = {}  # Data Services: id -> the webhook as served
         self.v2020_subscriptions: dict[str, Json] = {}  # id -> subscription incl. its secret
         self.requests: list[tuple[str, str, int]] = []
         self.base_url = ""
         self._lock = self.cloud.lock  # one lock for the registry and the simulated devices
         self._failures: deque[tuple[int, float | None]] = deque()
+        self._tokens_expire_in: int | None = None  # resource requests until tokens lapse
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
@@ -245,6 +248,18 @@ class ProviderApi:
                 raise KeyError(f"no webhook {webhook_id}")
             registry[webhook_id]["enabled"] = False
 
+    def disable_subscription(self, event_type: str) -> str:
+        """Disable the (first) enabled Data Services webhook of `event_type`, as the provider
+        does after failed deliveries; returns its id. The installation keeps measuring: the
+        readings API serves what the webhook no longer delivers, until something re-enables
+        it through the API."""
+        with self._lock:
+            for webhook_id, webhook in self.webhooks.items():
+                if webhook["eventType"] == event_type and webhook["enabled"]:
+                    webhook["enabled"] = False
+                    return webhook_id
+        raise KeyError(f"no enabled Data Services webhook for {event_type}")
+
     def take_gateway_offline(self, serial: str) -> None:
         """Its last contact stops advancing; neither it nor its sensors report any more."""
         self.cloud.take_gateway_offline(serial)
@@ -265,6 +280,19 @@ class ProviderApi:
             raise ValueError("status must be 4xx/5xx and count at least 1")
         with self._lock:
             self._failures.extend([(status, retry_after_s)] * count)
+
+    def clear_failures(self) -> None:
+        """Forget the failures `fail_next` queued and not yet answered."""
+        with self._lock:
+            self._failures.clear()
+
+    def expire_tokens_after(self, requests: int) -> None:
+        """Every token issued so far lapses once `requests` more resource requests arrived
+        (the last of them is already refused): a token expiring in the middle of a run."""
+        if requests < 1:
+            raise ValueError("requests must be at least 1")
+        with self._lock:
+            self._tokens_expire_in = requests
 
     def expire_tokens(self) -> None:
         """Every token issued so far is refused from now on (401); new ones work."""
@@ -331,6 +359,11 @@ class ProviderApi:
     def _before_resource(self, request: _Request) -> None:
         with self._lock:
             failure = self._failures.popleft() if self._failures else None
+            if self._tokens_expire_in is not None:
+                self._tokens_expire_in -= 1
+                if self._tokens_expire_in <= 0:
+                    self._tokens_expire_in = None
+                    self.tokens.revoke_all()
         if failure is not None:
             raise injected(*failure)
         scheme, _, token = request.headers.get("authorization", "").partition(" ")

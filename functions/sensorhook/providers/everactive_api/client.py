@@ -190,20 +190,25 @@ class EveractiveApi:
             return None
         return data if isinstance(data, dict) and data else None
 
-    def readings(self, mac: str, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
+    def readings(
+        self, mac: str, start: datetime, end: datetime, *, window_s: int = READINGS_WINDOW_S
+    ) -> Iterator[dict[str, Any]]:
         """A sensor's readings in [start, end), oldest first, whole seconds.
 
-        The range is cut into windows of at most 24 hours, each asked for with `start-time` and
-        `end-time` (unix seconds) and walked page by page. Windows are half-open and every
-        reading is kept only in the window its timestamp falls in, so a reading exactly on an
-        edge comes out once whether the provider treats `end-time` as inclusive or not.
+        The range is cut into windows of at most `window_s` (at most 24 hours), each asked for
+        with `start-time` and `end-time` (unix seconds) and walked page by page. Windows are
+        half-open and every reading is kept only in the window its timestamp falls in, so a
+        reading exactly on an edge comes out once whether the provider treats `end-time` as
+        inclusive or not.
         Readings without a timestamp cannot be placed and are skipped (counted in a log).
         """
+        if not 0 < window_s <= READINGS_WINDOW_S:
+            raise ValueError(f"window_s must be within 1..{READINGS_WINDOW_S}")
         start_s = math.floor(as_utc(start).timestamp())
         end_s = math.ceil(as_utc(end).timestamp())
         window_start = start_s
         while window_start < end_s:
-            window_end = min(window_start + READINGS_WINDOW_S, end_s)
+            window_end = min(window_start + window_s, end_s)
             yield from self._window_readings(mac, window_start, window_end)
             window_start = window_end
 

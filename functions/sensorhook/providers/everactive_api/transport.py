@@ -240,3 +240,24 @@ def record_metric(name: str, unit: MetricUnit, value: float, flavor: ApiFlavor) 
         default_dimensions={"flavor": flavor.value},
     ):
         pass  # the metric is the context's own value; it is written when the block exits
+
+
+class CountingTransport:
+    """A transport that counts the HTTP requests it sends (token requests and retries
+    included): what an incident record reports as the API calls a recovery made."""
+
+    def __init__(self, inner: Transport) -> None:
+        self._inner = inner
+        self.requests = 0
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout_s: float,
+    ) -> HttpResponse:
+        self.requests += 1
+        return self._inner.request(method, url, headers=headers, body=body, timeout_s=timeout_s)
