@@ -120,6 +120,9 @@ class StageConfig(BaseModel):
     lake_writer_batching_window_seconds: int = Field(default=60, ge=0, le=300)
     lake_writer_retry_attempts: int = Field(default=5, ge=0, le=10_000)
 
+    # Athena (docs/athena.md): a query scanning more than this is cancelled (minimum 10 MB)
+    athena_bytes_scanned_cutoff: int = Field(default=10 * 1024**3, ge=10 * 1024**2)
+
     # alarms
     alarm_email: str | None = None
     ingest_queue_max_age_seconds: int = Field(default=900, gt=0)

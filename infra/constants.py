@@ -36,6 +36,8 @@ RAW_PREFIX: Final = "raw/"
 READINGS_PREFIX: Final = "readings/"
 QUARANTINE_PREFIX: Final = "quarantine/"
 INBOX_PREFIX: Final = "inbox/"
+GATEWAY_STATUS_PREFIX: Final = "gateway_status/"  # gateway status history, Parquet (Athena)
+ATHENA_RESULTS_PREFIX: Final = "athena-results/"  # the workgroup's encrypted query results
 
 # Key attributes (docs/architecture.md, "Stores").
 READINGS_PARTITION_KEY: Final = "series"

@@ -7,6 +7,7 @@ from constructs import Construct
 from infra import constants as names
 from infra.config import StageConfig
 from infra.constants import Output
+from infra.constructs.catalog import Catalog
 from infra.constructs.control_plane import ControlPlane
 from infra.constructs.events import EventsBus
 from infra.constructs.ingest import Ingest
@@ -73,6 +74,9 @@ class SensorhookStack(Stack):
             lake_writer=self.processing.lake_writer.function,
         )
         self.control_plane.add_alarms(self.monitoring.topic, config)
+        self.catalog = Catalog(
+            self, "Catalog", stage=stage, config=config, bucket=self.storage.bucket
+        )
         self._outputs()
 
     def _outputs(self) -> None:

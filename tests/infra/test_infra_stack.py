@@ -558,6 +558,7 @@ def test_processor_may_only_store_archive_and_publish(dev: Synth) -> None:
         ),
         ("s3:PutObject", _objects(dev, "raw/")),
         ("s3:PutObject", _objects(dev, "quarantine/")),
+        ("s3:PutObject", _objects(dev, "gateway_status/")),  # gateway status history (Athena)
         ("s3:GetObject", _objects(dev, "inbox/")),
         ("events:PutEvents", bus),
         *(

@@ -30,9 +30,11 @@ from sensorhook.core.reading import Reading
 from sensorhook.dal.archive import Archive, InboxBodyMissing, quarantine_key, raw_key
 from sensorhook.dal.events import EventPublisher
 from sensorhook.dal.gateways_store import GatewaysStore
+from sensorhook.dal.lake_store import LakeStore
 from sensorhook.dal.readings_store import ReadingsStore
 from sensorhook.dal.sensor_state_store import SensorStateStore
 from sensorhook.logic.domain_events import delivery_events
+from sensorhook.logic.lake import write_gateway_statuses
 from sensorhook.observability import logger, metrics
 from sensorhook.providers.registry import InvalidPayload, normalize
 
@@ -55,6 +57,7 @@ class ProcessorStores:
     gateways: GatewaysStore
     archive: Archive
     events: EventPublisher
+    lake: LakeStore  # gateway status history (readings reach the lake from their stream)
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,12 @@ class DeliveryProcessor:
         )
         for status in delivery.gateway_statuses:
             self.stores.gateways.update_status(status)
+        write_gateway_statuses(
+            delivery.gateway_statuses,
+            event_id=envelope.event_id,
+            received_at=envelope.received_at,
+            store=self.stores.lake,
+        )
         for (provider, gateway_id), at in last_reading_per_gateway(readings).items():
             self.stores.gateways.advance_last_reading_at(provider, gateway_id, at)
         published = self.stores.events.publish(delivery_events(envelope.event_id, delivery))
