@@ -26,10 +26,12 @@ PROCESSOR_HANDLER: Final = "sensorhook.handlers.processor.handler"
 LAKE_WRITER_HANDLER: Final = "sensorhook.handlers.lake_writer.handler"
 SUBSCRIPTIONS_HANDLER: Final = "sensorhook.handlers.subscriptions.handler"
 GATEWAY_HEALTH_HANDLER: Final = "sensorhook.handlers.gateway_health.handler"
+LAKE_COMPACTOR_HANDLER: Final = "sensorhook.handlers.lake_compactor.handler"
 
 # Fixed logical ids of the schedule rules: `EmbeddedStack.fire_schedule(<id>)` in the local mode.
 SUBSCRIPTIONS_SCHEDULE_RULE_ID: Final = "SubscriptionsSchedule"
 GATEWAY_HEALTH_SCHEDULE_RULE_ID: Final = "GatewayHealthSchedule"
+LAKE_COMPACTION_SCHEDULE_RULE_ID: Final = "LakeCompactionSchedule"
 
 # Bucket prefixes (docs/architecture.md, "Stores").
 RAW_PREFIX: Final = "raw/"
@@ -81,6 +83,7 @@ class Output(StrEnum):
     SUBSCRIPTIONS_TABLE = "SubscriptionsTable"
     SUBSCRIPTIONS_FUNCTION_NAME = "SubscriptionsFunctionName"
     GATEWAY_HEALTH_FUNCTION_NAME = "GatewayHealthFunctionName"
+    LAKE_COMPACTOR_FUNCTION_NAME = "LakeCompactorFunctionName"
     DS_API_CREDENTIALS_SECRET_ARN = "DsApiCredentialsSecretArn"  # noqa: S105
     V2020_API_CREDENTIALS_SECRET_ARN = "V2020ApiCredentialsSecretArn"  # noqa: S105
 

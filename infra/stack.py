@@ -11,6 +11,7 @@ from infra.constructs.catalog import Catalog
 from infra.constructs.control_plane import ControlPlane
 from infra.constructs.events import EventsBus
 from infra.constructs.ingest import Ingest
+from infra.constructs.lake_compaction import LakeCompaction
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.processing import Processing
 from infra.constructs.storage import Storage
@@ -77,6 +78,9 @@ class SensorhookStack(Stack):
         self.catalog = Catalog(
             self, "Catalog", stage=stage, config=config, bucket=self.storage.bucket
         )
+        self.lake_compaction = LakeCompaction(
+            self, "LakeCompaction", stage=stage, config=config, bucket=self.storage.bucket
+        )
         self._outputs()
 
     def _outputs(self) -> None:
@@ -115,6 +119,10 @@ class SensorhookStack(Stack):
             (
                 Output.GATEWAY_HEALTH_FUNCTION_NAME,
                 control_plane.gateway_health.function.function_name,
+            ),
+            (
+                Output.LAKE_COMPACTOR_FUNCTION_NAME,
+                self.lake_compaction.compactor.function.function_name,
             ),
             (
                 Output.DS_API_CREDENTIALS_SECRET_ARN,

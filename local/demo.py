@@ -30,6 +30,7 @@ import gzip
 import io
 import json
 import random
+import shutil
 import sys
 import time
 from collections import Counter
@@ -52,6 +53,8 @@ from local.emulator import (
     Stream,
     backdated_start,
 )
+from local.lake_sql import DEFAULT_LAKE_DIR as LAKE_DIR
+from local.lake_sql import mirror_bucket
 from local.runtime.stack import EmbeddedStack
 from local.sandbox import Sandbox, sandbox
 from sensorhook.core.flavors import Flavor
@@ -449,6 +452,16 @@ def print_result(result: DemoResult, stack_start_s: float, stack: EmbeddedStack)
     print("\nDEMO " + ("PASSED" if result.ok else "FAILED"))
 
 
+def keep_lake(stack: EmbeddedStack) -> None:
+    """Leave a copy of the lake for `python -m local.lake_sql` (docs/athena.md)."""
+    target = LAKE_DIR
+    shutil.rmtree(target, ignore_errors=True)
+    copied = mirror_bucket(stack.client("s3"), stack.outputs[Output.BUCKET_NAME], target)
+    print(
+        f"\nthe lake ({copied} objects) is in {target}: `.venv/bin/python -m local.lake_sql --list`"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=400, help="requests to send")
@@ -511,6 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         check_gateway_goes_offline_and_back(box, provider_installation, observer_url, ingest)
         ingest.timings_s["control plane"] = time.perf_counter() - started
         print_result(ingest, stack_start_s, stack)
+        keep_lake(stack)
     return 0 if ingest.ok else 1
 
 

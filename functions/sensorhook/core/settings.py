@@ -52,6 +52,12 @@ class LakeWriterSettings(_Settings):
     bucket_name: str
 
 
+class LakeCompactorSettings(_Settings):
+    bucket_name: str
+    compaction_days_back: int = Field(default=3, ge=1)  # yesterday and the days before it
+    compaction_max_rows: int = Field(default=8_000_000, gt=0)  # per compacted object
+
+
 class ProviderApiSettings(_Settings):
     """Where and as whom a control-plane function calls the Everactive API."""
 
@@ -173,6 +179,11 @@ def processor_settings() -> ProcessorSettings:
 @cache
 def lake_writer_settings() -> LakeWriterSettings:
     return LakeWriterSettings.from_env()  # type: ignore[return-value]
+
+
+@cache
+def lake_compactor_settings() -> LakeCompactorSettings:
+    return LakeCompactorSettings.from_env()  # type: ignore[return-value]
 
 
 @cache
