@@ -9,6 +9,7 @@ from infra.config import StageConfig
 from infra.constants import Output
 from infra.constructs.catalog import Catalog
 from infra.constructs.control_plane import ControlPlane
+from infra.constructs.event_schemas import EventSchemas
 from infra.constructs.events import EventsBus
 from infra.constructs.ingest import Ingest
 from infra.constructs.lake_compaction import LakeCompaction
@@ -78,6 +79,7 @@ class SensorhookStack(Stack):
         self.catalog = Catalog(
             self, "Catalog", stage=stage, config=config, bucket=self.storage.bucket
         )
+        self.event_schemas = EventSchemas(self, "EventSchemas", stage=stage)
         self.lake_compaction = LakeCompaction(
             self, "LakeCompaction", stage=stage, config=config, bucket=self.storage.bucket
         )
