@@ -9,6 +9,7 @@ from infra.config import StageConfig
 from infra.constants import Output
 from infra.constructs.catalog import Catalog
 from infra.constructs.control_plane import ControlPlane
+from infra.constructs.dashboard import Dashboard
 from infra.constructs.event_schemas import EventSchemas
 from infra.constructs.events import EventsBus
 from infra.constructs.ingest import Ingest
@@ -80,6 +81,20 @@ class SensorhookStack(Stack):
             self, "Catalog", stage=stage, config=config, bucket=self.storage.bucket
         )
         self.event_schemas = EventSchemas(self, "EventSchemas", stage=stage)
+        self.dashboard = Dashboard(
+            self,
+            "Dashboard",
+            stage=stage,
+            functions={
+                "Processor": self.processing.processor.function,
+                "LakeWriter": self.processing.lake_writer.function,
+            },
+            queues={
+                "Ingest": self.ingest.queue,
+                "DeadLetter": self.ingest.dead_letter_queue,
+                "LakeWriterFailures": self.processing.lake_writer_failures,
+            },
+        )
         self.lake_compaction = LakeCompaction(
             self, "LakeCompaction", stage=stage, config=config, bucket=self.storage.bucket
         )

@@ -7,10 +7,8 @@ Step Functions states publish). A new detail-type without a schema fails this te
 """
 
 import ast
-import importlib
-from collections.abc import Iterator
+import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from jsonschema import Draft4Validator, ValidationError
@@ -24,63 +22,17 @@ from sensorhook.logic.health import (
     gateway_event,
     sensor_event,
 )
+from tests.code_scan import ROOT, assignments, python_files, strings
 from tests.schema_validation import validate_event
 
-ROOT = Path(__file__).resolve().parents[2]
 AT = datetime(2026, 3, 7, 4, 5, 6, tzinfo=UTC)
-
-
-def _module_name(path: Path) -> str:
-    relative = path.relative_to(ROOT / "functions" if "functions" in path.parts else ROOT)
-    return ".".join(relative.with_suffix("").parts)
-
-
-def _assignments(tree: ast.AST) -> dict[str, list[ast.expr]]:
-    """name -> every expression assigned to it anywhere in the module (locals included)."""
-    assigned: dict[str, list[ast.expr]] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign):
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    assigned.setdefault(target.id, []).append(node.value)
-    return assigned
-
-
-def _strings(
-    node: ast.AST, module: str, assigned: dict[str, list[ast.expr]] | None = None
-) -> Iterator[str]:
-    """The string values an expression can take: literals, module constants, local variables
-    assigned from those, both branches of a conditional."""
-    assigned = assigned or {}
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        yield node.value
-    elif isinstance(node, ast.Name):
-        value = getattr(importlib.import_module(module), node.id, None)
-        if isinstance(value, str):
-            yield value
-        elif value is None:
-            for expression in assigned.get(node.id, []):
-                yield from _strings(expression, module)
-    elif isinstance(node, ast.Attribute):
-        base = node.value
-        if isinstance(base, ast.Name):
-            imported = importlib.import_module(module).__dict__.get(base.id)
-            value = getattr(imported, node.attr, None)
-            if isinstance(value, str):
-                yield value
-    elif isinstance(node, ast.IfExp):
-        yield from _strings(node.body, module, assigned)
-        yield from _strings(node.orelse, module, assigned)
 
 
 def published_detail_types() -> dict[str, list[str]]:
     """detail-type -> where it is published."""
     found: dict[str, list[str]] = {}
-    paths = [*(ROOT / "functions").rglob("*.py"), *(ROOT / "infra").rglob("*.py")]
-    for path in paths:
-        tree = ast.parse(path.read_text())
-        module = _module_name(path)
-        assigned = _assignments(tree)
+    for path, tree, module in python_files("functions", "infra"):
+        assigned = assignments(tree)
         for node in ast.walk(tree):
             candidates: list[ast.AST] = []
             if isinstance(node, ast.Call):
@@ -95,7 +47,7 @@ def published_detail_types() -> dict[str, list[str]]:
                     if isinstance(k, ast.Constant) and k.value == "DetailType"
                 ]
             for candidate in candidates:
-                for value in _strings(candidate, module, assigned):
+                for value in strings(candidate, module, assigned):
                     found.setdefault(value, []).append(f"{path.relative_to(ROOT)}:{node.lineno}")
     return found
 
@@ -137,8 +89,6 @@ def test_the_schema_files_are_what_the_models_generate() -> None:
 
 
 def _as_received(detail_type: str, detail: str) -> dict[str, object]:
-    import json
-
     return {"source": "sensorhook", "detail-type": detail_type, "detail": json.loads(detail)}
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.idempotency import (
     BasePersistenceLayer,
     IdempotencyConfig,
@@ -179,6 +179,15 @@ class DeliveryProcessor:
             self.stores.gateways.advance_last_reading_at(provider, gateway_id, at)
         published = self.stores.events.publish(delivery_events(envelope.event_id, delivery))
         metrics.add_metric(name="ReadingsStored", unit=MetricUnit.Count, value=stored)
+        # per provider for the dashboard; a delivery is one flavor, so one provider
+        with single_metric(
+            name="ReadingsStoredByProvider",
+            unit=MetricUnit.Count,
+            value=stored,
+            namespace=metrics.namespace,
+            default_dimensions={"provider": envelope.flavor.provider},
+        ):
+            pass  # written when the block exits
         return DeliverySummary(
             readings=stored,
             state_updates=state_updates,
