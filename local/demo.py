@@ -43,6 +43,8 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from infra.constants import Output
+from local.dashboard import DEFAULT_OUT as DASHBOARD_DIR
+from local.dashboard import render_stack
 from local.emulator import (
     DeliveryFactory,
     FaultShares,
@@ -456,6 +458,7 @@ def keep_lake(stack: EmbeddedStack) -> None:
     """Leave a copy of the lake for `python -m local.lake_sql` (docs/athena.md)."""
     target = LAKE_DIR
     shutil.rmtree(target, ignore_errors=True)
+    shutil.rmtree(DASHBOARD_DIR, ignore_errors=True)  # a new embedded CloudWatch: start over
     copied = mirror_bucket(stack.client("s3"), stack.outputs[Output.BUCKET_NAME], target)
     print(
         f"\nthe lake ({copied} objects) is in {target}: `.venv/bin/python -m local.lake_sql --list`"
@@ -525,6 +528,8 @@ def main(argv: list[str] | None = None) -> int:
         ingest.timings_s["control plane"] = time.perf_counter() - started
         print_result(ingest, stack_start_s, stack)
         keep_lake(stack)
+        charts = render_stack(stack.client("logs"), stack.client("cloudwatch"))
+        print(f"the dashboard's widgets, drawn from the embedded CloudWatch: {charts[0]}")
     return 0 if ingest.ok else 1
 
 
