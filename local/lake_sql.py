@@ -35,6 +35,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlglot
 
 from infra.lake_catalog import (
@@ -173,6 +174,33 @@ class LocalLake:
         return self.query(named_query(name).sql, parameters)
 
 
+def estimated_scan_bytes(root: Path, sql: str) -> int:
+    """What Athena would scan for `sql` over this lake, as an upper bound: the compressed size of
+    the columns the query names, in every Parquet object of the tables it reads (Athena reads
+    only those columns' chunks; partition pruning can only lower it). Athena bills at least
+    10 MB per query."""
+    parsed = sqlglot.parse_one(sql, read="trino")
+    named = {column.name for column in parsed.find_all(sqlglot.exp.Column)}
+    tables = {table.name for table in parsed.find_all(sqlglot.exp.Table)}
+    total = 0
+    for view in VIEWS:
+        if view.name in tables:
+            tables.add(view.table.name)
+            named |= set(view.identity) | set(view.order)  # the view's window reads these
+    for table in TABLES:
+        if table.name not in tables or table.format != "parquet":
+            continue
+        for path in (root / table.prefix).rglob("*.parquet"):
+            metadata = pq.ParquetFile(path).metadata
+            for group in range(metadata.num_row_groups):
+                row_group = metadata.row_group(group)
+                for index in range(row_group.num_columns):
+                    chunk = row_group.column(index)
+                    if chunk.path_in_schema in named:
+                        total += chunk.total_compressed_size
+    return total
+
+
 def mirror_bucket(s3: Any, bucket: str, root: Path) -> int:
     """Copy the bucket's lake prefixes (every table's) into `root`; returns objects copied."""
     copied = 0
@@ -209,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the named queries")
     parser.add_argument("--lake", type=Path, default=DEFAULT_LAKE_DIR, help="lake directory")
     parser.add_argument("--show-sql", action="store_true", help="print the DuckDB translation")
+    parser.add_argument(
+        "--scan", action="store_true", help="print the bytes Athena would scan (upper bound)"
+    )
     args = parser.parse_args(argv)
     if args.list:
         for query in named_queries():
@@ -225,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no lake at {args.lake}: run `make demo` first (it leaves one there)")
     if args.show_sql:
         print(translate(sql))
+    if args.scan:
+        print(f"Athena would scan at most {estimated_scan_bytes(args.lake, sql):,} bytes")
     with LocalLake(args.lake) as lake:
         try:
             _print(lake.query(sql, parameters))

@@ -13,7 +13,13 @@ from boto3.dynamodb.types import TypeDeserializer
 from infra.constants import Output
 from local.demo import _observe_bus, run_demo
 from local.emulator import FaultShares, Installation
-from local.lake_sql import LocalLake, mirror_bucket, named_queries
+from local.lake_sql import (
+    LocalLake,
+    estimated_scan_bytes,
+    mirror_bucket,
+    named_queries,
+    named_query,
+)
 from local.sandbox import sandbox
 from sensorhook.core.reading import Reading
 from sensorhook.dal.readings_store import ReadingsStore, reading_from_item
@@ -233,3 +239,11 @@ def test_a_named_query_never_sees_a_reading_twice(landed: Any, lake: LocalLake) 
     assert total.rows == [(len(readings),)]
     assert date.fromisoformat(first_day) <= date.fromisoformat(last_day)
     assert Path(landed[2], "readings").is_dir()
+
+
+def test_the_scan_estimate_counts_only_the_columns_a_query_reads(landed: Any) -> None:
+    lake_dir = landed[2]
+    everything = sum(p.stat().st_size for p in Path(lake_dir, "readings").rglob("*.parquet"))
+    narrow = estimated_scan_bytes(lake_dir, "SELECT sum(value) FROM readings_files")
+    per_day = estimated_scan_bytes(lake_dir, named_query("readings_per_provider_per_day").sql)
+    assert 0 < narrow < per_day < everything
