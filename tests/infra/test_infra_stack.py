@@ -10,7 +10,12 @@ from infra.config import StageConfig
 from infra.constants import Output
 from infra.nag import MIN_REASON_LENGTH
 from sensorhook.core.flavors import ROUTES
-from sensorhook.core.settings import LakeWriterSettings, ProcessorSettings, ReceiverSettings
+from sensorhook.core.settings import (
+    LakeCompactorSettings,
+    LakeWriterSettings,
+    ProcessorSettings,
+    ReceiverSettings,
+)
 from tests.infra.cfn import (
     Synth,
     function_id,
@@ -133,6 +138,7 @@ def test_function_environments_are_exactly_their_settings_models(dev: Synth) -> 
         (constants.RECEIVER_HANDLER, ReceiverSettings),
         (constants.PROCESSOR_HANDLER, ProcessorSettings),
         (constants.LAKE_WRITER_HANDLER, LakeWriterSettings),
+        (constants.LAKE_COMPACTOR_HANDLER, LakeCompactorSettings),
     ):
         function = _properties(dev, function_id(dev.resources, handler))
         variables = function["Environment"]["Variables"]
