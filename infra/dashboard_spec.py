@@ -2,11 +2,12 @@
 (infra/constructs/dashboard.py) renders it for CloudWatch, and `python -m local.dashboard`
 renders the same widgets as PNG charts from the embedded CloudWatch of the local mode.
 
-sensorhook's own metrics are EMF from Powertools (namespace `sensorhook`; the shared `Metrics`
-object adds `service=sensorhook`, `single_metric` does not); tests/infra/test_dashboard.py
-checks each name and dimension set here against what the code emits, so a renamed metric fails
-a test instead of drawing an empty graph. AWS-published metrics (Lambda, SQS) name their resource by a role
-(`function:Processor`, `queue:DeadLetter`) that the construct resolves to the real resource.
+sensorhook's own metrics are EMF from Powertools (namespace `sensorhook`; Powertools adds
+`service=sensorhook` to every one, from POWERTOOLS_SERVICE_NAME which every function sets);
+tests/infra/test_dashboard.py checks each name and dimension set here against what the code
+emits, so a renamed metric fails a test instead of drawing an empty graph. AWS-published
+metrics (Lambda, SQS) name their resource by a role (`function:Processor`, `queue:DeadLetter`)
+that the construct resolves to the real resource.
 """
 
 from dataclasses import dataclass, field
@@ -58,14 +59,9 @@ class Widget:
     period_s: int = 60
 
 
-def _emf(name: str, statistic: str = "Sum", label: str | None = None) -> Metric:
-    """A metric of the functions' shared Powertools `Metrics` (dimension `service` only)."""
-    return Metric(name, statistic, (("service", SERVICE_NAME),), label=label or name)
-
-
-def _single(name: str, label: str, **dims: str) -> Metric:
-    """A `single_metric` one: exactly its own dimensions (Powertools adds no `service`)."""
-    return Metric(name, "Sum", tuple(sorted(dims.items())), label=label)
+def _emf(name: str, statistic: str = "Sum", label: str | None = None, **dims: str) -> Metric:
+    dimensions = tuple(sorted({"service": SERVICE_NAME, **dims}.items()))
+    return Metric(name, statistic, dimensions, label=label or name)
 
 
 def _lambda(function: str, name: str, statistic: str = "Sum") -> Metric:
@@ -93,7 +89,7 @@ WIDGETS: Final[tuple[Widget, ...]] = (
     Widget(
         "Readings stored per minute, by provider",
         metrics=tuple(
-            _single("ReadingsStoredByProvider", label=provider, provider=provider)
+            _emf("ReadingsStoredByProvider", label=provider, provider=provider)
             for provider in PROVIDERS
         ),
     ),

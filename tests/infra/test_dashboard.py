@@ -32,8 +32,8 @@ def _call_facts(
         return called, set(), set()
     given = [k.value for k in node.keywords if k.arg == "name"] + node.args[:1]
     names = {value for e in given for value in strings(e, module, assigned)}
-    # the shared Metrics object adds `service`; single_metric only its default_dimensions
-    dimensions = {"service"} if called == "add_metric" else set()
+    # Powertools adds `service` to every metric (POWERTOOLS_SERVICE_NAME, set on every function)
+    dimensions = {"service"}
     if called == "record_metric":  # sensorhook's helper: single_metric with the flavor
         dimensions.add("flavor")
     for keyword in node.keywords:
@@ -71,7 +71,7 @@ def test_the_scan_finds_what_the_code_emits() -> None:
     assert {"WebhookAccepted", "ReadingsStoredByProvider", "GatewaysOnline"} <= set(emitted)
     assert "SubscriptionsReEnabled" in emitted  # through ACTION_METRICS
     assert emitted["WebhookRejected"].possible == {"service", "flavor", "reason"}
-    assert emitted["ReadingsStoredByProvider"].required == {"provider"}
+    assert emitted["ReadingsStoredByProvider"].required == {"provider", "service"}
 
 
 def test_every_sensorhook_metric_on_the_dashboard_is_emitted_with_its_dimensions() -> None:

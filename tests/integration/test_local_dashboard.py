@@ -26,7 +26,7 @@ def _emf_line(value: float) -> str:
             unit=MetricUnit.Count,
             value=value,
             namespace="sensorhook",
-            default_dimensions={"provider": "efento"},
+            default_dimensions={"provider": "efento", "service": "sensorhook"},
         ),
     ):
         pass
