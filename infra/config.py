@@ -124,7 +124,7 @@ class StageConfig(BaseModel):
     athena_bytes_scanned_cutoff: int = Field(default=10 * 1024**3, ge=10 * 1024**2)
     lake_compaction_hour_utc: int = Field(default=1, ge=0, le=23)
     lake_compaction_days_back: int = Field(default=3, ge=1, le=60)
-    lake_compaction_max_rows: int = Field(default=8_000_000, gt=0)
+    lake_compaction_max_rows: int = Field(default=4_000_000, gt=0)
     lake_compactor_timeout_seconds: int = Field(default=900, ge=60, le=900)
     lake_compactor_memory_mb: int = Field(default=3008, ge=512, le=10_240)
 

@@ -55,7 +55,7 @@ class LakeWriterSettings(_Settings):
 class LakeCompactorSettings(_Settings):
     bucket_name: str
     compaction_days_back: int = Field(default=3, ge=1)  # yesterday and the days before it
-    compaction_max_rows: int = Field(default=8_000_000, gt=0)  # per compacted object
+    compaction_max_rows: int = Field(default=4_000_000, gt=0)  # per compacted object
 
 
 class ProviderApiSettings(_Settings):
