@@ -84,6 +84,8 @@ class Processing(Construct):
             timeout=Duration.seconds(config.processor_timeout_seconds),
             memory_mb=config.processor_memory_mb,
             config=config,
+            # pyarrow: the processor writes gateway status history as Parquet (docs/athena.md)
+            extra_layer_arns=[region_layer_arn(self, config.aws_sdk_pandas_layer_arn)],
         )
         self.processor.function.add_event_source(
             sources.SqsEventSource(
