@@ -157,10 +157,14 @@ def _search(
     """SEARCH locally: every metric of that name with exactly those dimension keys."""
     found = []
     listed = cloudwatch.list_metrics(Namespace=search.namespace, MetricName=search.name)
+    seen: set[tuple[tuple[str, str], ...]] = set()
     for metric in listed["Metrics"]:
         keys = sorted(d["Name"] for d in metric["Dimensions"])
-        if keys != sorted(search.dimension_keys):
+        identity = tuple(sorted((d["Name"], d["Value"]) for d in metric["Dimensions"]))
+        # one line per metric (the embedded CloudWatch lists a metric once per data point)
+        if keys != sorted(search.dimension_keys) or identity in seen:
             continue
+        seen.add(identity)
         stat = _stat(
             search.namespace, search.name, metric["Dimensions"], search.statistic, period_s
         )

@@ -57,6 +57,26 @@ def test_emf_logged_by_a_function_is_drawn_in_its_widget(aws: Aws, tmp_path: Pat
     left, _, _ = widget_series(cloudwatch, by_provider, window)
     efento = next(s for s in left if s.label == "efento")
     assert sum(efento.values) == 7
+    # a SEARCH widget draws one line per metric, however many data points it has
+    cloudwatch.put_metric_data(
+        Namespace="sensorhook",
+        MetricData=[
+            {
+                "MetricName": "WebhookAccepted",
+                "Dimensions": [
+                    {"Name": "flavor", "Value": "efento-measurements"},
+                    {"Name": "service", "Value": "sensorhook"},
+                ],
+                "Timestamp": now,
+                "Value": 1.0,
+            }
+        ]
+        * 3,
+    )
+    receiver = next(w for w in WIDGETS if w.searches)
+    lines, _, _ = widget_series(cloudwatch, receiver, window)
+    assert [s.label for s in lines] == ["WebhookAccepted efento-measurements"]
+    assert sum(lines[0].values) == 3
     paths = render(cloudwatch, tmp_path, window)
     assert paths[0].name == "dashboard.png"
     assert len(paths) == len(WIDGETS) + 1
