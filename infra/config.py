@@ -142,6 +142,14 @@ class StageConfig(BaseModel):
     lake_writer_batching_window_seconds: int = Field(default=60, ge=0, le=300)
     lake_writer_retry_attempts: int = Field(default=5, ge=0, le=10_000)
 
+    # Athena (docs/athena.md): a query scanning more than this is cancelled (minimum 10 MB)
+    athena_bytes_scanned_cutoff: int = Field(default=10 * 1024**3, ge=10 * 1024**2)
+    lake_compaction_hour_utc: int = Field(default=1, ge=0, le=23)
+    lake_compaction_days_back: int = Field(default=3, ge=1, le=60)
+    lake_compaction_max_rows: int = Field(default=4_000_000, gt=0)
+    lake_compactor_timeout_seconds: int = Field(default=900, ge=60, le=900)
+    lake_compactor_memory_mb: int = Field(default=3008, ge=512, le=10_240)
+
     # alarms
     alarm_email: str | None = None
     ingest_queue_max_age_seconds: int = Field(default=900, gt=0)

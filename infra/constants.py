@@ -32,16 +32,20 @@ ENDPOINT_POLICY_HANDLER: Final = "sensorhook.handlers.endpoint_policy.handler"
 # Fixed logical id of the endpoint policy state machine (`EmbeddedStack.state_machine_arns`).
 ENDPOINT_POLICY_STATE_MACHINE_ID: Final = "EndpointPolicyStateMachine"
 RECOVERY_HANDLER: Final = "sensorhook.handlers.recovery.handler"
+LAKE_COMPACTOR_HANDLER: Final = "sensorhook.handlers.lake_compactor.handler"
 
 # Fixed logical ids of the schedule rules: `EmbeddedStack.fire_schedule(<id>)` in the local mode.
 SUBSCRIPTIONS_SCHEDULE_RULE_ID: Final = "SubscriptionsSchedule"
 GATEWAY_HEALTH_SCHEDULE_RULE_ID: Final = "GatewayHealthSchedule"
+LAKE_COMPACTION_SCHEDULE_RULE_ID: Final = "LakeCompactionSchedule"
 
 # Bucket prefixes (docs/architecture.md, "Stores").
 RAW_PREFIX: Final = "raw/"
 READINGS_PREFIX: Final = "readings/"
 QUARANTINE_PREFIX: Final = "quarantine/"
 INBOX_PREFIX: Final = "inbox/"
+GATEWAY_STATUS_PREFIX: Final = "gateway_status/"  # gateway status history, Parquet (Athena)
+ATHENA_RESULTS_PREFIX: Final = "athena-results/"  # the workgroup's encrypted query results
 
 # Key attributes (docs/architecture.md, "Stores").
 READINGS_PARTITION_KEY: Final = "series"
@@ -94,6 +98,7 @@ class Output(StrEnum):
     INCIDENTS_TABLE = "IncidentsTable"
     RECOVERY_FUNCTION_NAME = "RecoveryFunctionName"
     GATEWAY_HEALTH_FUNCTION_NAME = "GatewayHealthFunctionName"
+    LAKE_COMPACTOR_FUNCTION_NAME = "LakeCompactorFunctionName"
     DS_API_CREDENTIALS_SECRET_ARN = "DsApiCredentialsSecretArn"  # noqa: S105
     V2020_API_CREDENTIALS_SECRET_ARN = "V2020ApiCredentialsSecretArn"  # noqa: S105
     ENDPOINTS_TABLE = "ForwardingEndpointsTable"  # the name the operator CLI looks for

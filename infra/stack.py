@@ -7,10 +7,14 @@ from constructs import Construct
 from infra import constants as names
 from infra.config import StageConfig
 from infra.constants import Output
+from infra.constructs.catalog import Catalog
 from infra.constructs.control_plane import ControlPlane
+from infra.constructs.dashboard import Dashboard
+from infra.constructs.event_schemas import EventSchemas
 from infra.constructs.events import EventsBus
 from infra.constructs.forwarding import Forwarding
 from infra.constructs.ingest import Ingest
+from infra.constructs.lake_compaction import LakeCompaction
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.processing import Processing
 from infra.constructs.recovery import Recovery
@@ -101,6 +105,27 @@ class SensorhookStack(Stack):
             lake_writer=self.processing.lake_writer.function,
         )
         self.control_plane.add_alarms(self.monitoring.topic, config)
+        self.catalog = Catalog(
+            self, "Catalog", stage=stage, config=config, bucket=self.storage.bucket
+        )
+        self.event_schemas = EventSchemas(self, "EventSchemas", stage=stage)
+        self.dashboard = Dashboard(
+            self,
+            "Dashboard",
+            stage=stage,
+            functions={
+                "Processor": self.processing.processor.function,
+                "LakeWriter": self.processing.lake_writer.function,
+            },
+            queues={
+                "Ingest": self.ingest.queue,
+                "DeadLetter": self.ingest.dead_letter_queue,
+                "LakeWriterFailures": self.processing.lake_writer_failures,
+            },
+        )
+        self.lake_compaction = LakeCompaction(
+            self, "LakeCompaction", stage=stage, config=config, bucket=self.storage.bucket
+        )
         self._outputs()
 
     def _outputs(self) -> None:
@@ -139,6 +164,10 @@ class SensorhookStack(Stack):
             (
                 Output.GATEWAY_HEALTH_FUNCTION_NAME,
                 control_plane.gateway_health.function.function_name,
+            ),
+            (
+                Output.LAKE_COMPACTOR_FUNCTION_NAME,
+                self.lake_compaction.compactor.function.function_name,
             ),
             (
                 Output.DS_API_CREDENTIALS_SECRET_ARN,

@@ -32,6 +32,7 @@ import gzip
 import io
 import json
 import random
+import shutil
 import sys
 import time
 from collections import Counter
@@ -45,6 +46,8 @@ import pyarrow.parquet as pq
 
 from infra.constants import Output
 from local import demo_forwarding
+from local.dashboard import DEFAULT_OUT as DASHBOARD_DIR
+from local.dashboard import render_stack
 from local.demo_recovery import check_recovery
 from local.emulator import (
     DeliveryFactory,
@@ -56,6 +59,8 @@ from local.emulator import (
     Stream,
     backdated_start,
 )
+from local.lake_sql import DEFAULT_LAKE_DIR as LAKE_DIR
+from local.lake_sql import mirror_bucket
 from local.runtime.stack import EmbeddedStack
 from local.sandbox import Sandbox, sandbox
 from sensorhook.core.flavors import Flavor
@@ -461,6 +466,17 @@ def print_result(result: DemoResult, stack_start_s: float, stack: EmbeddedStack)
     print("\nDEMO " + ("PASSED" if result.ok else "FAILED"))
 
 
+def keep_lake(stack: EmbeddedStack) -> None:
+    """Leave a copy of the lake for `python -m local.lake_sql` (docs/athena.md)."""
+    target = LAKE_DIR
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.rmtree(DASHBOARD_DIR, ignore_errors=True)  # a new embedded CloudWatch: start over
+    copied = mirror_bucket(stack.client("s3"), stack.outputs[Output.BUCKET_NAME], target)
+    print(
+        f"\nthe lake ({copied} objects) is in {target}: `.venv/bin/python -m local.lake_sql --list`"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=400, help="requests to send")
@@ -531,6 +547,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         ingest.timings_s["recovery"] = time.perf_counter() - started
         print_result(ingest, stack_start_s, stack)
+        keep_lake(stack)
+        charts = render_stack(stack.client("logs"), stack.client("cloudwatch"))
+        print(f"the dashboard's widgets, drawn from the embedded CloudWatch: {charts[0]}")
     return 0 if ingest.ok else 1
 
 

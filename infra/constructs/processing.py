@@ -14,6 +14,7 @@ from constructs import Construct
 from infra.config import StageConfig
 from infra.constants import (
     DLQ_RETENTION_DAYS,
+    GATEWAY_STATUS_PREFIX,
     INBOX_PREFIX,
     LAKE_WRITER_HANDLER,
     PROCESSOR_HANDLER,
@@ -86,6 +87,8 @@ class Processing(Construct):
             timeout=Duration.seconds(config.processor_timeout_seconds),
             memory_mb=config.processor_memory_mb,
             config=config,
+            # pyarrow: the processor writes gateway status history as Parquet (docs/athena.md)
+            extra_layer_arns=[region_layer_arn(self, config.aws_sdk_pandas_layer_arn)],
         )
         self.processor.function.add_event_source(
             sources.SqsEventSource(
@@ -206,6 +209,7 @@ class Processing(Construct):
                 resources=[
                     bucket.arn_for_objects(f"{RAW_PREFIX}*"),
                     bucket.arn_for_objects(f"{QUARANTINE_PREFIX}*"),
+                    bucket.arn_for_objects(f"{GATEWAY_STATUS_PREFIX}*"),
                 ],
             )
         )
@@ -238,6 +242,10 @@ class Processing(Construct):
             (RAW_PREFIX, "archives each batch as raw/provider=…/flavor=…/date=…/hour=…/*"),
             (QUARANTINE_PREFIX, "quarantines invalid deliveries as quarantine/…/<event id>.json"),
             (INBOX_PREFIX, "reads claim-checked bodies the receiver put under inbox/"),
+            (
+                GATEWAY_STATUS_PREFIX,
+                "writes gateway status history as gateway_status/date=…/provider=…/*.parquet",
+            ),
         ):
             acknowledge_prefix_wildcard(
                 role, bucket, prefix, f"The processor {why}; the wildcard stays in that prefix."

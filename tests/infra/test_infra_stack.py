@@ -10,7 +10,12 @@ from infra.config import StageConfig
 from infra.constants import Output
 from infra.nag import MIN_REASON_LENGTH
 from sensorhook.core.flavors import ROUTES
-from sensorhook.core.settings import LakeWriterSettings, ProcessorSettings, ReceiverSettings
+from sensorhook.core.settings import (
+    LakeCompactorSettings,
+    LakeWriterSettings,
+    ProcessorSettings,
+    ReceiverSettings,
+)
 from tests.infra.cfn import (
     Synth,
     function_id,
@@ -135,6 +140,7 @@ def test_function_environments_are_exactly_their_settings_models(dev: Synth) -> 
         (constants.RECEIVER_HANDLER, ReceiverSettings),
         (constants.PROCESSOR_HANDLER, ProcessorSettings),
         (constants.LAKE_WRITER_HANDLER, LakeWriterSettings),
+        (constants.LAKE_COMPACTOR_HANDLER, LakeCompactorSettings),
     ):
         function = _properties(dev, function_id(dev.resources, handler))
         variables = function["Environment"]["Variables"]
@@ -170,16 +176,17 @@ def test_functions_run_python_312_on_arm64_traced_with_the_powertools_layer(dev:
         ) in layers
 
 
-def test_only_the_lake_writer_loads_the_sdk_for_pandas_layer(dev: Synth) -> None:
+def test_only_the_parquet_writers_load_the_sdk_for_pandas_layer(dev: Synth) -> None:
+    # the lake writer (readings) and the processor (gateway status history) write Parquet;
+    # the receiver, on the provider's deadline, never pays pyarrow's import
     def pandas_layers(function_logical_id: str) -> list[str]:
         layers = _properties(dev, function_logical_id)["Layers"]
         return [render(layer) for layer in layers if "AWSSDKPandas" in render(layer)]
 
-    assert pandas_layers(_lake_writer(dev)) == [
-        _config(dev).aws_sdk_pandas_layer_arn.replace("{region}", "AWS::Region")
-    ]
+    layer = _config(dev).aws_sdk_pandas_layer_arn.replace("{region}", "AWS::Region")
+    assert pandas_layers(_lake_writer(dev)) == [layer]
+    assert pandas_layers(_processor(dev)) == [layer]
     assert pandas_layers(_receiver(dev)) == []
-    assert pandas_layers(_processor(dev)) == []
 
 
 def test_receiver_answers_well_inside_efentos_ten_second_deadline(dev: Synth) -> None:
@@ -585,6 +592,7 @@ def test_processor_may_only_store_archive_and_publish(dev: Synth) -> None:
         ),
         ("s3:PutObject", _objects(dev, "raw/")),
         ("s3:PutObject", _objects(dev, "quarantine/")),
+        ("s3:PutObject", _objects(dev, "gateway_status/")),  # gateway status history (Athena)
         ("s3:GetObject", _objects(dev, "inbox/")),
         ("s3:ListBucket", f"{_bucket(dev)}.Arn"),  # only under inbox/: see the test below
         ("events:PutEvents", bus),

@@ -15,6 +15,7 @@ from moto import mock_aws
 
 from sensorhook.core import settings
 from sensorhook.dal.aws_clients import clear_cached_clients
+from tests.schema_validation import validate_event
 
 REGION = "us-east-1"
 BUCKET = "sensorhook-test-bucket"
@@ -52,7 +53,9 @@ class Aws:
             if not messages:
                 return events
             for message in messages:
-                events.append(json.loads(message["Body"]))
+                event = json.loads(message["Body"])
+                validate_event(event)  # every event a test reads back matches its schema
+                events.append(event)
                 self.sqs.delete_message(
                     QueueUrl=self.events_queue_url, ReceiptHandle=message["ReceiptHandle"]
                 )

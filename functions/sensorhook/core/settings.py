@@ -59,6 +59,12 @@ class LakeWriterSettings(_Settings):
     bucket_name: str
 
 
+class LakeCompactorSettings(_Settings):
+    bucket_name: str
+    compaction_days_back: int = Field(default=3, ge=1)  # yesterday and the days before it
+    compaction_max_rows: int = Field(default=4_000_000, gt=0)  # per compacted object
+
+
 class ProviderApiSettings(_Settings):
     """Where and as whom a control-plane function calls the Everactive API."""
 
@@ -227,6 +233,11 @@ def processor_settings() -> ProcessorSettings:
 @cache
 def lake_writer_settings() -> LakeWriterSettings:
     return LakeWriterSettings.from_env()  # type: ignore[return-value]
+
+
+@cache
+def lake_compactor_settings() -> LakeCompactorSettings:
+    return LakeCompactorSettings.from_env()  # type: ignore[return-value]
 
 
 @cache

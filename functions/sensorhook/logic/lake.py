@@ -1,4 +1,9 @@
-"""Readings table stream -> Parquet objects, one per (date, provider) per stream batch.
+"""The lake's key layout, and readings table stream -> Parquet objects, one per (date,
+provider) per stream batch.
+
+The key layout (`<table prefix>date=YYYY-MM-DD/provider=<provider>/<name>.parquet`) is what
+the Glue tables' partition projection reads (infra/constructs/catalog.py; a test holds them
+together), and what compaction rewrites (sensorhook.logic.compaction).
 
 Only INSERTs reach the lake: a MODIFY is an overwrite of a reading already there (the same
 reading delivered again) and a REMOVE is TTL expiry of the hot copy, neither of which is new
@@ -9,14 +14,17 @@ while the stream never retries part of a batch from elsewhere, which is why the 
 does not bisect failed batches and a failed write fails the batch from its first record.
 """
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
+from sensorhook.core.normalized import GatewayStatus
 from sensorhook.core.reading import Reading
 from sensorhook.dal.lake_store import LakeStore
 from sensorhook.dal.readings_store import reading_from_item
@@ -50,11 +58,50 @@ def shard_label(event_source_arn: str) -> str:
     return re.sub(r"[^0-9A-Za-z]", "", label)
 
 
+READINGS_PREFIX = "readings/"
+GATEWAY_STATUS_PREFIX = "gateway_status/"
+
+# What makes a lake row the same row: the readings table's key (series and point) and a
+# gateway's report. Compaction and the Athena views keep one row per identity, the first
+# received.
+READING_IDENTITY = ("provider", "sensor_id", "measured_at", "metric", "channel")
+GATEWAY_STATUS_IDENTITY = ("provider", "gateway_id", "reported_at", "schema_name")
+FIRST_RECEIVED = ("received_at", "event_id")
+
+
+def partition_prefix(table_prefix: str, day: date, provider: str) -> str:
+    return f"{table_prefix}date={day:%Y-%m-%d}/provider={provider}/"
+
+
 def lake_key(reading: Reading, batch_name: str) -> str:
-    return (
-        f"readings/date={reading.measured_at:%Y-%m-%d}/provider={reading.provider}"
-        f"/{batch_name}.parquet"
-    )
+    prefix = partition_prefix(READINGS_PREFIX, reading.measured_at.date(), reading.provider)
+    return f"{prefix}{batch_name}.parquet"
+
+
+def gateway_status_key(status: GatewayStatus, event_id: str, part: int = 0) -> str:
+    """Named by the delivery (and the chunk it is stored in, `part`), so a retried delivery
+    overwrites its object and no chunk overwrites another's."""
+    name = hashlib.sha256(event_id.encode()).hexdigest()[:32] + (f"-{part}" if part else "")
+    prefix = partition_prefix(GATEWAY_STATUS_PREFIX, status.reported_at.date(), status.provider)
+    return f"{prefix}{name}.parquet"
+
+
+def write_gateway_statuses(
+    statuses: Sequence[GatewayStatus],
+    *,
+    event_id: str,
+    received_at: datetime,
+    store: LakeStore,
+    part: int = 0,
+) -> list[str]:
+    """Gateway status history for Athena: one object per (date, provider) per delivery and
+    chunk."""
+    objects: dict[str, list[GatewayStatus]] = {}
+    for status in statuses:
+        objects.setdefault(gateway_status_key(status, event_id, part), []).append(status)
+    for key, rows in objects.items():
+        store.put_gateway_statuses(key, rows, event_id=event_id, received_at=received_at)
+    return list(objects)
 
 
 def write_to_lake(changes: Sequence[StreamChange], shard: str, store: LakeStore) -> LakeWrite:

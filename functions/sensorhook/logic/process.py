@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.idempotency import (
     BasePersistenceLayer,
     IdempotencyConfig,
@@ -49,10 +49,12 @@ from sensorhook.dal.archive import (
 from sensorhook.dal.delivery_progress import DeliveryProgress
 from sensorhook.dal.events import EventPublisher
 from sensorhook.dal.gateways_store import GatewaysStore
+from sensorhook.dal.lake_store import LakeStore
 from sensorhook.dal.readings_store import ReadingsStore
 from sensorhook.dal.sensor_state_store import SensorStateStore
 from sensorhook.logic.domain_events import delivery_events
 from sensorhook.logic.efento_gaps import detect_gaps, gap_events
+from sensorhook.logic.lake import write_gateway_statuses
 from sensorhook.observability import logger, metrics
 from sensorhook.providers.registry import DeliveryChunks, InvalidPayload
 
@@ -82,6 +84,7 @@ class ProcessorStores:
     archive: Archive
     events: EventPublisher
     progress: DeliveryProgress
+    lake: LakeStore  # gateway status history (readings reach the lake from their stream)
 
 
 @dataclass(frozen=True)
@@ -239,6 +242,15 @@ class DeliveryProcessor:
         if chunks.count > 1:
             self.stores.progress.clear(envelope.event_id)
         metrics.add_metric(name="ReadingsStored", unit=MetricUnit.Count, value=summary.readings)
+        # per provider for the dashboard; a delivery is one flavor, so one provider
+        with single_metric(
+            name="ReadingsStoredByProvider",
+            unit=MetricUnit.Count,
+            value=summary.readings,
+            namespace=metrics.namespace,
+            default_dimensions={"provider": envelope.flavor.provider},
+        ):
+            pass  # written when the block exits
         return summary
 
     def _store_chunk(
@@ -289,6 +301,13 @@ class DeliveryProcessor:
         for status in chunk.gateway_statuses:
             status_at = min(status.reported_at, envelope.received_at + tolerance)
             self.stores.gateways.update_status(status, status_at)
+        write_gateway_statuses(
+            chunk.gateway_statuses,
+            event_id=envelope.event_id,
+            part=index,
+            received_at=envelope.received_at,
+            store=self.stores.lake,
+        )
         for (provider, gateway_id), at in last_reading_per_gateway(readings).items():
             self.stores.gateways.advance_last_reading_at(provider, gateway_id, at)
         events = delivery_events(
