@@ -16,12 +16,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from infra.event_schemas import SCHEMAS_DIR, schema_path
+from sensorhook.core.forwarding import EndpointStatus
 from sensorhook.core.normalized import SteamTrapStateChanged
-from sensorhook.core.reading import Reading
-from sensorhook.logic.domain_events import READINGS_RECEIVED, STEAM_TRAP_STATE_CHANGED
+from sensorhook.core.reading import Reading, UtcDatetime
+from sensorhook.logic.domain_events import (
+    ENDPOINT_STATUS_CHANGED,
+    READINGS_GAP_DETECTED,
+    READINGS_RECEIVED,
+    STEAM_TRAP_STATE_CHANGED,
+    SUBSCRIPTION_DISABLED,
+    SUBSCRIPTION_RECOVERED,
+)
+from sensorhook.logic.efento_gaps import GapDetected
+from sensorhook.logic.recovery import IncidentRecord
 from sensorhook.logic.health import (
     GATEWAY_OFFLINE,
     GATEWAY_ONLINE,
@@ -42,8 +52,45 @@ class ReadingsReceived(BaseModel):
     provider: str
     sensor_id: str
     event_id: str
+    dedupe_id: str
     count: int
     readings: list[Reading]
+
+
+class SteamTrapStateChangedEvent(SteamTrapStateChanged):
+    """The detail of `steam_trap.state_changed`: the change and its dedupe_id."""
+
+    dedupe_id: str
+
+
+class GapDetectedEvent(GapDetected):
+    """The detail of `readings.gap_detected`: the gap and its dedupe_id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dedupe_id: str
+
+
+class IncidentEvent(IncidentRecord):
+    """The detail of `subscription.recovered` / `subscription.disabled`: the incident record
+    without its per-sensor map (sensorhook.logic.recovery._event_detail)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    readings_recovered_per_sensor: dict[str, int] = Field(default={}, exclude=True)
+
+
+class EndpointStatusChanged(BaseModel):
+    """The detail of `endpoint.status_changed` (sensorhook.dal.endpoints_store)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    endpoint: str
+    from_status: EndpointStatus = Field(alias="from")
+    to_status: EndpointStatus = Field(alias="to")
+    at: UtcDatetime
+    reason: str
+    last_response_code: int | None
 
 
 def _draft_04(model: type[BaseModel], title: str, description: str) -> dict[str, Any]:
@@ -90,7 +137,7 @@ _SOURCES: dict[str, tuple[type[BaseModel], str, Callable[[dict[str, Any]], dict[
         _with({}),
     ),
     STEAM_TRAP_STATE_CHANGED: (
-        SteamTrapStateChanged,
+        SteamTrapStateChangedEvent,
         "An Everactive steam trap changed state (v2020-07 Steam Trap State Change).",
         _with({}),
     ),
@@ -113,6 +160,26 @@ _SOURCES: dict[str, tuple[type[BaseModel], str, Callable[[dict[str, Any]], dict[
         SensorSilenceChanged,
         "A silent sensor measures again.",
         _with({"silent": False}),
+    ),
+    READINGS_GAP_DETECTED: (
+        GapDetectedEvent,
+        "Efento measurement periods missing from a channel's series (docs/recovery.md).",
+        _with({}),
+    ),
+    SUBSCRIPTION_RECOVERED: (
+        IncidentEvent,
+        "A broken subscription was recovered and its gap backfilled (docs/recovery.md).",
+        _with({"outcome": "recovered"}),
+    ),
+    SUBSCRIPTION_DISABLED: (
+        IncidentEvent,
+        "Recovery gave up: the subscription is disabled until an operator acts.",
+        _with({"outcome": "gave_up"}),
+    ),
+    ENDPOINT_STATUS_CHANGED: (
+        EndpointStatusChanged,
+        "A forwarding endpoint's status changed (Efento's statuses, docs/forwarding.md).",
+        _with({}),
     ),
 }
 
