@@ -122,7 +122,13 @@ def world() -> Iterator[World]:
         delivering = threading.Thread(target=deliver, daemon=True)
         delivering.start()
         world.delivering.set()
-        time.sleep(3)
+        # every sensor has readings stored before any outage: a gap starts at the newest one
+        deadline = time.monotonic() + 90
+        macs = [sensor.mac for sensor in installation.eversensors]
+        while time.monotonic() < deadline and not all(
+            _stored_reading_times(world, mac) for mac in macs
+        ):
+            time.sleep(1)
         world.settle()
         try:
             yield world
