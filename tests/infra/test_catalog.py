@@ -34,7 +34,13 @@ AT = datetime(2026, 3, 7, 4, 5, 6, tzinfo=UTC)
 # Java date formats Glue's projection uses, and the strftime each writer uses for them.
 _JAVA_TO_STRFTIME = {"yyyy-MM-dd": "%Y-%m-%d"}
 
-_PYTHON_TO_ATHENA = {str: "string", float: "double", int: "int", datetime: "timestamp"}
+_PYTHON_TO_ATHENA = {
+    str: "string",
+    float: "double",
+    int: "int",
+    bool: "boolean",
+    datetime: "timestamp",
+}
 
 
 def _reading(provider: str) -> Reading:

@@ -343,7 +343,7 @@ def test_tables_are_on_demand_recoverable_and_encrypted(dev: Synth) -> None:
     tables = logical_ids(dev.resources, "AWS::DynamoDB::Table")
     # readings, sensor_state, gateways, idempotency, subscriptions, endpoints, recovery
     # incidents: an empty loop proves nothing
-    assert len(tables) == 6
+    assert len(tables) == 7
     for logical_id in tables:
         table = _properties(dev, logical_id)
 

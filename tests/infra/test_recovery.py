@@ -17,7 +17,11 @@ POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LO
 
 
 def _machine_id(synth: Synth) -> str:
-    return one_logical_id(synth.resources, "AWS::StepFunctions::StateMachine")
+    return one_logical_id(
+        synth.resources,
+        "AWS::StepFunctions::StateMachine",
+        StateMachineName=f"{synth.stack.stack_name}-recovery",
+    )
 
 
 def _definition(synth: Synth) -> dict[str, Any]:

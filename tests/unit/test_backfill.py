@@ -149,6 +149,7 @@ def test_the_backfilled_envelope_carries_the_receivers_dedupe_key_for_the_same_r
     response = receive(
         WebhookRequest(
             method="POST",
+            route_key=f"POST {ROUTES[Flavor.EVERACTIVE_DS_SENSOR_READING]}",
             path=ROUTES[Flavor.EVERACTIVE_DS_SENSOR_READING],
             raw_path=ROUTES[Flavor.EVERACTIVE_DS_SENSOR_READING],
             headers={"content-type": "application/json", "x-api-key": "k"},
