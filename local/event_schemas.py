@@ -31,7 +31,6 @@ from sensorhook.logic.domain_events import (
     SUBSCRIPTION_RECOVERED,
 )
 from sensorhook.logic.efento_gaps import GapDetected
-from sensorhook.logic.recovery import IncidentRecord
 from sensorhook.logic.health import (
     GATEWAY_OFFLINE,
     GATEWAY_ONLINE,
@@ -40,6 +39,7 @@ from sensorhook.logic.health import (
     GatewayHealthChanged,
     SensorSilenceChanged,
 )
+from sensorhook.logic.recovery import IncidentRecord
 
 DRAFT_04 = "http://json-schema.org/draft-04/schema#"
 
