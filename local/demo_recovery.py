@@ -113,11 +113,15 @@ def check_recovery(
         }
         started = time.perf_counter()
         stack.fire_schedule(SUBSCRIPTIONS_SCHEDULE_RULE_ID)
-        new = [
-            e
-            for e in sfn.list_executions(stateMachineArn=machine)["executions"]
-            if e["executionArn"] not in before
-        ]
+        new: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 60  # the scheduled invocation runs asynchronously
+        while not new and time.monotonic() < deadline:
+            time.sleep(0.5)
+            new = [
+                e
+                for e in sfn.list_executions(stateMachineArn=machine)["executions"]
+                if e["executionArn"] not in before
+            ]
         described = [wait_for_execution(sfn, e["executionArn"], timeout=180) for e in new]
         elapsed = time.perf_counter() - started
         _settle(box, running)
