@@ -55,7 +55,6 @@ class Widget:
     metrics: tuple[Metric, ...] = ()
     searches: tuple[Search, ...] = ()
     right: tuple[Metric, ...] = ()  # drawn against the right axis
-    note: str | None = None  # a text widget instead of a graph
     period_s: int = 60
 
 
@@ -78,12 +77,6 @@ def _lambda(function: str, name: str, statistic: str = "Sum") -> Metric:
 def _sqs(queue: str, name: str, label: str) -> Metric:
     return Metric(name, "Maximum", (), namespace="AWS/SQS", label=label, resource=f"queue:{queue}")
 
-
-FORWARDING_NOTE = (
-    "### Forwarding endpoint statuses\n"
-    "Arrives with the forwarding policy (issue #8): add its widget to `WIDGETS` in "
-    "infra/dashboard_spec.py, here."
-)
 
 WIDGETS: Final[tuple[Widget, ...]] = (
     Widget(
@@ -141,7 +134,14 @@ WIDGETS: Final[tuple[Widget, ...]] = (
         ),
         period_s=900,
     ),
-    Widget("Forwarding endpoint statuses", note=FORWARDING_NOTE),
+    Widget(
+        "Forwarding: attempts, events kept for endpoints not enabled, status changes",
+        metrics=(
+            _emf("ForwardingAttempts"),
+            _emf("ForwardingKept"),
+            _emf("EndpointTransitions"),
+        ),
+    ),
     Widget(
         "Lake: rows written and writer lag",
         metrics=(_emf("LakeRowsWritten"),),

@@ -176,10 +176,6 @@ def _search(
 
 def _draw(axes: Axes, widget: Widget, cloudwatch: Any, window: tuple[datetime, datetime]) -> None:
     axes.set_title(widget.title, fontsize=10, loc="left")
-    if widget.note is not None:
-        axes.axis("off")
-        axes.text(0.02, 0.5, widget.note.replace("### ", ""), fontsize=8, wrap=True, va="center")
-        return
     left, right, missing = widget_series(cloudwatch, widget, window)
     for series in left:
         axes.plot(

@@ -92,6 +92,12 @@ def _stored(box: Sandbox, mac: str) -> Counter[str]:
     return Counter({second: len(ids) for second, ids in sources.items()})
 
 
+def _incident_fields(item: dict[str, Any]) -> dict[str, Any]:
+    """What tells why a recovery did or did not start, from a subscriptions table item."""
+    shown = ("name", "status", "incident_id", "gave_up_at", "last_error")
+    return {key: next(iter(value.values())) for key, value in item.items() if key in shown}
+
+
 def check_recovery(
     box: Sandbox,
     secrets: dict[str, Any],
@@ -126,10 +132,16 @@ def check_recovery(
         elapsed = time.perf_counter() - started
         _settle(box, running)
     events = drain_events()
+    earlier = sfn.list_executions(stateMachineArn=machine)["executions"]
+    subscription = stack.client("dynamodb").scan(
+        TableName=stack.outputs[Output.SUBSCRIPTIONS_TABLE]
+    )["Items"]
     result.check(
         "a disabled subscription is noticed and recovered by one execution",
         len(described) == 1 and described[0]["status"] == "SUCCEEDED",
-        f"{[(d['name'], d['status']) for d in described]} in {elapsed:.1f} s",
+        f"{[(d['name'], d['status']) for d in described]} in {elapsed:.1f} s; executions "
+        f"{[(e['name'], e['status']) for e in earlier]}; subscriptions "
+        f"{[_incident_fields(item) for item in subscription]}",
     )
     if len(described) != 1 or described[0]["status"] != "SUCCEEDED":
         return

@@ -38,8 +38,6 @@ class Dashboard(Construct):
             self.dashboard.add_widgets(*row)
 
     def _widget(self, widget: Widget) -> cloudwatch.IWidget:
-        if widget.note is not None:
-            return cloudwatch.TextWidget(markdown=widget.note, width=12, height=6)
         period = Duration.seconds(widget.period_s)
         left: list[cloudwatch.IMetric] = [self._metric(m, period) for m in widget.metrics]
         left += [
