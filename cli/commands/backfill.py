@@ -108,7 +108,13 @@ def backfill(
     if json_output:
         print_json({"execution_arn": execution_arn, "incident": incident})
     else:
-        console().print(summary(incident))
+        out = console()
+        out.print(f"[b]Backfill[/b] {incident.get('execution', '')}")
+        out.print(summary(incident))
+        out.print(
+            "[dim]Readings recovered are those read back and enqueued; any already stored are "
+            "dropped by the processor's dedupe (the record does not count them).[/dim]"
+        )
 
 
 def start_execution(found: Target, document: dict[str, Any]) -> str:
@@ -171,9 +177,9 @@ def follow(
 
 
 def summary(incident: dict[str, Any]) -> Table:
-    table = Table(title=f"Backfill {incident.get('execution', '')}", title_justify="left")
-    table.add_column("")
-    table.add_column("", justify="right")
+    table = Table(show_header=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
     outcome = incident.get("outcome", "-")
     colour = "green" if outcome == "recovered" else "red"
     failed = incident.get("failed_sensors") or []
@@ -192,8 +198,4 @@ def summary(incident: dict[str, Any]) -> Table:
         table.add_row(f"  {sensor}", str(count))
     if incident.get("error"):
         table.add_row("error", f"[red]{incident['error']}[/red]")
-    table.caption = (
-        "readings recovered are those re-enqueued; any already stored are dropped by the "
-        "processor's dedupe (the record does not count them)"
-    )
     return table
