@@ -90,10 +90,9 @@ def backfill(
     if not start or not end:
         raise typer.BadParameter("give both --from and --to", param_hint="--from/--to")
     first, last = _moment(start, "--from"), _moment(end, "--to")
+    last = min(last, datetime.now(UTC).replace(microsecond=0))  # the API holds no future
     if first >= last:
-        raise typer.BadParameter("--from must be before --to", param_hint="--from/--to")
-    if last > datetime.now(UTC):
-        last = datetime.now(UTC).replace(microsecond=0)
+        raise typer.BadParameter("--from must be before --to (and now)", param_hint="--from/--to")
     found = target(ctx)
     BACKFILL.require(found)
     document = recovery_input(
