@@ -46,7 +46,7 @@ FORWARDING_ENDPOINTS = Feature(
     outputs=("ForwardingEndpointsTable",),
 )
 INCIDENTS = Feature(
-    title="incidents",
-    issue="#8",
+    title="incidents (the recovery state machine)",
+    issue="#7",
     outputs=("IncidentsTable",),
 )

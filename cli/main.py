@@ -7,7 +7,16 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from cli.commands import backfill, endpoints, replay, status, subscriptions, tail, test_delivery
+from cli.commands import (
+    backfill,
+    endpoints,
+    query,
+    replay,
+    status,
+    subscriptions,
+    tail,
+    test_delivery,
+)
 from cli.errors import explain
 from cli.output import print_error, route_product_logs
 from cli.target import ENDPOINTS_FILE, Selection
@@ -93,6 +102,7 @@ app.command(name="test-delivery")(test_delivery.test_delivery)
 app.add_typer(tail.app, name="tail")
 app.command(name="backfill")(backfill.backfill)
 app.add_typer(endpoints.app, name="endpoints")
+app.command(name="query")(query.query)
 
 
 def run() -> None:

@@ -1,7 +1,7 @@
 """The operator CLI against the local sandbox, as a user runs it next to `make local`: the
 installed `sensorhook` console script, in its own process, finds the stack through the
-endpoints file; then `status`, `test-delivery`, `replay`, `subscriptions reconcile` and
-`tail logs`."""
+endpoints file; then `status`, `test-delivery`, `replay`, `subscriptions reconcile`,
+`tail logs`, `query`, `endpoints` and `backfill`."""
 
 import json
 import os
@@ -58,7 +58,53 @@ def test_status_finds_the_local_stack_and_shows_its_subscriptions(local) -> None
     assert states["ds-sensor-readings"] == states["ds-gateway-status"] == "active"
     assert states["efento-measurements"] == "manual"
     assert report["queues"]["dead-letter"]["waiting"] == 0
-    assert "Forwarding endpoints: not deployed" in result.stdout
+    # forwarding and recovery are deployed in the local stack: their sections are shown
+    assert {row["name"] for row in report["forwarding_endpoints"]} == set(
+        box_outputs(local)[Output.FORWARDING_ENDPOINTS].split(",")
+    )
+    assert report["incidents"] == []
+    assert "Open incidents: none" in result.stdout
+
+
+def box_outputs(local) -> dict[str, str]:
+    box, _, _ = local
+    return dict(box.stack.outputs)
+
+
+def test_endpoints_list_shows_the_stages_forwarding_endpoints(local) -> None:
+    _, _, sensorhook = local
+
+    result = sensorhook("endpoints", "list", "--json")
+
+    assert result.returncode == 0, result.stderr
+    statuses = {row["name"]: row["status"] for row in json.loads(result.stdout)}
+    assert set(statuses) == set(box_outputs(local)[Output.FORWARDING_ENDPOINTS].split(","))
+    assert set(statuses.values()) <= {"New", "OK", "No response", "Error"}
+
+
+def test_backfill_runs_the_recovery_machine_and_prints_its_record(local) -> None:
+    _, installation, sensorhook = local
+    now = datetime.now(UTC).replace(microsecond=0)
+    mac = installation.eversensors[0].mac
+
+    result = sensorhook(
+        "backfill",
+        mac,
+        "--from",
+        (now - timedelta(minutes=2)).isoformat(),
+        "--to",
+        now.isoformat(),
+        "--poll",
+        "0.5",
+        "--yes",
+        "--json",
+    )
+
+    assert result.returncode == 0, result.stderr
+    incident = json.loads(result.stdout)["incident"]
+    assert incident["cause"] == "operator_backfill" and incident["outcome"] == "recovered"
+    assert incident["sensors"] == 1 and incident["failed_sensors"] == []
+    assert incident["readings_recovered"] > 0  # the provider API holds the last two minutes
 
 
 @pytest.mark.parametrize(
@@ -140,3 +186,22 @@ def test_tail_logs_reads_a_functions_log_group(local) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "subscriptions reconciled" in result.stdout
+
+
+def test_query_runs_a_named_query_over_the_local_lake(local) -> None:
+    box, _, sensorhook = local
+    # one Efento delivery through the stack, into the lake
+    assert sensorhook("test-delivery", "efento-measurements", "--wait", "30").returncode == 0
+    box.stack.drain(timeout=60)
+    today = datetime.now(UTC).date().isoformat()
+    first = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+
+    result = sensorhook("query", "--named", "readings_per_provider_per_day", first, today, "--json")
+    table = sensorhook("query", "SELECT count(*) AS readings FROM readings")
+
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert rows and all(row["readings"] > 0 for row in rows)
+    assert "efento" in {row["provider"] for row in rows}
+    assert table.returncode == 0, table.stderr
+    assert "DuckDB (local)" in table.stdout
