@@ -20,6 +20,7 @@ from sensorhook.dal.archive import Archive
 from sensorhook.dal.delivery_progress import DeliveryProgress
 from sensorhook.dal.events import EventPublisher
 from sensorhook.dal.gateways_store import GatewaysStore
+from sensorhook.dal.lake_store import LakeStore
 from sensorhook.dal.readings_store import ReadingsStore
 from sensorhook.dal.sensor_state_store import SensorStateStore
 from sensorhook.logic.process import (
@@ -72,6 +73,8 @@ class MemoryDynamoDB:
         return {}
 
     def get_item(self, TableName: str, Key: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if TableName != "idempotency":
+            return {}  # sensor state is not kept here: no stored measurement precedes the batch
         done = self.progress.get(Key["id"]["S"])
         return {"Item": {"chunks_done": {"N": done}}} if done else {}
 
@@ -112,6 +115,7 @@ def test_the_largest_delivery_is_stored_in_chunks_across_attempts_exactly_once()
         gateways=GatewaysStore("gateways", dynamodb),
         archive=Archive("bucket", object()),
         events=EventPublisher("bus", bus),
+        lake=LakeStore("bucket", object()),  # an Efento batch has no gateway status to write
         progress=DeliveryProgress("idempotency", ttl_seconds=3600, client=dynamodb),
     )
     processor = DeliveryProcessor(
