@@ -26,6 +26,7 @@ from infra.constants import (
     stack_name,
 )
 from sensorhook.dal.aws_clients import clear_cached_clients
+from sensorhook.observability import logger as product_logger
 
 REGION = "us-east-1"
 STACK = stack_name("dev")
@@ -45,6 +46,18 @@ FUNCTIONS = {
     Output.PROCESSOR_FUNCTION_NAME: "sensorhook-dev-processor",
     Output.SUBSCRIPTIONS_FUNCTION_NAME: "sensorhook-dev-subscriptions",
 }
+
+
+@pytest.fixture(autouse=True)
+def _product_logging_restored() -> Iterator[None]:
+    """A command quiets the product's logger to warnings on stderr (cli.output); in-process
+    runs must hand it back as they found it, or later tests on this worker lose INFO records."""
+    handler = product_logger.registered_handler
+    level, stream = product_logger.log_level, getattr(handler, "stream", None)
+    yield
+    product_logger.setLevel(level)
+    if stream is not None:
+        handler.stream = stream  # type: ignore[attr-defined]
 
 
 @dataclass
