@@ -10,7 +10,6 @@ invocations, and every other endpoint's mapping keeps its own.
 import json
 
 from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -33,6 +32,7 @@ from infra.constants import (
 )
 from infra.constructs.endpoint_policy import EndpointPolicy
 from infra.constructs.function import SensorhookFunction, settings_environment
+from infra.constructs.storage import data_table
 from infra.nag import acknowledge, acknowledge_prefix_wildcard
 from sensorhook.core.forwarding import render_endpoints
 from sensorhook.core.settings import ForwarderSettings
@@ -60,23 +60,13 @@ class Forwarding(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
-        self.table = dynamodb.Table(
+        self.table = data_table(
             self,
             "EndpointsTable",
-            table_name=resource_name(stage, "endpoints"),
-            partition_key=dynamodb.Attribute(
-                name=ENDPOINTS_PARTITION_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            sort_key=dynamodb.Attribute(
-                name=ENDPOINTS_SORT_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            deletion_protection=config.retain_data,
-            removal_policy=removal,
+            resource_name(stage, "endpoints"),
+            config,
+            partition_key=ENDPOINTS_PARTITION_KEY,
+            sort_key=ENDPOINTS_SORT_KEY,
         )
         # Only a stage with endpoints has queues that need one (cdk-nag refuses an unused DLQ).
         self.dead_letter_queue = (

@@ -32,6 +32,7 @@ from infra.constants import (
     state_machine_name,
 )
 from infra.constructs.function import SensorhookFunction, settings_environment
+from infra.constructs.storage import data_table
 from infra.nag import acknowledge
 from sensorhook.core.settings import RecoverySettings
 
@@ -67,23 +68,13 @@ class Recovery(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
-        self.incidents_table = dynamodb.Table(
+        self.incidents_table = data_table(
             self,
             "IncidentsTable",
-            table_name=resource_name(stage, "recovery-incidents"),
-            partition_key=dynamodb.Attribute(
-                name=INCIDENTS_PARTITION_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            sort_key=dynamodb.Attribute(
-                name=INCIDENTS_SORT_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            deletion_protection=config.retain_data,
-            removal_policy=removal,
+            resource_name(stage, "recovery-incidents"),
+            config,
+            partition_key=INCIDENTS_PARTITION_KEY,
+            sort_key=INCIDENTS_SORT_KEY,
         )
         # the operator's "a subscription needs you" topic: a stack output, email from cdk.json
         self.topic = sns.Topic(

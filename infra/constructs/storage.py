@@ -44,7 +44,8 @@ class Storage(Construct):
             removal_policy=removal,
         )
 
-        self.readings_table = self._table(
+        self.readings_table = data_table(
+            self,
             "ReadingsTable",
             resource_name(stage, "readings"),
             config,
@@ -54,20 +55,23 @@ class Storage(Construct):
             # The lake writer turns each first INSERT into a Parquet row.
             stream=dynamodb.StreamViewType.NEW_IMAGE,
         )
-        self.sensor_state_table = self._table(
+        self.sensor_state_table = data_table(
+            self,
             "SensorStateTable",
             resource_name(stage, "sensor-state"),
             config,
             partition_key=SENSOR_STATE_PARTITION_KEY,
             sort_key=SENSOR_STATE_SORT_KEY,
         )
-        self.gateways_table = self._table(
+        self.gateways_table = data_table(
+            self,
             "GatewaysTable",
             resource_name(stage, "gateways"),
             config,
             partition_key=GATEWAYS_PARTITION_KEY,
         )
-        self.idempotency_table = self._table(
+        self.idempotency_table = data_table(
+            self,
             "IdempotencyTable",
             resource_name(stage, "idempotency"),
             config,
@@ -138,30 +142,33 @@ class Storage(Construct):
             )
         return rules
 
-    def _table(
-        self,
-        construct_id: str,
-        table_name: str,
-        config: StageConfig,
-        *,
-        partition_key: str,
-        sort_key: str | None = None,
-        ttl_attribute: str | None = None,
-        stream: dynamodb.StreamViewType | None = None,
-    ) -> dynamodb.Table:
-        return dynamodb.Table(
-            self,
-            construct_id,
-            table_name=table_name,
-            partition_key=dynamodb.Attribute(name=partition_key, type=_STRING),
-            sort_key=dynamodb.Attribute(name=sort_key, type=_STRING) if sort_key else None,
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            time_to_live_attribute=ttl_attribute,
-            stream=stream,
-            deletion_protection=config.retain_data,
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
-        )
+
+def data_table(
+    scope: Construct,
+    construct_id: str,
+    table_name: str,
+    config: StageConfig,
+    *,
+    partition_key: str,
+    sort_key: str | None = None,
+    ttl_attribute: str | None = None,
+    stream: dynamodb.StreamViewType | None = None,
+) -> dynamodb.Table:
+    """A table the way every sensorhook table is made: string keys, on demand, PITR, AWS-managed
+    encryption, kept (and protected from deletion) on a stage that retains its data."""
+    return dynamodb.Table(
+        scope,
+        construct_id,
+        table_name=table_name,
+        partition_key=dynamodb.Attribute(name=partition_key, type=_STRING),
+        sort_key=dynamodb.Attribute(name=sort_key, type=_STRING) if sort_key else None,
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        time_to_live_attribute=ttl_attribute,
+        stream=stream,
+        deletion_protection=config.retain_data,
+        removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+    )
