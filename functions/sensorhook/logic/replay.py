@@ -46,6 +46,11 @@ class ReplayFilter:
             return QUARANTINE_PREFIX
         return f"{QUARANTINE_PREFIX}provider={self.flavor.provider}/"
 
+    def passes_flavor(self, flavor: Flavor) -> bool:
+        # By value, never identity: the flavor arrives from a caller (the CLI) whose import of
+        # the enum need not be the one that parsed the envelope.
+        return self.flavor is None or flavor == self.flavor
+
 
 @dataclass
 class ReplaySummary:
@@ -100,7 +105,7 @@ def replay_quarantine(
     for entry in candidates:
         quarantined = archive.get_quarantined(entry.key)
         envelope = quarantined.envelope
-        if selection.flavor is not None and envelope.flavor is not selection.flavor:
+        if not selection.passes_flavor(envelope.flavor):
             summary.record(entry.key, Outcome.SKIPPED, on_each)
             continue
         if dry_run:
@@ -168,7 +173,7 @@ def _replay_letter(
     except ValidationError:
         logger.error("dead letter is not an ingest envelope; kept", extra={"id": letter.message_id})
         return Outcome.FAILED
-    if (selection.flavor is not None and envelope.flavor is not selection.flavor) or (
+    if not selection.passes_flavor(envelope.flavor) or (
         selection.since is not None and letter.sent_at < selection.since
     ):
         return Outcome.SKIPPED
