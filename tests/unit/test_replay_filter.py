@@ -1,4 +1,4 @@
-"""What `replay --flavor/--since` selects, independent of which import of the enum a caller holds."""
+"""What `replay --flavor` selects, whichever import of the enum the caller holds."""
 
 from enum import StrEnum
 
