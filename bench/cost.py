@@ -112,9 +112,50 @@ def write_units(item: dict[str, Any]) -> int:
     return max(1, math.ceil(stored_bytes(item) / KB))
 
 
-def _dynamodb_units(operation: str, payload: dict[str, Any], units: Units) -> None:
+def due_index_entry(item: dict[str, Any]) -> dict[str, Any]:
+    """What sensor_state's keys-only due index stores of an item."""
+    kept = ("series", "metric_channel", "due_shard", "due_at")
+    return {name: value for name, value in item.items() if name in kept}
+
+
+def due_index_moves(item: dict[str, Any], every_s: int = 60, deliveries: int = 600) -> float:
+    """The share of a sensor's `#latest` writes that move its due_at (each such move is two
+    index writes: the old entry deleted, the new one put), for a sensor delivering every
+    `every_s`, by the processor's own rule (SilenceSchedule.due_at, default settings)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sensorhook.dal.sensor_state_store import SilenceSchedule
+
+    schedule = SilenceSchedule()
+    period_s = int(item["period_s"]["N"]) if "period_s" in item else None
+    metrics = set(item["metrics"]["SS"])
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    stored: str | None = None
+    moves = 0
+    for n in range(deliveries):
+        due = schedule.due_at(stored, start + timedelta(seconds=n * every_s), period_s, metrics)
+        moves += due != stored
+        stored = due
+    return moves / deliveries
+
+
+def _key_of(payload: dict[str, Any], item: dict[str, Any]) -> str:
+    """A table and item key as one text (the key attributes are those GetItem names)."""
+    return json.dumps([payload["TableName"], sorted(item.items())], sort_keys=True)
+
+
+def _dynamodb_units(
+    operation: str, payload: dict[str, Any], units: Units, written: dict[str, int]
+) -> None:
     if operation == "PutItem":
         units.dynamodb_write_request_unit += write_units(payload["Item"])
+        if "due_at" in payload["Item"]:
+            # a `#latest` item whose due_at moves: the index deletes the old entry and puts
+            # the new one, each billed like a write of the entry (at steady state; the canned
+            # AWS answers every read empty, so each write here looks like a first one)
+            units.dynamodb_write_request_unit += (
+                2 * write_units(due_index_entry(payload["Item"])) * due_index_moves(payload["Item"])
+            )
     elif operation == "UpdateItem":
         written = {**payload["Key"], **payload.get("ExpressionAttributeValues", {})}
         units.dynamodb_write_request_unit += write_units(written)
@@ -125,15 +166,31 @@ def _dynamodb_units(operation: str, payload: dict[str, Any], units: Units) -> No
             for write in writes:
                 item = write.get("PutRequest", {}).get("Item") or write["DeleteRequest"]["Key"]
                 units.dynamodb_write_request_unit += write_units(item)
-    elif operation in ("GetItem", "Query"):
+    elif operation == "GetItem":
+        # the item read is, at steady state, the one the same invocation then writes back
+        size = max((v for k, v in written.items() if k == _key_of(payload, payload["Key"])), default=0)
+        per_4kb = 1 if payload.get("ConsistentRead") else 0.5
+        units.dynamodb_read_request_unit += max(1, math.ceil(size / (4 * KB))) * per_4kb
+    elif operation == "Query":
         units.dynamodb_read_request_unit += 1 if payload.get("ConsistentRead") else 0.5
 
 
 def call_units(requests: Iterable[AWSRequest]) -> CallUnits:
     """Turn recorded requests into billed units; UpdateItem is sized by its key and the values
-    it writes (the item after the update may be larger: an underestimate, said in docs)."""
+    it writes (the item after the update may be larger: an underestimate, said in docs). A
+    sensor-state GetItem is sized by the item written back under its key (the canned AWS
+    answers it empty; deployed, it returns that item); its PutItem adds the due index's
+    writes."""
     result = CallUnits()
     units = result.units
+    requests = list(requests)
+    written: dict[str, int] = {}
+    for request in requests:
+        if request.headers.get("X-Amz-Target", b"").endswith(b".PutItem"):
+            payload = json.loads(request.body)
+            key = {n: payload["Item"][n] for n in ("series", "metric_channel") if n in payload["Item"]}
+            if key:
+                written[_key_of(payload, key)] = stored_bytes(payload["Item"])
     for request in requests:
         target = request.headers.get("X-Amz-Target", b"")
         target = target.decode() if isinstance(target, bytes) else target
@@ -143,7 +200,7 @@ def call_units(requests: Iterable[AWSRequest]) -> CallUnits:
         result.operations[operation] += 1
         if target.startswith("DynamoDB_"):
             result.latency_ms += CALL_LATENCY_MS["dynamodb"]
-            _dynamodb_units(operation, payload, units)
+            _dynamodb_units(operation, payload, units, written)
         elif target.startswith("AmazonSQS."):
             result.latency_ms += CALL_LATENCY_MS["sqs"]
             entries = payload.get("Entries") or [payload]

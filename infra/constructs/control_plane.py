@@ -341,7 +341,7 @@ class ControlPlane(Construct):
                 ["dynamodb:Query"],
                 [f"{sensor_state_table.table_arn}/index/{DUE_INDEX}"],
             ),
-            ("ReadSensorState", ["dynamodb:GetItem"], [sensor_state_table.table_arn]),
+            ("ReadDueSensors", ["dynamodb:BatchGetItem"], [sensor_state_table.table_arn]),
             ("PublishHealthEvents", ["events:PutEvents"], [bus.event_bus_arn]),
             # a silent readings subscription: its incident opened on its row, then started
             ("OpenIncidents", ["dynamodb:UpdateItem"], [self.subscriptions_table.table_arn]),

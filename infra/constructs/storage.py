@@ -7,7 +7,6 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import StageConfig
-from sensorhook.dal.health_store import DUE_INDEX_ATTRIBUTES
 from sensorhook.dal.sensor_state_store import DUE_INDEX
 from infra.constants import (
     GATEWAYS_PARTITION_KEY,
@@ -66,14 +65,14 @@ class Storage(Construct):
             sort_key=SENSOR_STATE_SORT_KEY,
         )
         # Sparse: only `#latest` items and silence items of silent sensors carry its keys, so
-        # gateway health Queries what is due instead of scanning every sensor
-        # (dal/health_store.py, docs/architecture.md "Sensor state").
+        # gateway health Queries what is due instead of scanning every sensor. Keys only: a
+        # write that leaves due_at alone then costs the index nothing (dal/health_store.py,
+        # docs/architecture.md "Sensor state").
         self.sensor_state_table.add_global_secondary_index(
             index_name=DUE_INDEX,
             partition_key=dynamodb.Attribute(name="due_shard", type=_STRING),
             sort_key=dynamodb.Attribute(name="due_at", type=_STRING),
-            projection_type=dynamodb.ProjectionType.INCLUDE,
-            non_key_attributes=list(DUE_INDEX_ATTRIBUTES),
+            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
         )
         self.gateways_table = data_table(
             self,

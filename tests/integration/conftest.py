@@ -15,7 +15,6 @@ from moto import mock_aws
 
 from sensorhook.core import settings
 from sensorhook.dal.aws_clients import clear_cached_clients
-from sensorhook.dal.health_store import DUE_INDEX_ATTRIBUTES
 from sensorhook.dal.sensor_state_store import DUE_INDEX
 from tests.schema_validation import validate_event
 
@@ -41,10 +40,7 @@ def due_index() -> dict[str, Any]:
             {"AttributeName": "due_shard", "KeyType": "HASH"},
             {"AttributeName": "due_at", "KeyType": "RANGE"},
         ],
-        "Projection": {
-            "ProjectionType": "INCLUDE",
-            "NonKeyAttributes": list(DUE_INDEX_ATTRIBUTES),
-        },
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
     }
 
 

@@ -7,11 +7,11 @@ Gateway health lives on the gateway's own item in the gateways table (`health`,
 lives in the sensor_state table under the sensor's series with the sort key `#silence`, beside
 the processor's `#latest` item (dal/sensor_state_store.py), which it never touches.
 
-A run reads only the sensors that are due (`due_sensors`): the sensor_state table's sparse
-`due` index holds each `#latest` item under its `due_at` (when it will be silent if nothing
-newer comes) and each silence item while it is flagged silent (under a time before any other,
-so it is read on every run until the sensor is heard again). The cost of a run grows with the
-sensors overdue or silent, not with the installation.
+A run reads only the sensors that are due (`due_sensors`): the sensor_state table's sparse,
+keys-only `due` index holds each `#latest` item under its `due_at` (no later than when it will
+be silent if nothing newer comes) and each silence item while it is flagged silent (under a
+time before any other, so it is read on every run until the sensor is heard again). The cost
+of a run grows with the sensors overdue or silent, not with the installation.
 
 Every state change is a conditional update on the state read before it, so of two runs that
 saw the same transition only one wins it, and only the winner publishes the event.
@@ -39,8 +39,11 @@ SILENCE_ATTRIBUTES = ("silent", "silence_changed_at", "last_measured_at", "due_s
 # A silent sensor's silence item sits in the due index before every due time, so each run reads
 # it and notices the sensor heard again (its `#latest` item then no longer due).
 ALWAYS_DUE = "0000-01-01T00:00:00.000Z"
-# What the due index projects: what judging a sensor needs (infra/constructs/storage.py)
-DUE_INDEX_ATTRIBUTES = ("provider", "sensor_id", "heard_at", "period_s", "metrics", "silent")
+# What a run reads of each due sensor's `#latest` item (BatchGetItem: the due index holds keys
+# only, so the processor's writes that leave `due_at` alone cost the index nothing)
+_JUDGED_ATTRIBUTES = ("series", "provider", "sensor_id", "heard_at", "period_s", "metrics")
+_BATCH_GET_MAX_KEYS = 100
+_UNPROCESSED_RETRIES = 8
 
 
 class GatewayHealth(StrEnum):
@@ -178,9 +181,10 @@ class HealthStore:
     # sensors
 
     def due_sensors(self, now: datetime) -> list[SensorRecord]:
-        """Every sensor due at `now` (its `due_at` passed) and every sensor flagged silent,
-        from a Query of the due index: what a health run must judge, and no more."""
-        latest: dict[str, dict[str, Any]] = {}
+        """Every sensor due at `now` (its `due_at` passed) and every sensor flagged silent: a
+        Query of the due index (keys only), then their `#latest` items by key. What a health
+        run must judge, and no more."""
+        due: set[str] = set()
         silent: set[str] = set()
         pages = self._client.get_paginator("query").paginate(
             TableName=self._sensor_state_table,
@@ -191,16 +195,8 @@ class HealthStore:
         )
         for page in pages:
             for item in page["Items"]:
-                fields = _plain(item)
-                if fields["metric_channel"] == SILENCE_SORT_KEY:
-                    silent.add(fields["series"])
-                else:
-                    latest[fields["series"]] = fields
-        # a silent sensor heard again: its state is no longer due, so it is read by its key
-        for series in silent - latest.keys():
-            item = self._latest(series)
-            if item is not None:
-                latest[series] = item
+                series = item["series"]["S"]
+                (silent if item["metric_channel"]["S"] == SILENCE_SORT_KEY else due).add(series)
         return [
             SensorRecord(
                 provider=fields["provider"],
@@ -208,10 +204,34 @@ class HealthStore:
                 newest_measured_at=datetime.fromisoformat(fields["heard_at"]),
                 period_s=fields.get("period_s"),
                 metrics=frozenset(fields["metrics"]),
-                silent=series in silent,
+                silent=fields["series"] in silent,
             )
-            for series, fields in latest.items()
+            for fields in self._latest_items(sorted(due | silent))
         ]
+
+    def _latest_items(self, series: list[str]) -> Iterator[dict[str, Any]]:
+        """The `#latest` items of these series (eventually consistent, as the Scan was)."""
+        names = {f"#{name}": name for name in _JUDGED_ATTRIBUTES}
+        for start in range(0, len(series), _BATCH_GET_MAX_KEYS):
+            request: dict[str, Any] = {
+                self._sensor_state_table: {
+                    "Keys": [
+                        {"series": {"S": one}, "metric_channel": {"S": LATEST_SORT_KEY}}
+                        for one in series[start : start + _BATCH_GET_MAX_KEYS]
+                    ],
+                    "ProjectionExpression": ", ".join(names),
+                    "ExpressionAttributeNames": names,
+                }
+            }
+            for _attempt in range(_UNPROCESSED_RETRIES):
+                response = self._client.batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self._sensor_state_table, []):
+                    yield _plain(item)
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            if request:
+                raise RuntimeError("sensor_state kept returning UnprocessedKeys; the run retries")
 
     def sensors(self) -> list[SensorRecord]:
         """Every sensor with its newest reading time and silence flag, from one paginated,
@@ -270,17 +290,6 @@ class HealthStore:
             )
             for series in newest
         ]
-
-    def _latest(self, series: str) -> dict[str, Any] | None:
-        names = {f"#{name}": name for name in ("series", "metric_channel", *DUE_INDEX_ATTRIBUTES)}
-        response = self._client.get_item(
-            TableName=self._sensor_state_table,
-            Key={"series": {"S": series}, "metric_channel": {"S": LATEST_SORT_KEY}},
-            ProjectionExpression=", ".join(names),
-            ExpressionAttributeNames=names,
-        )
-        item = response.get("Item")
-        return _plain(item) if item is not None else None
 
     def change_sensor_silence(
         self,
