@@ -264,6 +264,7 @@ class FlavorCost:
     dynamodb_bytes_per_reading: float  # readings item plus DynamoDB's 100-byte overhead
     raw_bytes_per_delivery: float  # gzip JSON lines in the raw archive
     parquet_bytes_per_reading: float
+    state: "StateSizes | None" = None  # the sensor's state, when the flavor has readings
 
     @property
     def ratio(self) -> float:
@@ -384,6 +385,24 @@ def flavor_cost(
         for w in ws
     ]
     raw_puts = [r for r in recorded[first:] if "/raw/" in r.url or "raw%2F" in r.url]
+    latest = [
+        payload["Item"]
+        for r in recorded[first:]
+        if r.headers.get("X-Amz-Target", b"").endswith(b".PutItem")
+        and "due_at" in (payload := json.loads(r.body))["Item"]
+    ]
+    state = None
+    if latest and item_sizes:
+        channels = len(latest[0]["channels"]["M"])
+        state = StateSizes(
+            # one item per metric and channel, each about a reading item (the layout before)
+            legacy_bytes=channels * (sum(item_sizes) / len(item_sizes)),
+            latest_bytes=stored_bytes(latest[0]) + 100,
+            index_entry_bytes=stored_bytes(due_index_entry(latest[0])) + 100,
+            index_wru_per_delivery=2
+            * write_units(due_index_entry(latest[0]))
+            * due_index_moves(latest[0]),
+        )
     return FlavorCost(
         flavor=flavor.value,
         body_bytes=len(body),
@@ -394,7 +413,46 @@ def flavor_cost(
         dynamodb_bytes_per_reading=sum(item_sizes) / len(item_sizes) if item_sizes else 0.0,
         raw_bytes_per_delivery=sum(body_bytes(r) for r in raw_puts) / batch_size,
         parquet_bytes_per_reading=parquet_bytes / readings_in_batch if readings else 0.0,
+        state=state,
     )
+
+
+@dataclass
+class StateSizes:
+    """One sensor's state as stored (bytes, with DynamoDB's 100 bytes of item overhead)."""
+
+    legacy_bytes: float  # every per-channel item of the layout before the `#latest` item
+    latest_bytes: int  # its `#latest` item
+    index_entry_bytes: int  # its entry in the keys-only due index
+    index_wru_per_delivery: float  # the due index's writes, at steady state
+
+
+# Gateway health's share of sensors due or silent on a run, at steady state (an assumption:
+# each one costs a Query entry and a BatchGetItem read; docs/cost.md)
+DUE_SHARE = 0.01
+
+
+def health_month(state: StateSizes, sensors: int, config: Any) -> dict[str, float]:
+    """DynamoDB dollars a month of gateway health's sensor reads, before and after the due
+    index, for `sensors` each delivering once a minute. Reads: eventually consistent, 0.5 RRU
+    per started 4 KB; a Scan is billed on the whole items it reads (pages of 1 MB), a
+    BatchGetItem per item. The index's upkeep is the processor's extra writes."""
+    runs = MONTH_MINUTES / config.gateway_health_schedule_minutes
+    rru = PRICES["prices"]["dynamodb_read_request_unit"]["usd"]
+    wru = PRICES["prices"]["dynamodb_write_request_unit"]["usd"]
+
+    def scan(total_bytes: float) -> float:
+        return math.ceil(total_bytes / (4 * KB)) * 0.5 * runs * rru
+
+    due = math.ceil(sensors * DUE_SHARE)
+    query = max(1, math.ceil(due * state.index_entry_bytes / (4 * KB))) * 0.5
+    batch_get = due * math.ceil(state.latest_bytes / (4 * KB)) * 0.5
+    return {
+        "scan_before": scan(sensors * state.legacy_bytes),
+        "scan_latest": scan(sensors * state.latest_bytes),
+        "due_reads": (query + batch_get) * runs * rru,
+        "due_index_writes": state.index_wru_per_delivery * sensors * MONTH_MINUTES * wru,
+    }
 
 
 def floor_units(
@@ -520,3 +578,26 @@ def print_cost_report(config: Any, context: Any, secrets: dict[str, str]) -> Non
             month = monthly(by_flavor[flavor], sensors, config)
             parts = " + ".join(f"{v:,.2f}" for v in month.values())
             print(f"  {label:26} {sensors:6,d} sensors: {sum(month.values()):10,.2f}  ({parts})")
+    print(
+        "\n  gateway health's sensor reads a month, DynamoDB $ (runs every "
+        f"{config.gateway_health_schedule_minutes} min; due index: {DUE_SHARE:.0%} of sensors "
+        "due or silent per run)"
+    )
+    print(
+        f"  {'':26} {'sensors':>14} {'scan before':>12} {'scan #latest':>13} "
+        f"{'due reads':>10} {'+ index writes':>15} {'= due total':>12}"
+    )
+    for label, flavor in (
+        ("Everactive Data Services", "everactive-ds-sensor-reading"),
+        ("Efento", "efento-measurements"),
+    ):
+        state = by_flavor[flavor].state
+        if state is None:
+            continue
+        for sensors in (100, 1_000, 10_000):
+            h = health_month(state, sensors, config)
+            print(
+                f"  {label:26} {sensors:6,d} sensors: {h['scan_before']:12,.2f} "
+                f"{h['scan_latest']:13,.2f} {h['due_reads']:10,.2f} "
+                f"{h['due_index_writes']:15,.2f} {h['due_reads'] + h['due_index_writes']:12,.2f}"
+            )

@@ -80,16 +80,15 @@ class SilenceSchedule:
         self, stored: str | None, heard_at: datetime, period_s: int | None, metrics: set[str]
     ) -> str:
         """The sensor's `due_at` after a write: never later than its silence (`heard_at` plus
-        its threshold), so health misses nothing; early is allowed (health judges the exact
-        time). The stored one is kept while at least half the threshold is still ahead of
-        `heard_at`: the index entry then moves about every other reading instead of on every
-        one (an index write costs a write unit), and a sensor reporting on time, a period
-        apart, never looks due early (half of three periods is more than one)."""
+        its threshold), so health misses nothing; early is allowed (health judges by the exact
+        `heard_at`, and an early sensor costs it one read). The stored one is kept until the
+        sensor's own newest reading reaches it: the index entry then moves once per threshold
+        (every third reading by default) instead of on every reading, since each move costs
+        the index two writes (docs/cost.md, "Gateway health")."""
         if metrics <= EVENT_STATE_METRICS:
             return NEVER_DUE
-        threshold = self.silent_after(period_s)
-        silent_at = iso_ms(heard_at + threshold)
-        if stored is not None and iso_ms(heard_at + threshold / 2) <= stored <= silent_at:
+        silent_at = iso_ms(heard_at + self.silent_after(period_s))
+        if stored is not None and iso_ms(heard_at) < stored <= silent_at:
             return stored
         return silent_at
 
