@@ -335,6 +335,33 @@ class HealthStore:
             values=values,
         )
 
+    def index_silent_sensors(self, *, dry_run: bool) -> int:
+        """Put every sensor flagged silent before the due index existed into it (a one-off of
+        the migration, logic/state_migration.py); how many (would be) put."""
+        names = {"#silent": "silent", "#due": "due_at", "#sort": "metric_channel"}
+        pages = self._client.get_paginator("scan").paginate(
+            TableName=self._sensor_state_table,
+            FilterExpression="#sort = :silence AND #silent = :true AND attribute_not_exists(#due)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={":silence": {"S": SILENCE_SORT_KEY}, ":true": {"BOOL": True}},
+        )
+        indexed = 0
+        for page in pages:
+            for item in page["Items"]:
+                indexed += dry_run or self._conditional_update(
+                    self._sensor_state_table,
+                    key={"series": item["series"], "metric_channel": item["metric_channel"]},
+                    expression="SET #shard = :shard, #due = :always",
+                    condition="#silent = :true AND attribute_not_exists(#due)",
+                    names={"#silent": "silent", "#due": "due_at", "#shard": "due_shard"},
+                    values={
+                        ":true": {"BOOL": True},
+                        ":shard": {"S": DUE_SHARD},
+                        ":always": {"S": ALWAYS_DUE},
+                    },
+                )
+        return indexed
+
     def _scan(
         self, table: str, names: dict[str, str], *, consistent: bool
     ) -> Iterator[dict[str, Any]]:

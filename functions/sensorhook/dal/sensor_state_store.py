@@ -25,7 +25,7 @@ written; `sensorhook migrate sensor-state` folds them into `#latest` (docs/archi
 """
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -167,6 +167,18 @@ class SensorState:
         return item
 
 
+def state_from_item(provider: str, sensor_id: str, item: Mapping[str, Any]) -> SensorState:
+    """A `#latest` item (wire format, as GetItem or a Scan returns it) as the state it holds."""
+    sources = {name: value["M"] for name, value in item["sources"]["M"].items()}
+    return SensorState(
+        provider,
+        sensor_id,
+        {name: _expanded(value["M"], sources) for name, value in item["channels"]["M"].items()},
+        int(item["version"]["N"]),
+        item["due_at"]["S"],
+    )
+
+
 def _compacted(
     channels: Mapping[str, Mapping[str, Any]],
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
@@ -246,17 +258,7 @@ class SensorStateStore:
         item = response.get("Item")
         if item is None:
             return SensorState(provider, sensor_id)
-        sources = {name: value["M"] for name, value in item["sources"]["M"].items()}
-        return SensorState(
-            provider,
-            sensor_id,
-            {
-                name: _expanded(value["M"], sources)
-                for name, value in item["channels"]["M"].items()
-            },
-            int(item["version"]["N"]),
-            item["due_at"]["S"],
-        )
+        return state_from_item(provider, sensor_id, item)
 
     def update(
         self,
@@ -293,6 +295,27 @@ class SensorStateStore:
     def get(self, provider: str, sensor_id: str, metric: str, channel: str) -> Reading | None:
         """The stored state of one sensor metric and channel, if any."""
         return self.read(provider, sensor_id).reading(metric, channel)
+
+    def legacy_items(self) -> Iterator[dict[str, Any]]:
+        """Every item of the layout before `#latest` (one per metric and channel; their sort
+        keys never start with `#`), deserialized, from a paginated Scan: the migration's input
+        (logic/state_migration.py). A Scan returns a series' items together."""
+        pages = self._client.get_paginator("scan").paginate(TableName=self._table_name)
+        for page in pages:
+            for item in page["Items"]:
+                if not item["metric_channel"]["S"].startswith("#"):
+                    yield {name: _DESERIALIZER.deserialize(v) for name, v in item.items()}
+
+    def delete_legacy(self, series: str, metric_channels: Sequence[str]) -> int:
+        """Delete a series' items of the layout before (never a `#` item); how many."""
+        for metric_channel in metric_channels:
+            if metric_channel.startswith("#"):
+                raise ValueError(f"{metric_channel!r} is not an item of the layout before")
+            self._client.delete_item(
+                TableName=self._table_name,
+                Key={"series": {"S": series}, "metric_channel": {"S": metric_channel}},
+            )
+        return len(metric_channels)
 
     def _put(self, state: SensorState) -> bool:
         """Write the item if nobody wrote one since `state` was read."""
