@@ -168,7 +168,9 @@ def _dynamodb_units(
                 units.dynamodb_write_request_unit += write_units(item)
     elif operation == "GetItem":
         # the item read is, at steady state, the one the same invocation then writes back
-        size = max((v for k, v in written.items() if k == _key_of(payload, payload["Key"])), default=0)
+        size = max(
+            (v for k, v in written.items() if k == _key_of(payload, payload["Key"])), default=0
+        )
         per_4kb = 1 if payload.get("ConsistentRead") else 0.5
         units.dynamodb_read_request_unit += max(1, math.ceil(size / (4 * KB))) * per_4kb
     elif operation == "Query":
@@ -188,7 +190,9 @@ def call_units(requests: Iterable[AWSRequest]) -> CallUnits:
     for request in requests:
         if request.headers.get("X-Amz-Target", b"").endswith(b".PutItem"):
             payload = json.loads(request.body)
-            key = {n: payload["Item"][n] for n in ("series", "metric_channel") if n in payload["Item"]}
+            key = {
+                n: payload["Item"][n] for n in ("series", "metric_channel") if n in payload["Item"]
+            }
             if key:
                 written[_key_of(payload, key)] = stored_bytes(payload["Item"])
     for request in requests:

@@ -59,7 +59,7 @@ def sensor_state(
         print_json(figures)
         return
     verb = "would move" if dry_run else "moved"
-    console.print(
+    console().print(
         f"{report.sensors} sensors, {report.legacy_items} per-channel items: {verb} "
         f"{report.channels_moved_forward} channels forward into #latest, "
         f"{'would index' if dry_run else 'indexed'} {report.silent_indexed} silent sensors, "

@@ -7,7 +7,6 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import StageConfig
-from sensorhook.dal.sensor_state_store import DUE_INDEX
 from infra.constants import (
     GATEWAYS_PARTITION_KEY,
     IDEMPOTENCY_PARTITION_KEY,
@@ -21,6 +20,7 @@ from infra.constants import (
     SENSOR_STATE_SORT_KEY,
     resource_name,
 )
+from sensorhook.dal.sensor_state_store import DUE_INDEX
 
 _STRING = dynamodb.AttributeType.STRING
 

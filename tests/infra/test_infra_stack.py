@@ -10,13 +10,13 @@ from infra.config import StageConfig
 from infra.constants import Output
 from infra.nag import MIN_REASON_LENGTH
 from sensorhook.core.flavors import ROUTES
-from sensorhook.dal.sensor_state_store import DUE_INDEX
 from sensorhook.core.settings import (
     LakeCompactorSettings,
     LakeWriterSettings,
     ProcessorSettings,
     ReceiverSettings,
 )
+from sensorhook.dal.sensor_state_store import DUE_INDEX
 from tests.infra.cfn import (
     Synth,
     function_id,

@@ -343,7 +343,10 @@ class HealthStore:
             TableName=self._sensor_state_table,
             FilterExpression="#sort = :silence AND #silent = :true AND attribute_not_exists(#due)",
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues={":silence": {"S": SILENCE_SORT_KEY}, ":true": {"BOOL": True}},
+            ExpressionAttributeValues={
+                ":silence": {"S": SILENCE_SORT_KEY},
+                ":true": {"BOOL": True},
+            },
         )
         indexed = 0
         for page in pages:

@@ -219,10 +219,18 @@ def channel_reading(
     """A channel's entry (wire format) back as the reading it holds."""
     metric, _, channel = metric_channel.partition("#")
     fields = {
-        name: _DESERIALIZER.deserialize(value) for name, value in entry.items() if name != "state_at"
+        name: _DESERIALIZER.deserialize(value)
+        for name, value in entry.items()
+        if name != "state_at"
     }
     return reading_from_item(
-        {**fields, "provider": provider, "sensor_id": sensor_id, "metric": metric, "channel": channel}
+        {
+            **fields,
+            "provider": provider,
+            "sensor_id": sensor_id,
+            "metric": metric,
+            "channel": channel,
+        }
     )
 
 

@@ -334,6 +334,7 @@ class DeliveryProcessor:
         summary.events += published
         summary.future_dated += readings_ahead + statuses_ahead
 
+
 def state_at(reading: Reading, tolerance: timedelta) -> datetime:
     """The time a reading is ordered and judged by: its own, but never later than its receipt
     plus the tolerance (a sensor clock running ahead would otherwise hold the state forever)."""

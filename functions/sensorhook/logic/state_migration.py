@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from sensorhook.core.reading import Reading
 from sensorhook.dal.health_store import HealthStore
 from sensorhook.dal.readings_store import reading_from_item
 from sensorhook.dal.sensor_state_store import SensorStateStore
-from sensorhook.core.reading import Reading
 
 
 class MigrationReport(BaseModel):
