@@ -605,3 +605,21 @@ def print_cost_report(config: Any, context: Any, secrets: dict[str, str]) -> Non
                 f"{h['scan_latest']:13,.2f} {h['due_reads']:10,.2f} "
                 f"{h['due_index_writes']:15,.2f} {h['due_reads'] + h['due_index_writes']:12,.2f}"
             )
+
+
+def main() -> None:
+    """`python -m bench.cost`: the cost report alone, as `make bench` prints it last."""
+    import os
+    import sys
+
+    from bench.__main__ import BENCH_ENV, CONTEXT, ROOT, SECRETS, cdk_context
+
+    os.environ.update(BENCH_ENV)
+    sys.path.insert(0, str(ROOT / "functions"))
+    from infra.config import load_stage_config
+
+    print_cost_report(load_stage_config(cdk_context(), "prod"), CONTEXT, SECRETS)
+
+
+if __name__ == "__main__":
+    main()
