@@ -141,7 +141,7 @@ def due_index_moves(item: dict[str, Any], every_s: int = 60, deliveries: int = 6
 
 def _key_of(payload: dict[str, Any], item: dict[str, Any]) -> str:
     """A table and item key as one text (the key attributes are those GetItem names)."""
-    return json.dumps([payload["TableName"], sorted(item.items())], sort_keys=True)
+    return json.dumps([payload.get("TableName"), sorted(item.items())], sort_keys=True)
 
 
 def _dynamodb_units(
@@ -177,6 +177,11 @@ def _dynamodb_units(
         units.dynamodb_read_request_unit += 1 if payload.get("ConsistentRead") else 0.5
 
 
+def _target(request: AWSRequest) -> str:
+    target = request.headers.get("X-Amz-Target", b"")
+    return target.decode() if isinstance(target, bytes) else target
+
+
 def call_units(requests: Iterable[AWSRequest]) -> CallUnits:
     """Turn recorded requests into billed units; UpdateItem is sized by its key and the values
     it writes (the item after the update may be larger: an underestimate, said in docs). A
@@ -188,7 +193,7 @@ def call_units(requests: Iterable[AWSRequest]) -> CallUnits:
     requests = list(requests)
     written: dict[str, int] = {}
     for request in requests:
-        if request.headers.get("X-Amz-Target", b"").endswith(b".PutItem"):
+        if _target(request).endswith(".PutItem"):
             payload = json.loads(request.body)
             key = {
                 n: payload["Item"][n] for n in ("series", "metric_channel") if n in payload["Item"]
@@ -392,7 +397,7 @@ def flavor_cost(
     latest = [
         payload["Item"]
         for r in recorded[first:]
-        if r.headers.get("X-Amz-Target", b"").endswith(b".PutItem")
+        if _target(r).endswith(".PutItem")
         and "due_at" in (payload := json.loads(r.body))["Item"]
     ]
     state = None
