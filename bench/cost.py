@@ -397,8 +397,7 @@ def flavor_cost(
     latest = [
         payload["Item"]
         for r in recorded[first:]
-        if _target(r).endswith(".PutItem")
-        and "due_at" in (payload := json.loads(r.body))["Item"]
+        if _target(r).endswith(".PutItem") and "due_at" in (payload := json.loads(r.body))["Item"]
     ]
     state = None
     if latest and item_sizes:
