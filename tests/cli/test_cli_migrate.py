@@ -86,6 +86,10 @@ def test_a_dry_run_counts_and_changes_nothing(stack: Stack, sensorhook) -> None:
         "legacy_items_deleted": 0,
     }
     assert items(stack) == before
+    said = sensorhook("migrate", "sensor-state", "--dry-run")
+    assert said.exit_code == 0, said.output
+    assert "2 sensors, 4 per-channel items: would move 3 channels forward" in said.output
+    assert items(stack) == before
 
 
 def test_the_migration_folds_by_channel_indexes_silence_and_is_safe_to_run_again(
