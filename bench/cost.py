@@ -112,9 +112,50 @@ def write_units(item: dict[str, Any]) -> int:
     return max(1, math.ceil(stored_bytes(item) / KB))
 
 
-def _dynamodb_units(operation: str, payload: dict[str, Any], units: Units) -> None:
+def due_index_entry(item: dict[str, Any]) -> dict[str, Any]:
+    """What sensor_state's keys-only due index stores of an item."""
+    kept = ("series", "metric_channel", "due_shard", "due_at")
+    return {name: value for name, value in item.items() if name in kept}
+
+
+def due_index_moves(item: dict[str, Any], every_s: int = 60, deliveries: int = 600) -> float:
+    """The share of a sensor's `#latest` writes that move its due_at (each such move is two
+    index writes: the old entry deleted, the new one put), for a sensor delivering every
+    `every_s`, by the processor's own rule (SilenceSchedule.due_at, default settings)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sensorhook.dal.sensor_state_store import SilenceSchedule
+
+    schedule = SilenceSchedule()
+    period_s = int(item["period_s"]["N"]) if "period_s" in item else None
+    metrics = set(item["metrics"]["SS"])
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    stored: str | None = None
+    moves = 0
+    for n in range(deliveries):
+        due = schedule.due_at(stored, start + timedelta(seconds=n * every_s), period_s, metrics)
+        moves += due != stored
+        stored = due
+    return moves / deliveries
+
+
+def _key_of(payload: dict[str, Any], item: dict[str, Any]) -> str:
+    """A table and item key as one text (the key attributes are those GetItem names)."""
+    return json.dumps([payload.get("TableName"), sorted(item.items())], sort_keys=True)
+
+
+def _dynamodb_units(
+    operation: str, payload: dict[str, Any], units: Units, written: dict[str, int]
+) -> None:
     if operation == "PutItem":
         units.dynamodb_write_request_unit += write_units(payload["Item"])
+        if "due_at" in payload["Item"]:
+            # a `#latest` item whose due_at moves: the index deletes the old entry and puts
+            # the new one, each billed like a write of the entry (at steady state; the canned
+            # AWS answers every read empty, so each write here looks like a first one)
+            units.dynamodb_write_request_unit += (
+                2 * write_units(due_index_entry(payload["Item"])) * due_index_moves(payload["Item"])
+            )
     elif operation == "UpdateItem":
         written = {**payload["Key"], **payload.get("ExpressionAttributeValues", {})}
         units.dynamodb_write_request_unit += write_units(written)
@@ -125,15 +166,40 @@ def _dynamodb_units(operation: str, payload: dict[str, Any], units: Units) -> No
             for write in writes:
                 item = write.get("PutRequest", {}).get("Item") or write["DeleteRequest"]["Key"]
                 units.dynamodb_write_request_unit += write_units(item)
-    elif operation in ("GetItem", "Query"):
+    elif operation == "GetItem":
+        # the item read is, at steady state, the one the same invocation then writes back
+        size = max(
+            (v for k, v in written.items() if k == _key_of(payload, payload["Key"])), default=0
+        )
+        per_4kb = 1 if payload.get("ConsistentRead") else 0.5
+        units.dynamodb_read_request_unit += max(1, math.ceil(size / (4 * KB))) * per_4kb
+    elif operation == "Query":
         units.dynamodb_read_request_unit += 1 if payload.get("ConsistentRead") else 0.5
+
+
+def _target(request: AWSRequest) -> str:
+    target = request.headers.get("X-Amz-Target", b"")
+    return target.decode() if isinstance(target, bytes) else target
 
 
 def call_units(requests: Iterable[AWSRequest]) -> CallUnits:
     """Turn recorded requests into billed units; UpdateItem is sized by its key and the values
-    it writes (the item after the update may be larger: an underestimate, said in docs)."""
+    it writes (the item after the update may be larger: an underestimate, said in docs). A
+    sensor-state GetItem is sized by the item written back under its key (the canned AWS
+    answers it empty; deployed, it returns that item); its PutItem adds the due index's
+    writes."""
     result = CallUnits()
     units = result.units
+    requests = list(requests)
+    written: dict[str, int] = {}
+    for request in requests:
+        if _target(request).endswith(".PutItem"):
+            payload = json.loads(request.body)
+            key = {
+                n: payload["Item"][n] for n in ("series", "metric_channel") if n in payload["Item"]
+            }
+            if key:
+                written[_key_of(payload, key)] = stored_bytes(payload["Item"])
     for request in requests:
         target = request.headers.get("X-Amz-Target", b"")
         target = target.decode() if isinstance(target, bytes) else target
@@ -143,7 +209,7 @@ def call_units(requests: Iterable[AWSRequest]) -> CallUnits:
         result.operations[operation] += 1
         if target.startswith("DynamoDB_"):
             result.latency_ms += CALL_LATENCY_MS["dynamodb"]
-            _dynamodb_units(operation, payload, units)
+            _dynamodb_units(operation, payload, units, written)
         elif target.startswith("AmazonSQS."):
             result.latency_ms += CALL_LATENCY_MS["sqs"]
             entries = payload.get("Entries") or [payload]
@@ -207,6 +273,7 @@ class FlavorCost:
     dynamodb_bytes_per_reading: float  # readings item plus DynamoDB's 100-byte overhead
     raw_bytes_per_delivery: float  # gzip JSON lines in the raw archive
     parquet_bytes_per_reading: float
+    state: "StateSizes | None" = None  # the sensor's state, when the flavor has readings
 
     @property
     def ratio(self) -> float:
@@ -327,6 +394,23 @@ def flavor_cost(
         for w in ws
     ]
     raw_puts = [r for r in recorded[first:] if "/raw/" in r.url or "raw%2F" in r.url]
+    latest = [
+        payload["Item"]
+        for r in recorded[first:]
+        if _target(r).endswith(".PutItem") and "due_at" in (payload := json.loads(r.body))["Item"]
+    ]
+    state = None
+    if latest and item_sizes:
+        channels = len(latest[0]["channels"]["M"])
+        state = StateSizes(
+            # one item per metric and channel, each about a reading item (the layout before)
+            legacy_bytes=channels * (sum(item_sizes) / len(item_sizes)),
+            latest_bytes=stored_bytes(latest[0]) + 100,
+            index_entry_bytes=stored_bytes(due_index_entry(latest[0])) + 100,
+            index_wru_per_delivery=2
+            * write_units(due_index_entry(latest[0]))
+            * due_index_moves(latest[0]),
+        )
     return FlavorCost(
         flavor=flavor.value,
         body_bytes=len(body),
@@ -337,7 +421,46 @@ def flavor_cost(
         dynamodb_bytes_per_reading=sum(item_sizes) / len(item_sizes) if item_sizes else 0.0,
         raw_bytes_per_delivery=sum(body_bytes(r) for r in raw_puts) / batch_size,
         parquet_bytes_per_reading=parquet_bytes / readings_in_batch if readings else 0.0,
+        state=state,
     )
+
+
+@dataclass
+class StateSizes:
+    """One sensor's state as stored (bytes, with DynamoDB's 100 bytes of item overhead)."""
+
+    legacy_bytes: float  # every per-channel item of the layout before the `#latest` item
+    latest_bytes: int  # its `#latest` item
+    index_entry_bytes: int  # its entry in the keys-only due index
+    index_wru_per_delivery: float  # the due index's writes, at steady state
+
+
+# Gateway health's share of sensors due or silent on a run, at steady state (an assumption:
+# each one costs a Query entry and a BatchGetItem read; docs/cost.md)
+DUE_SHARE = 0.01
+
+
+def health_month(state: StateSizes, sensors: int, config: Any) -> dict[str, float]:
+    """DynamoDB dollars a month of gateway health's sensor reads, before and after the due
+    index, for `sensors` each delivering once a minute. Reads: eventually consistent, 0.5 RRU
+    per started 4 KB; a Scan is billed on the whole items it reads (pages of 1 MB), a
+    BatchGetItem per item. The index's upkeep is the processor's extra writes."""
+    runs = MONTH_MINUTES / config.gateway_health_schedule_minutes
+    rru = PRICES["prices"]["dynamodb_read_request_unit"]["usd"]
+    wru = PRICES["prices"]["dynamodb_write_request_unit"]["usd"]
+
+    def scan(total_bytes: float) -> float:
+        return math.ceil(total_bytes / (4 * KB)) * 0.5 * runs * rru
+
+    due = math.ceil(sensors * DUE_SHARE)
+    query = max(1, math.ceil(due * state.index_entry_bytes / (4 * KB))) * 0.5
+    batch_get = due * math.ceil(state.latest_bytes / (4 * KB)) * 0.5
+    return {
+        "scan_before": scan(sensors * state.legacy_bytes),
+        "scan_latest": scan(sensors * state.latest_bytes),
+        "due_reads": (query + batch_get) * runs * rru,
+        "due_index_writes": state.index_wru_per_delivery * sensors * MONTH_MINUTES * wru,
+    }
 
 
 def floor_units(
@@ -463,3 +586,44 @@ def print_cost_report(config: Any, context: Any, secrets: dict[str, str]) -> Non
             month = monthly(by_flavor[flavor], sensors, config)
             parts = " + ".join(f"{v:,.2f}" for v in month.values())
             print(f"  {label:26} {sensors:6,d} sensors: {sum(month.values()):10,.2f}  ({parts})")
+    print(
+        "\n  gateway health's sensor reads a month, DynamoDB $ (runs every "
+        f"{config.gateway_health_schedule_minutes} min; due index: {DUE_SHARE:.0%} of sensors "
+        "due or silent per run)"
+    )
+    print(
+        f"  {'':26} {'sensors':>14} {'scan before':>12} {'scan #latest':>13} "
+        f"{'due reads':>10} {'+ index writes':>15} {'= due total':>12}"
+    )
+    for label, flavor in (
+        ("Everactive Data Services", "everactive-ds-sensor-reading"),
+        ("Efento", "efento-measurements"),
+    ):
+        state = by_flavor[flavor].state
+        if state is None:
+            continue
+        for sensors in (100, 1_000, 10_000):
+            h = health_month(state, sensors, config)
+            print(
+                f"  {label:26} {sensors:6,d} sensors: {h['scan_before']:12,.2f} "
+                f"{h['scan_latest']:13,.2f} {h['due_reads']:10,.2f} "
+                f"{h['due_index_writes']:15,.2f} {h['due_reads'] + h['due_index_writes']:12,.2f}"
+            )
+
+
+def main() -> None:
+    """`python -m bench.cost`: the cost report alone, as `make bench` prints it last."""
+    import os
+    import sys
+
+    from bench.__main__ import BENCH_ENV, CONTEXT, ROOT, SECRETS, cdk_context
+
+    os.environ.update(BENCH_ENV)
+    sys.path.insert(0, str(ROOT / "functions"))
+    from infra.config import load_stage_config
+
+    print_cost_report(load_stage_config(cdk_context(), "prod"), CONTEXT, SECRETS)
+
+
+if __name__ == "__main__":
+    main()

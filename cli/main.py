@@ -10,6 +10,7 @@ from typer.exceptions import TyperException
 from cli.commands import (
     backfill,
     endpoints,
+    migrate,
     query,
     replay,
     status,
@@ -103,6 +104,7 @@ app.add_typer(tail.app, name="tail")
 app.command(name="backfill")(backfill.backfill)
 app.add_typer(endpoints.app, name="endpoints")
 app.command(name="query")(query.query)
+app.add_typer(migrate.app, name="migrate")
 
 
 def run() -> None:

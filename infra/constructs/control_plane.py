@@ -47,6 +47,7 @@ from infra.constructs.provider_secret import provider_issued_secret
 from infra.nag import acknowledge
 from sensorhook.core.settings import GatewayHealthSettings, SubscriptionsSettings
 from sensorhook.dal.health_store import SILENCE_ATTRIBUTES
+from sensorhook.dal.sensor_state_store import DUE_INDEX
 
 # The API credentials secrets' documented shape, empty until the operator puts real values;
 # Secrets Manager adds one generated value (`placeholder`), so no literal reaches the template.
@@ -334,7 +335,13 @@ class ControlPlane(Construct):
                 [*_TABLE_READ, "dynamodb:UpdateItem"],
                 [gateways_table.table_arn],
             ),
-            ("ScanSensorState", ["dynamodb:Scan"], [sensor_state_table.table_arn]),
+            # what is due, from the due index; a silent sensor heard again, by its key
+            (
+                "QueryDueSensors",
+                ["dynamodb:Query"],
+                [f"{sensor_state_table.table_arn}/index/{DUE_INDEX}"],
+            ),
+            ("ReadDueSensors", ["dynamodb:BatchGetItem"], [sensor_state_table.table_arn]),
             ("PublishHealthEvents", ["events:PutEvents"], [bus.event_bus_arn]),
             # a silent readings subscription: its incident opened on its row, then started
             ("OpenIncidents", ["dynamodb:UpdateItem"], [self.subscriptions_table.table_arn]),

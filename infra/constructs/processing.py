@@ -82,6 +82,8 @@ class Processing(Construct):
                     "future_tolerance_seconds": config.future_tolerance_seconds,
                     "chunk_readings": config.chunk_readings,
                     "chunk_time_guard_seconds": config.chunk_time_guard_seconds,
+                    "sensor_silent_after_periods": str(config.sensor_silent_after_periods),
+                    "default_sensor_period_seconds": config.default_sensor_period_seconds,
                 },
             ),
             timeout=Duration.seconds(config.processor_timeout_seconds),

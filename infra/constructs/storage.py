@@ -20,6 +20,7 @@ from infra.constants import (
     SENSOR_STATE_SORT_KEY,
     resource_name,
 )
+from sensorhook.dal.sensor_state_store import DUE_INDEX
 
 _STRING = dynamodb.AttributeType.STRING
 
@@ -62,6 +63,16 @@ class Storage(Construct):
             config,
             partition_key=SENSOR_STATE_PARTITION_KEY,
             sort_key=SENSOR_STATE_SORT_KEY,
+        )
+        # Sparse: only `#latest` items and silence items of silent sensors carry its keys, so
+        # gateway health Queries what is due instead of scanning every sensor. Keys only: a
+        # write that leaves due_at alone then costs the index nothing (dal/health_store.py,
+        # docs/architecture.md "Sensor state").
+        self.sensor_state_table.add_global_secondary_index(
+            index_name=DUE_INDEX,
+            partition_key=dynamodb.Attribute(name="due_shard", type=_STRING),
+            sort_key=dynamodb.Attribute(name="due_at", type=_STRING),
+            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
         )
         self.gateways_table = data_table(
             self,

@@ -22,6 +22,7 @@ from local.demo import (
 from local.emulator import FaultShares, Installation, SendReport
 from local.sandbox import sandbox
 from sensorhook.dal.health_store import SILENCE_SORT_KEY
+from sensorhook.dal.sensor_state_store import LATEST_SORT_KEY, state_from_item
 
 pytestmark = pytest.mark.slow
 
@@ -144,7 +145,11 @@ def test_sensor_state_holds_the_newest_reading_of_each_metric(landed):
         for item in page["Items"]:
             if item["metric_channel"]["S"] == SILENCE_SORT_KEY:
                 continue  # the health run's silence flag, not a reading (docs/health.md)
-            state[(item["series"]["S"], item["metric_channel"]["S"])] = item["measured_at"]["S"]
+            # (changed on purpose: one `#latest` item per sensor, an entry per metric#channel)
+            assert item["metric_channel"]["S"] == LATEST_SORT_KEY
+            held = state_from_item(item["provider"]["S"], item["sensor_id"]["S"], item)
+            for metric_channel, entry in held.channels.items():
+                state[(item["series"]["S"], metric_channel)] = entry["measured_at"]["S"]
     assert state == newest
 
 

@@ -16,6 +16,7 @@ from sensorhook.core.settings import (
     ProcessorSettings,
     ReceiverSettings,
 )
+from sensorhook.dal.sensor_state_store import DUE_INDEX
 from tests.infra.cfn import (
     Synth,
     function_id,
@@ -337,6 +338,25 @@ def test_tables_have_the_documented_keys_ttl_and_stream(dev: Synth) -> None:
         assert ttl == ({"AttributeName": ttl_attribute, "Enabled": True} if ttl_attribute else None)
         stream = table.get("StreamSpecification")
         assert stream == ({"StreamViewType": stream_view} if stream_view else None)
+
+
+def test_sensor_state_has_the_keys_only_due_index_gateway_health_queries(dev: Synth) -> None:
+    table = _properties(dev, _table(dev, "sensor-state"))
+
+    [index] = table["GlobalSecondaryIndexes"]
+
+    assert index["IndexName"] == DUE_INDEX
+    assert _key_schema(index) == {"HASH": "due_shard", "RANGE": "due_at"}
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    types = {d["AttributeName"]: d["AttributeType"] for d in table["AttributeDefinitions"]}
+    assert types["due_shard"] == types["due_at"] == "S"
+    # no other table has an index (each one is a write cost on every write of its items)
+    others = [
+        logical_id
+        for logical_id in logical_ids(dev.resources, "AWS::DynamoDB::Table")
+        if "GlobalSecondaryIndexes" in _properties(dev, logical_id)
+    ]
+    assert others == [_table(dev, "sensor-state")]
 
 
 def test_tables_are_on_demand_recoverable_and_encrypted(dev: Synth) -> None:

@@ -15,6 +15,7 @@ from moto import mock_aws
 
 from sensorhook.core import settings
 from sensorhook.dal.aws_clients import clear_cached_clients
+from sensorhook.dal.sensor_state_store import DUE_INDEX
 from tests.schema_validation import validate_event
 
 REGION = "us-east-1"
@@ -29,6 +30,18 @@ TABLES = {
     "GATEWAYS_TABLE": ("sensorhook-gateways", [("gateway", "HASH")]),
     "IDEMPOTENCY_TABLE": ("sensorhook-idempotency", [("id", "HASH")]),
 }
+
+
+def due_index() -> dict[str, Any]:
+    """sensor_state's due index as infra/constructs/storage.py declares it."""
+    return {
+        "IndexName": DUE_INDEX,
+        "KeySchema": [
+            {"AttributeName": "due_shard", "KeyType": "HASH"},
+            {"AttributeName": "due_at", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    }
 
 
 @dataclass
@@ -93,12 +106,16 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         for variable, (table, keys) in TABLES.items():
             # the readings table feeds the lake writer through its stream, as in infra
             stream = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+            # sensor_state's due index, as in infra (gateway health Queries it)
+            indexed = variable == "SENSOR_STATE_TABLE"
+            index_keys = [("due_shard", "HASH"), ("due_at", "RANGE")] if indexed else []
             dynamodb.create_table(
                 **({"StreamSpecification": stream} if variable == "READINGS_TABLE" else {}),
+                **({"GlobalSecondaryIndexes": [due_index()]} if indexed else {}),
                 TableName=table,
                 KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in keys],
                 AttributeDefinitions=[
-                    {"AttributeName": name, "AttributeType": "S"} for name, _ in keys
+                    {"AttributeName": name, "AttributeType": "S"} for name, _ in keys + index_keys
                 ],
                 BillingMode="PAY_PER_REQUEST",
             )

@@ -174,7 +174,9 @@ def test_sensor_state_keeps_the_newest_reading_and_an_older_one_does_not_overwri
     assert current is not None
     assert current.value == pytest.approx(59.1625)
     assert current.measured_at == datetime(2022, 6, 28, 20, 19, 51, tzinfo=UTC)
-    assert item_count(aws, "SENSOR_STATE_TABLE") == 16
+    # (changed on purpose: one state item per sensor, one entry per metric and channel)
+    assert item_count(aws, "SENSOR_STATE_TABLE") == 1
+    assert len(state.read("everactive", MAC).channels) == 16
 
     # And a newer reading does replace it
     newer = mhm_envelope(
@@ -601,7 +603,9 @@ def test_efento_state_holds_each_channels_newest_extrapolated_reading(aws: Aws) 
     assert len(readings) > len(newest)
     for (metric, channel), reading in newest.items():
         assert state.get(reading.provider, reading.sensor_id, metric, channel) == reading
-    assert item_count(aws, "SENSOR_STATE_TABLE") == len(newest)
+    # (changed on purpose: one state item per sensor, one entry per metric and channel)
+    assert item_count(aws, "SENSOR_STATE_TABLE") == 1
+    assert len(state.read(readings[0].provider, readings[0].sensor_id).channels) == len(newest)
     assert item_count(aws, "READINGS_TABLE") == len(readings)
 
 

@@ -124,3 +124,30 @@ def test_the_real_handlers_calls_are_counted_per_delivery() -> None:
     assert mhm["operations"]["SendMessage"] == 1
     assert mhm["operations"]["PutEvents"] == 1
     assert mhm["wru"] > mhm["floor_wru"]
+
+
+def test_a_state_read_is_sized_by_the_item_written_back_and_a_due_move_costs_the_index() -> None:
+    # Given a sensor's state read (consistent) and the 5 KB item then written under its key,
+    # with due_at (the due index's sort key) for a sensor reading each minute
+    key = {"series": {"S": "efento#s-1"}, "metric_channel": {"S": "#latest"}}
+    item = {
+        **key,
+        "channels": {"M": {"t#1": {"M": {"blob": {"S": "x" * (5 * KB)}}}}},
+        "metrics": {"SS": ["t"]},
+        "due_shard": {"S": "sensor"},
+        "due_at": {"S": "2026-01-01T00:03:00.000Z"},
+    }
+    units = call_units(
+        [
+            _request(
+                "DynamoDB_20120810.GetItem",
+                {"TableName": "state", "Key": key, "ConsistentRead": True},
+            ),
+            _request("DynamoDB_20120810.PutItem", {"TableName": "state", "Item": item}),
+        ]
+    ).units
+
+    # Then the read is 2 RRU (two started 4 KB), the write 6 WRU, and the index's move (a
+    # delete and a put of a small entry) is paid on one write in three
+    assert units.dynamodb_read_request_unit == 2
+    assert units.dynamodb_write_request_unit == pytest.approx(6 + 2 / 3, abs=0.01)

@@ -53,6 +53,10 @@ class ProcessorSettings(_Settings):
     # no chunk starts with less time left than this: the delivery fails, SQS retries it, and
     # the retry resumes after the last chunk stored
     chunk_time_guard_seconds: int = Field(default=10, gt=0)
+    # when each sensor's state comes due for gateway health's silence check (the same figures
+    # as GatewayHealthSettings; dal/sensor_state_store.py)
+    sensor_silent_after_periods: float = Field(default=3.0, gt=0)
+    default_sensor_period_seconds: int = Field(default=60, gt=0)
 
 
 class LakeWriterSettings(_Settings):

@@ -4,9 +4,14 @@ newest readings and silence.
 Gateway health lives on the gateway's own item in the gateways table (`health`,
 `health_changed_at`), next to the contact times the processor writes (`reported_at`,
 `last_reading_at`) and the one the provider API gives (`api_last_contact_at`). Sensor silence
-lives in the sensor_state table under the sensor's series with the sort key `#silence`: no
-metric name is empty, so it never collides with a `metric#channel` item, and the processor's
-whole-item PutItem of a reading never touches it.
+lives in the sensor_state table under the sensor's series with the sort key `#silence`, beside
+the processor's `#latest` item (dal/sensor_state_store.py), which it never touches.
+
+A run reads only the sensors that are due (`due_sensors`): the sensor_state table's sparse,
+keys-only `due` index holds each `#latest` item under its `due_at` (no later than when it will
+be silent if nothing newer comes) and each silence item while it is flagged silent (under a
+time before any other, so it is read on every run until the sensor is heard again). The cost
+of a run grows with the sensors overdue or silent, not with the installation.
 
 Every state change is a conditional update on the state read before it, so of two runs that
 saw the same transition only one wins it, and only the winner publishes the event.
@@ -25,11 +30,20 @@ from sensorhook.dal.aws_clients import dynamodb_client
 from sensorhook.dal.conditional_writes import written
 from sensorhook.dal.gateways_store import gateway_key
 from sensorhook.dal.readings_store import iso_ms
+from sensorhook.dal.sensor_state_store import DUE_INDEX, DUE_SHARD, LATEST_SORT_KEY
 
 SILENCE_SORT_KEY = "#silence"
-# Every attribute the silence item's UpdateItem sets or tests (besides the key): infra allows
-# the gateway-health role to write these and no others in sensor_state.
-SILENCE_ATTRIBUTES = ("silent", "silence_changed_at", "last_measured_at")
+# Every attribute the silence item's UpdateItem sets, removes or tests (besides the key): infra
+# allows the gateway-health role to write these and no others in sensor_state.
+SILENCE_ATTRIBUTES = ("silent", "silence_changed_at", "last_measured_at", "due_shard", "due_at")
+# A silent sensor's silence item sits in the due index before every due time, so each run reads
+# it and notices the sensor heard again (its `#latest` item then no longer due).
+ALWAYS_DUE = "0000-01-01T00:00:00.000Z"
+# What a run reads of each due sensor's `#latest` item (BatchGetItem: the due index holds keys
+# only, so the processor's writes that leave `due_at` alone cost the index nothing)
+_JUDGED_ATTRIBUTES = ("series", "provider", "sensor_id", "heard_at", "period_s", "metrics")
+_BATCH_GET_MAX_KEYS = 100
+_UNPROCESSED_RETRIES = 8
 
 
 class GatewayHealth(StrEnum):
@@ -166,9 +180,64 @@ class HealthStore:
 
     # sensors
 
+    def due_sensors(self, now: datetime) -> list[SensorRecord]:
+        """Every sensor due at `now` (its `due_at` passed) and every sensor flagged silent: a
+        Query of the due index (keys only), then their `#latest` items by key. What a health
+        run must judge, and no more."""
+        due: set[str] = set()
+        silent: set[str] = set()
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self._sensor_state_table,
+            IndexName=DUE_INDEX,
+            KeyConditionExpression="#shard = :shard AND #due <= :now",
+            ExpressionAttributeNames={"#shard": "due_shard", "#due": "due_at"},
+            ExpressionAttributeValues={":shard": {"S": DUE_SHARD}, ":now": {"S": iso_ms(now)}},
+        )
+        for page in pages:
+            for item in page["Items"]:
+                series = item["series"]["S"]
+                (silent if item["metric_channel"]["S"] == SILENCE_SORT_KEY else due).add(series)
+        return [
+            SensorRecord(
+                provider=fields["provider"],
+                sensor_id=fields["sensor_id"],
+                newest_measured_at=datetime.fromisoformat(fields["heard_at"]),
+                period_s=fields.get("period_s"),
+                metrics=frozenset(fields["metrics"]),
+                silent=fields["series"] in silent,
+            )
+            for fields in self._latest_items(sorted(due | silent))
+        ]
+
+    def _latest_items(self, series: list[str]) -> Iterator[dict[str, Any]]:
+        """The `#latest` items of these series (eventually consistent, as the Scan was)."""
+        names = {f"#{name}": name for name in _JUDGED_ATTRIBUTES}
+        for start in range(0, len(series), _BATCH_GET_MAX_KEYS):
+            request: dict[str, Any] = {
+                self._sensor_state_table: {
+                    "Keys": [
+                        {"series": {"S": one}, "metric_channel": {"S": LATEST_SORT_KEY}}
+                        for one in series[start : start + _BATCH_GET_MAX_KEYS]
+                    ],
+                    "ProjectionExpression": ", ".join(names),
+                    "ExpressionAttributeNames": names,
+                }
+            }
+            for _attempt in range(_UNPROCESSED_RETRIES):
+                response = self._client.batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self._sensor_state_table, []):
+                    yield _plain(item)
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            if request:
+                raise RuntimeError("sensor_state kept returning UnprocessedKeys; the run retries")
+
     def sensors(self) -> list[SensorRecord]:
         """Every sensor with its newest reading time and silence flag, from one paginated,
-        projected Scan of sensor_state (one item per sensor metric and channel)."""
+        projected Scan of sensor_state: for the operator's status and a recovery's backfill,
+        never for a scheduled health run (`due_sensors`). Reads both the `#latest` items and
+        any per-channel items of the layout before them not yet migrated."""
         names = {
             f"#{name}": name
             for name in (
@@ -180,6 +249,8 @@ class HealthStore:
                 "state_at",
                 "period_s",
                 "silent",
+                "heard_at",
+                "metrics",
             )
         }
         newest: dict[str, datetime] = {}
@@ -196,10 +267,15 @@ class HealthStore:
                 silent[series] = bool(fields.get("silent", False))
                 continue
             identity[series] = (fields["provider"], fields["sensor_id"])
-            metrics.setdefault(series, set()).add(fields["metric_channel"].partition("#")[0])
-            # state_at: measured_at clamped by the processor, so a sensor clock running ahead
-            # does not keep the sensor looking alive (items written before it lack it)
-            measured_at = datetime.fromisoformat(fields.get("state_at") or fields["measured_at"])
+            if fields["metric_channel"] == LATEST_SORT_KEY:
+                metrics.setdefault(series, set()).update(fields["metrics"])
+                measured_at = datetime.fromisoformat(fields["heard_at"])
+            else:  # an item of the earlier layout, one per metric and channel
+                metrics.setdefault(series, set()).add(fields["metric_channel"].partition("#")[0])
+                # state_at: measured_at clamped by the processor (items before it lack it)
+                measured_at = datetime.fromisoformat(
+                    fields.get("state_at") or fields["measured_at"]
+                )
             newest[series] = max(newest.get(series, measured_at), measured_at)
             if fields.get("period_s") is not None:
                 periods[series] = max(periods.get(series, 0), int(fields["period_s"]))
@@ -224,18 +300,28 @@ class HealthStore:
         changed_at: datetime,
         last_measured_at: datetime,
     ) -> bool:
-        """Flag the sensor silent (or heard again); False when it already was (another run)."""
-        names = dict(zip(("#silent", "#changed", "#last"), SILENCE_ATTRIBUTES, strict=True))
+        """Flag the sensor silent (or heard again); False when it already was (another run).
+
+        A silent sensor's item enters the due index (read on every run until it is heard
+        again); a sensor heard again leaves it."""
+        names = dict(
+            zip(("#silent", "#changed", "#last", "#shard", "#due"), SILENCE_ATTRIBUTES, strict=True)
+        )
         values: dict[str, Any] = {
             ":silent": {"BOOL": silent},
             ":changed": {"S": iso_ms(changed_at)},
             ":last": {"S": iso_ms(last_measured_at)},
         }
+        expression = "SET #silent = :silent, #changed = :changed, #last = :last"
         if silent:
             values[":false"] = {"BOOL": False}
+            values[":shard"] = {"S": DUE_SHARD}
+            values[":always"] = {"S": ALWAYS_DUE}
+            expression += ", #shard = :shard, #due = :always"
             condition = "attribute_not_exists(#silent) OR #silent = :false"
         else:
             values[":true"] = {"BOOL": True}
+            expression += " REMOVE #shard, #due"
             condition = "#silent = :true"
         return self._conditional_update(
             self._sensor_state_table,
@@ -243,11 +329,41 @@ class HealthStore:
                 "series": {"S": f"{provider}#{sensor_id}"},
                 "metric_channel": {"S": SILENCE_SORT_KEY},
             },
-            expression="SET #silent = :silent, #changed = :changed, #last = :last",
+            expression=expression,
             condition=condition,
             names=names,
             values=values,
         )
+
+    def index_silent_sensors(self, *, dry_run: bool) -> int:
+        """Put every sensor flagged silent before the due index existed into it (a one-off of
+        the migration, logic/state_migration.py); how many (would be) put."""
+        names = {"#silent": "silent", "#due": "due_at", "#sort": "metric_channel"}
+        pages = self._client.get_paginator("scan").paginate(
+            TableName=self._sensor_state_table,
+            FilterExpression="#sort = :silence AND #silent = :true AND attribute_not_exists(#due)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={
+                ":silence": {"S": SILENCE_SORT_KEY},
+                ":true": {"BOOL": True},
+            },
+        )
+        indexed = 0
+        for page in pages:
+            for item in page["Items"]:
+                indexed += dry_run or self._conditional_update(
+                    self._sensor_state_table,
+                    key={"series": item["series"], "metric_channel": item["metric_channel"]},
+                    expression="SET #shard = :shard, #due = :always",
+                    condition="#silent = :true AND attribute_not_exists(#due)",
+                    names={"#silent": "silent", "#due": "due_at", "#shard": "due_shard"},
+                    values={
+                        ":true": {"BOOL": True},
+                        ":shard": {"S": DUE_SHARD},
+                        ":always": {"S": ALWAYS_DUE},
+                    },
+                )
+        return indexed
 
     def _scan(
         self, table: str, names: dict[str, str], *, consistent: bool
@@ -284,7 +400,8 @@ class HealthStore:
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    """String, boolean and (whole) number attributes as Python values: the only kinds read."""
+    """String, string set, boolean and (whole) number attributes as Python values: the only
+    kinds read."""
     plain: dict[str, Any] = {}
     for name, value in item.items():
         ((kind, raw),) = value.items()

@@ -26,7 +26,7 @@ from sensorhook.dal.gateways_store import GatewaysStore
 from sensorhook.dal.idempotency import persistence_layer
 from sensorhook.dal.lake_store import LakeStore
 from sensorhook.dal.readings_store import ReadingsStore
-from sensorhook.dal.sensor_state_store import SensorStateStore
+from sensorhook.dal.sensor_state_store import SensorStateStore, SilenceSchedule
 from sensorhook.handlers.wiring import parts_built_first
 from sensorhook.logic.process import (
     DeliveryProcessor,
@@ -50,7 +50,12 @@ def delivery_processor() -> DeliveryProcessor:
     settings = processor_settings()
     stores = ProcessorStores(
         readings=ReadingsStore(settings.readings_table),
-        sensor_state=SensorStateStore(settings.sensor_state_table),
+        sensor_state=SensorStateStore(
+            settings.sensor_state_table,
+            schedule=SilenceSchedule(
+                settings.sensor_silent_after_periods, settings.default_sensor_period_seconds
+            ),
+        ),
         gateways=GatewaysStore(settings.gateways_table),
         archive=Archive(settings.bucket_name),
         events=EventPublisher(settings.event_bus_name),

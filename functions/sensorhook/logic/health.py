@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict
 from sensorhook.core.reading import UtcDatetime
 from sensorhook.dal.events import OutboundEvent
 from sensorhook.dal.health_store import GatewayHealth, GatewayRecord, SensorRecord
+from sensorhook.dal.sensor_state_store import EVENT_STATE_METRICS
 from sensorhook.dal.webhook_secrets import SecretUnavailable
 from sensorhook.observability import logger, metrics
 from sensorhook.providers.everactive_api.models import (
@@ -46,8 +47,6 @@ SENSOR_RESUMED = "sensor.resumed"
 
 API_PROVIDER = "everactive"  # whose gateways the provider API lists
 API_FLAVOR = ApiFlavor.DATA_SERVICES  # the API this run calls (handlers/gateway_health.py)
-# Metrics reported only when something changes, never periodically: their quiet is no silence.
-EVENT_STATE_METRICS = frozenset({"trap_state"})
 
 
 class ProviderApi(Protocol):
@@ -75,7 +74,11 @@ class HealthStorage(Protocol):
         changed_at: datetime,
     ) -> bool: ...
 
-    def sensors(self) -> list[SensorRecord]: ...
+    def due_sensors(self, now: datetime) -> list[SensorRecord]:
+        """At least every sensor silent by `now` if nothing newer came (its newest reading
+        older than its silence threshold) and every sensor flagged silent; more is allowed
+        (each is judged), fewer is not."""
+        ...
 
     def change_sensor_silence(
         self,
@@ -135,7 +138,7 @@ class HealthReport(BaseModel):
     gateways_online: int = 0
     gateways_offline: int = 0
     gateways_deferred: int = 0  # judged offline, left as they were (and counted so): API down
-    sensors: int = 0
+    sensors: int = 0  # judged this run: the sensors due or flagged silent, not all of them
     sensors_silent: int = 0
     sensors_deferred: int = 0  # judged silent, left as they were: the provider API was down
     events: list[str] = []  # "<detail-type> <provider>#<id>", in publishing order
@@ -349,10 +352,13 @@ class HealthMonitor:
     def _judge_sensors(
         self, now: datetime, provider_down: bool, report: HealthReport
     ) -> dict[str, SensorRecord]:
-        """Judge every sensor; returns the provider API's sensors as stored, by id."""
+        """Judge every sensor that is due or flagged silent (the others cannot have changed);
+        returns the provider API's sensors among them as stored, by id. A sensor whose provider
+        holds readings newer than its stored ones by more than its silence threshold is due
+        (the provider's reading is not later than now), so `_provider_has_more` misses none."""
         periods = self._thresholds.sensor_silent_after_periods
         stored: dict[str, SensorRecord] = {}
-        for sensor in self._store.sensors():
+        for sensor in self._store.due_sensors(now):
             report.sensors += 1
             period_s = sensor.period_s or self._thresholds.default_sensor_period_s
             silent_after = timedelta(seconds=periods * period_s)

@@ -286,10 +286,22 @@ class DeliveryProcessor:
                     "gateway_statuses": statuses_ahead,
                 },
             )
-        # before the state moves on: the newest stored measurement of each channel, which the
-        # chunk's first one must follow by one period (a resumed chunk follows the one before)
+        # each sensor's state, read once: the merge's first guess, and (before the state moves
+        # on) the newest stored measurement of each channel, which the chunk's first one must
+        # follow by one period (a resumed chunk follows the one before)
+        per_sensor: dict[tuple[str, str], list[tuple[Reading, datetime]]] = {}
+        for reading in newest_per_state(readings, tolerance):
+            per_sensor.setdefault((reading.provider, reading.sensor_id), []).append(
+                (reading, state_at(reading, tolerance))
+            )
+        states = {key: self.stores.sensor_state.read(*key) for key in per_sensor}
         gaps = (
-            detect_gaps(readings, self._newest_stored)
+            detect_gaps(
+                readings,
+                lambda sensor_id, metric, channel: states[("efento", sensor_id)].measured_at(
+                    metric, channel
+                ),
+            )
             if envelope.flavor is Flavor.EFENTO_MEASUREMENTS
             else []
         )
@@ -297,8 +309,8 @@ class DeliveryProcessor:
             readings, ttl_days=self.limits.reading_ttl_days
         )
         summary.state_updates += sum(
-            self.stores.sensor_state.update_latest(reading, state_at(reading, tolerance))
-            for reading in newest_per_state(readings, tolerance)
+            self.stores.sensor_state.update(entries, read=states[key])
+            for key, entries in per_sensor.items()
         )
         for status in chunk.gateway_statuses:
             status_at = min(status.reported_at, envelope.received_at + tolerance)
@@ -322,10 +334,6 @@ class DeliveryProcessor:
         summary.events += published
         summary.future_dated += readings_ahead + statuses_ahead
 
-    def _newest_stored(self, sensor_id: str, metric: str, channel: str) -> datetime | None:
-        stored = self.stores.sensor_state.get("efento", sensor_id, metric, channel)
-        return stored.measured_at if stored is not None else None
-
 
 def state_at(reading: Reading, tolerance: timedelta) -> datetime:
     """The time a reading is ordered and judged by: its own, but never later than its receipt
@@ -345,8 +353,7 @@ def flag_future_dated(readings: Sequence[Reading], tolerance: timedelta) -> list
 
 def newest_per_state(readings: Sequence[Reading], tolerance: timedelta) -> list[Reading]:
     """The newest reading of each (series, metric, channel), by `state_at`: the only ones that
-    can become sensor state, so a delivery costs one conditional write per state item, not
-    per reading."""
+    can become sensor state."""
     newest: dict[tuple[str, str, str], Reading] = {}
     for reading in readings:
         key = (reading.series_key, reading.metric, reading.channel)
