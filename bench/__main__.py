@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench.cold_start import print_cold_imports
 from bench.workload import (
     BENCH_ENV,
     CONTEXT,
@@ -33,8 +34,6 @@ from bench.workload import (
     processor_batch,
     receiver_request,
 )
-
-HANDLER_MODULES = ("receiver", "processor", "lake_writer")
 
 
 def cpu_us_per_call(work: Callable[[], Any], calls: int, rounds: int) -> float:
@@ -125,24 +124,6 @@ def processor_figures(batches: int, rounds: int) -> list[tuple[str, float, float
     return rows
 
 
-def cold_import_ms(module: str, runs: int) -> float:
-    code = (
-        "import time; t = time.perf_counter(); "
-        f"import sensorhook.handlers.{module}; "
-        "print((time.perf_counter() - t) * 1000)"
-    )
-    env = {**os.environ, **BENCH_ENV, "PYTHONDONTWRITEBYTECODE": "1"}
-    times = [
-        float(
-            subprocess.run(  # noqa: S603 - our own interpreter and a fixed snippet
-                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-            ).stdout
-        )
-        for _ in range(runs)
-    ]
-    return statistics.median(times)
-
-
 def cdk_context() -> dict[str, Any]:
     return dict(json.loads((ROOT / "cdk.json").read_text())["context"]["sensorhook"])
 
@@ -203,11 +184,7 @@ def main() -> None:
                 f"  {flavor:32} {0:7d} {measured:9.1f} {'-':>9} {floor:12.2f} "
                 f"{measured / floor:6.1f}"
             )
-    print("\ncold import of the handler module (ms, median of 5 fresh interpreters)")
-    baseline = cold_import_ms("__init__", 5)
-    print(f"  {'(python + sensorhook package)':32} {baseline:9.1f}")
-    for module in HANDLER_MODULES:
-        print(f"  {module:32} {cold_import_ms(module, 5):9.1f}")
+    print_cold_imports()
     print(f"\n({calls} AWS API calls were serialized and answered in memory)")
     from bench.cost import print_cost_report
     from infra.config import load_stage_config
