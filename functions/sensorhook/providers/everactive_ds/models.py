@@ -8,7 +8,7 @@ Field names are snake_case; the JSON keys are their camelCase aliases, as Everac
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from sensorhook.core.reading import UtcDatetime
+from sensorhook.core.timestamps import UtcDatetime
 from sensorhook.providers.common import UNIX_SECONDS_MAX
 
 # Built when first validated, not at import: a delivery validates one flavor's models
