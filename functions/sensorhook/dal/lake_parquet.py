@@ -5,9 +5,11 @@ The Arrow schemas are explicit, not inferred, so every object has the same colum
 whatever the batch holds (an all-null column stays float64, not null-typed), and the Glue
 tables (infra/constructs/catalog.py) are derived from these very schemas.
 
-pyarrow (with numpy, ~100 ms of a cold start) is imported here and only here: the processor
-reaches this module only when a delivery carries gateway status (dal/lake_store.py imports it
-when it writes or reads an object); tests/unit/test_cold_start.py guards that boundary.
+pyarrow (with numpy, ~100 ms of a cold start) is imported here, apart from the S3 side
+(dal/lake_store.py imports this module when it writes or reads an object), so the processor
+loads it only when a delivery carries gateway status; tests/unit/test_cold_start.py guards that
+boundary. The lake writer and the compactor, which write Parquet on every run, import it with
+their handlers.
 """
 
 import json
