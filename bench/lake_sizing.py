@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from infra.config import StageConfig
 from sensorhook.core.reading import Reading
-from sensorhook.dal.lake_store import parquet_bytes, readings_table
+from sensorhook.dal.lake_parquet import parquet_bytes, readings_table
 from sensorhook.logic.compaction import one_row_per_identity
 from sensorhook.logic.lake import READING_IDENTITY
 

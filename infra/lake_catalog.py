@@ -2,7 +2,7 @@
 exactly-once views and the named queries. The CDK construct (infra/constructs/catalog.py) and
 the local DuckDB side (local/lake_sql.py) both read this module, so the two cannot disagree.
 
-Columns come from the writers' Arrow schemas (sensorhook.dal.lake_store), which a test holds
+Columns come from the writers' Arrow schemas (sensorhook.dal.lake_parquet), which a test holds
 against the canonical `Reading` model; partition templates follow the writers' key layout
 (sensorhook.logic.lake, sensorhook.dal.archive), which a test holds against real keys.
 
@@ -20,7 +20,7 @@ from typing import Final
 import pyarrow as pa
 
 from sensorhook.core.flavors import Flavor
-from sensorhook.dal.lake_store import GATEWAY_STATUS_SCHEMA, READING_SCHEMA
+from sensorhook.dal.lake_parquet import GATEWAY_STATUS_SCHEMA, READING_SCHEMA
 from sensorhook.logic.lake import (
     FIRST_RECEIVED,
     GATEWAY_STATUS_IDENTITY,

@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from infra.event_schemas import SCHEMAS_DIR, schema_path
 from sensorhook.core.forwarding import EndpointStatus
 from sensorhook.core.normalized import SteamTrapStateChanged
-from sensorhook.core.reading import Reading, UtcDatetime
+from sensorhook.core.reading import Reading
+from sensorhook.core.timestamps import UtcDatetime
 from sensorhook.logic.domain_events import (
     ENDPOINT_STATUS_CHANGED,
     READINGS_GAP_DETECTED,

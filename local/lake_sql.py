@@ -48,7 +48,7 @@ from infra.lake_catalog import (
 from infra.lake_catalog import (
     named_queries as _named_queries,
 )
-from sensorhook.dal.lake_store import GATEWAY_STATUS_SCHEMA, READING_SCHEMA
+from sensorhook.dal.lake_parquet import GATEWAY_STATUS_SCHEMA, READING_SCHEMA
 
 DEFAULT_LAKE_DIR = Path(__file__).resolve().parent.parent / ".local" / "lake"
 _ARROW_SCHEMAS = {"readings_files": READING_SCHEMA, "gateway_status_files": GATEWAY_STATUS_SCHEMA}

@@ -15,7 +15,13 @@ from pydantic import BaseModel
 
 from infra import FUNCTIONS_DIR
 from infra.config import StageConfig
-from infra.constants import ASSET_EXCLUDES, METRICS_NAMESPACE, SERVICE_NAME, resource_name
+from infra.constants import (
+    ASSET_EXCLUDES,
+    FUNCTION_RUNTIME_ENVIRONMENT,
+    METRICS_NAMESPACE,
+    SERVICE_NAME,
+    resource_name,
+)
 from infra.nag import acknowledge
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -125,6 +131,7 @@ class SensorhookFunction(Construct):
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "LOG_LEVEL": config.log_level,
+                **FUNCTION_RUNTIME_ENVIRONMENT,
             },
             timeout=timeout,
             memory_size=memory_mb,

@@ -10,7 +10,7 @@ import pytest
 from infra import constants
 from infra.app import cdk_json_context
 from infra.config import ConfigError, load_stage_config
-from infra.constants import Output
+from infra.constants import FUNCTION_RUNTIME_ENVIRONMENT, Output
 from sensorhook.core.settings import (
     DesiredSubscription,
     GatewayHealthSettings,
@@ -19,7 +19,12 @@ from sensorhook.core.settings import (
 from sensorhook.dal.health_store import HealthStore
 from tests.infra.cfn import Synth, function_id, one_logical_id, render, role_grants
 
-POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
+POWERTOOLS_ENV = {
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "LOG_LEVEL",
+    *FUNCTION_RUNTIME_ENVIRONMENT,
+}
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 RECOVERY_EXECUTIONS_ARN = (
     "arn:AWS::Partition:states:AWS::Region:AWS::AccountId:execution:sensorhook-dev-recovery:*"

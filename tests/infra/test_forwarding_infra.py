@@ -4,11 +4,16 @@ import json
 from typing import Any
 
 from infra import constants
-from infra.constants import Output
+from infra.constants import FUNCTION_RUNTIME_ENVIRONMENT, Output
 from sensorhook.core.settings import EndpointPolicySettings, ForwarderSettings
 from tests.infra.cfn import Synth, function_id, logical_ids, one_logical_id, render, role_grants
 
-POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
+POWERTOOLS_ENV = {
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "LOG_LEVEL",
+    *FUNCTION_RUNTIME_ENVIRONMENT,
+}
 
 
 def _properties(synth: Synth, logical_id: str) -> dict[str, Any]:

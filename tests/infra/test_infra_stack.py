@@ -7,7 +7,7 @@ from aws_cdk.assertions import Match
 
 from infra import constants
 from infra.config import StageConfig
-from infra.constants import Output
+from infra.constants import FUNCTION_RUNTIME_ENVIRONMENT, Output
 from infra.nag import MIN_REASON_LENGTH
 from sensorhook.core.flavors import ROUTES
 from sensorhook.core.settings import (
@@ -26,7 +26,12 @@ from tests.infra.cfn import (
     role_grants,
 )
 
-POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
+POWERTOOLS_ENV = {
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "LOG_LEVEL",
+    *FUNCTION_RUNTIME_ENVIRONMENT,
+}
 STAGE = "dev"
 
 

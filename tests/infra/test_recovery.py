@@ -9,11 +9,16 @@ import pytest
 
 from infra.app import cdk_json_context
 from infra.config import ConfigError, StageConfig, load_stage_config
-from infra.constants import RECOVERY_HANDLER, Output
+from infra.constants import FUNCTION_RUNTIME_ENVIRONMENT, RECOVERY_HANDLER, Output
 from sensorhook.core.settings import RecoverySettings
 from tests.infra.cfn import Synth, function_id, one_logical_id, render, role_grants
 
-POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
+POWERTOOLS_ENV = {
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "LOG_LEVEL",
+    *FUNCTION_RUNTIME_ENVIRONMENT,
+}
 
 
 def _machine_id(synth: Synth) -> str:

@@ -3,7 +3,7 @@
 from pydantic import BaseModel, ConfigDict
 
 from sensorhook.core.flavors import Flavor
-from sensorhook.core.reading import UtcDatetime
+from sensorhook.core.timestamps import UtcDatetime
 
 
 class IngestEnvelope(BaseModel):

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from sensorhook.core.reading import UtcDatetime
+from sensorhook.core.timestamps import UtcDatetime
 
 
 class EndpointStatus(StrEnum):

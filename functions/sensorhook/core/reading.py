@@ -5,24 +5,16 @@ Canonical units (UCUM-style codes) are documented in docs/canonical-reading.md.
 """
 
 import math
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from sensorhook.core.timestamps import UtcDatetime
+
 # DynamoDB numbers: zero, or a magnitude from 1E-130 up to (not including) 1E+126.
 _DYNAMODB_SMALLEST = Decimal("1E-130")
 _DYNAMODB_BOUND = Decimal("1E+126")
-
-
-def _as_utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 def _storable(value: float) -> float:

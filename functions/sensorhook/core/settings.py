@@ -15,7 +15,8 @@ from sensorhook.core.flavors import ROUTES, Flavor
 
 
 class _Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # built when first validated: a function validates its own settings, not the others'
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     @classmethod
     def from_env(cls) -> "_Settings":
@@ -87,7 +88,7 @@ class DesiredSubscription(BaseModel):
     `route` and `secret` follow from (provider, event_type) and are filled in when left out.
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     # (provider, event_type) -> (route, secret): the only consistent combinations.
     COMBINATIONS: ClassVar[dict[tuple[str, str], tuple[Flavor, str]]] = {

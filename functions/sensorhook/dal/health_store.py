@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from sensorhook.core.reading import UtcDatetime
+from sensorhook.core.timestamps import UtcDatetime
 from sensorhook.dal.aws_clients import dynamodb_client
 from sensorhook.dal.conditional_writes import written
 from sensorhook.dal.gateways_store import gateway_key

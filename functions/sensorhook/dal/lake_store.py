@@ -1,87 +1,20 @@
-"""The lake: canonical readings (readings/) and gateway status history (gateway_status/) as
-Parquet objects, read by Athena and DuckDB.
+"""The lake's objects in S3: Parquet tables (dal/lake_parquet.py) put, listed, read and
+deleted by version, read by Athena and DuckDB.
 
-The Arrow schemas are explicit, not inferred, so every object has the same column types
-whatever the batch holds (an all-null column stays float64, not null-typed), and the Glue
-tables (infra/constructs/catalog.py) are derived from these very schemas.
+pyarrow is imported when an object is written or read, not with this module: the processor
+holds a LakeStore for the gateway status history, which most deliveries never write.
 """
 
-import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from sensorhook.core.normalized import GatewayStatus
 from sensorhook.core.reading import Reading
 from sensorhook.dal.aws_clients import s3_client
 
-READING_SCHEMA = pa.schema(
-    [
-        pa.field("provider", pa.string(), nullable=False),
-        pa.field("sensor_id", pa.string(), nullable=False),
-        pa.field("sensor_family", pa.string(), nullable=False),
-        pa.field("gateway_id", pa.string()),
-        pa.field("metric", pa.string(), nullable=False),
-        pa.field("channel", pa.string(), nullable=False),
-        pa.field("value", pa.float64()),
-        pa.field("unit", pa.string(), nullable=False),
-        pa.field("status", pa.string(), nullable=False),
-        pa.field("error_code", pa.int32()),
-        pa.field("measured_at", pa.timestamp("ms", tz="UTC"), nullable=False),
-        pa.field("period_s", pa.int32()),
-        pa.field("received_at", pa.timestamp("ms", tz="UTC"), nullable=False),
-        pa.field("event_id", pa.string(), nullable=False),
-        pa.field("schema_name", pa.string()),
-        pa.field("text_value", pa.string()),
-        pa.field("future_dated", pa.bool_(), nullable=False),
-    ]
-)
-
-# One row per gateway status report; `summary` is the report's flat fields as a JSON object.
-GATEWAY_STATUS_SCHEMA = pa.schema(
-    [
-        pa.field("provider", pa.string(), nullable=False),
-        pa.field("gateway_id", pa.string(), nullable=False),
-        pa.field("reported_at", pa.timestamp("ms", tz="UTC"), nullable=False),
-        pa.field("schema_name", pa.string(), nullable=False),
-        pa.field("online", pa.bool_()),
-        pa.field("summary", pa.string(), nullable=False),
-        pa.field("event_id", pa.string(), nullable=False),
-        pa.field("received_at", pa.timestamp("ms", tz="UTC"), nullable=False),
-    ]
-)
-
-
-def readings_table(readings: Sequence[Reading]) -> pa.Table:
-    columns: dict[str, list[Any]] = {name: [] for name in READING_SCHEMA.names}
-    for reading in readings:
-        for name, values in columns.items():
-            values.append(getattr(reading, name))
-    return pa.Table.from_pydict(columns, schema=READING_SCHEMA)
-
-
-def gateway_status_table(
-    statuses: Sequence[GatewayStatus], *, event_id: str, received_at: datetime
-) -> pa.Table:
-    rows = [
-        {
-            **status.model_dump(exclude={"summary"}),
-            "summary": json.dumps(status.summary, sort_keys=True, default=str),
-            "event_id": event_id,
-            "received_at": received_at,
-        }
-        for status in statuses
-    ]
-    return pa.Table.from_pylist(rows, schema=GATEWAY_STATUS_SCHEMA)
-
-
-def parquet_bytes(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="snappy")
-    return bytes(sink.getvalue().to_pybytes())
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class LakeStore:
@@ -91,6 +24,8 @@ class LakeStore:
 
     def put_readings(self, key: str, readings: Sequence[Reading]) -> None:
         """Write one Parquet object (snappy) holding `readings`, replacing any at `key`."""
+        from sensorhook.dal.lake_parquet import readings_table  # noqa: PLC0415 - pyarrow on use
+
         self.put_table(key, readings_table(readings))
 
     def put_gateway_statuses(
@@ -101,10 +36,14 @@ class LakeStore:
         event_id: str,
         received_at: datetime,
     ) -> None:
+        from sensorhook.dal.lake_parquet import gateway_status_table  # noqa: PLC0415 - pyarrow on use
+
         table = gateway_status_table(statuses, event_id=event_id, received_at=received_at)
         self.put_table(key, table)
 
-    def put_table(self, key: str, table: pa.Table) -> None:
+    def put_table(self, key: str, table: "pa.Table") -> None:
+        from sensorhook.dal.lake_parquet import parquet_bytes  # noqa: PLC0415 - pyarrow on use
+
         self._client.put_object(
             Bucket=self._bucket,
             Key=key,
@@ -119,10 +58,12 @@ class LakeStore:
             for entry in page.get("Contents", []):
                 yield entry["Key"], entry["Size"]
 
-    def get_table(self, key: str) -> tuple[pa.Table, str | None]:
+    def get_table(self, key: str) -> tuple["pa.Table", str | None]:
         """The object's rows and the version read (None when the bucket is not versioned)."""
+        from sensorhook.dal.lake_parquet import parquet_table  # noqa: PLC0415 - pyarrow on use
+
         response = self._client.get_object(Bucket=self._bucket, Key=key)
-        table = pq.read_table(pa.BufferReader(response["Body"].read()))
+        table = parquet_table(response["Body"].read())
         return table, response.get("VersionId")
 
     def delete_versions(self, objects: Sequence[tuple[str, str | None]]) -> None:

@@ -8,20 +8,25 @@ the batch's first record (the retry rewrites the batch's objects under the same 
 """
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecordEventName,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+# Imported with the handler although LakeStore defers it: nearly every stream batch writes
+# Parquet, so pyarrow belongs to this function's cold start, not to its first request.
+import sensorhook.dal.lake_parquet  # noqa: F401
 from sensorhook.core.settings import lake_writer_settings
 from sensorhook.dal.lake_store import LakeStore
 from sensorhook.handlers.wiring import parts_built_first
 from sensorhook.logic.lake import StreamChange, shard_label, write_to_lake
 from sensorhook.observability import logger, metrics
+
+if TYPE_CHECKING:  # the batch package imports asyncio and its processors: ~40 ms
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 
 @cache
@@ -33,7 +38,7 @@ def lake_store() -> LakeStore:
 @parts_built_first(lake_store)
 @logger.inject_lambda_context
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+def handler(event: dict[str, Any], context: LambdaContext) -> "PartialItemFailureResponse":
     records = list(DynamoDBStreamEvent(event).records)
     if not records:
         return {"batchItemFailures": []}

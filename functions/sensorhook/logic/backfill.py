@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 from sensorhook.core.dedupe import event_id_for
 from sensorhook.core.envelope import IngestEnvelope
 from sensorhook.core.flavors import Flavor
-from sensorhook.core.reading import UtcDatetime
+from sensorhook.core.timestamps import UtcDatetime
 from sensorhook.dal.health_store import SensorRecord
 from sensorhook.logic.incidents import BackfillRequest
 from sensorhook.observability import logger

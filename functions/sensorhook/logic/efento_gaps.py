@@ -21,7 +21,8 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from sensorhook.core.reading import Reading, UtcDatetime
+from sensorhook.core.reading import Reading
+from sensorhook.core.timestamps import UtcDatetime
 from sensorhook.dal.events import OutboundEvent
 from sensorhook.logic.domain_events import READINGS_GAP_DETECTED, dedupe_id
 

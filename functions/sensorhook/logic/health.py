@@ -25,7 +25,7 @@ from typing import Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict
 
-from sensorhook.core.reading import UtcDatetime
+from sensorhook.core.timestamps import UtcDatetime
 from sensorhook.dal.events import OutboundEvent
 from sensorhook.dal.health_store import GatewayHealth, GatewayRecord, SensorRecord
 from sensorhook.dal.sensor_state_store import EVENT_STATE_METRICS

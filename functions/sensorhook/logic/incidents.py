@@ -19,8 +19,8 @@ from typing import Protocol, Self
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, TypeAdapter, model_validator
 
-from sensorhook.core.reading import UtcDatetime
 from sensorhook.core.settings import DesiredSubscription
+from sensorhook.core.timestamps import UtcDatetime
 from sensorhook.dal.subscriptions_store import SubscriptionState, SubscriptionStatus
 from sensorhook.observability import logger, metrics
 

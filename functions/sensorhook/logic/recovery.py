@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from sensorhook.core.reading import UtcDatetime
+from sensorhook.core.timestamps import UtcDatetime
 from sensorhook.dal.events import OutboundEvent
 from sensorhook.dal.subscriptions_store import (
     ProviderContacts,

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
-from sensorhook.core.reading import UtcDatetime
+from sensorhook.core.timestamps import UtcDatetime
 
 
 def _efento_time(value: Any) -> Any:
@@ -30,7 +30,9 @@ def _efento_time(value: Any) -> Any:
 
 EfentoTime = Annotated[UtcDatetime, BeforeValidator(_efento_time)]
 
-_TOLERANT = ConfigDict(extra="allow", frozen=True)
+# Built when first validated, not at import: a delivery validates one flavor's models
+# (docs/cost.md, "Cold start").
+_TOLERANT = ConfigDict(extra="allow", frozen=True, defer_build=True)
 MAX_PERIOD_S = 2**31 - 1  # beyond any sensor's setting; keeps date arithmetic in range
 
 

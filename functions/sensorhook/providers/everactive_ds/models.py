@@ -8,10 +8,12 @@ Field names are snake_case; the JSON keys are their camelCase aliases, as Everac
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from sensorhook.core.reading import UtcDatetime
+from sensorhook.core.timestamps import UtcDatetime
 from sensorhook.providers.common import UNIX_SECONDS_MAX
 
-_CAMEL_TOLERANT = ConfigDict(extra="allow", alias_generator=to_camel, frozen=True)
+# Built when first validated, not at import: a delivery validates one flavor's models
+# (docs/cost.md, "Cold start").
+_CAMEL_TOLERANT = ConfigDict(extra="allow", alias_generator=to_camel, frozen=True, defer_build=True)
 
 
 class IndexedMeasurement(BaseModel):
@@ -128,7 +130,7 @@ class GatewayStatusMessage(BaseModel):
     bodies; everything else stays in the model's extras for the summary to pick from.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     serial: str = Field(
         min_length=1,

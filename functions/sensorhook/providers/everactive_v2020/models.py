@@ -5,7 +5,9 @@ from pydantic.alias_generators import to_camel
 
 from sensorhook.providers.common import UNIX_SECONDS_MAX
 
-_CAMEL_TOLERANT = ConfigDict(extra="allow", alias_generator=to_camel, frozen=True)
+# Built when first validated, not at import: a delivery validates one flavor's models
+# (docs/cost.md, "Cold start").
+_CAMEL_TOLERANT = ConfigDict(extra="allow", alias_generator=to_camel, frozen=True, defer_build=True)
 
 
 class IntegrationInfo(BaseModel):

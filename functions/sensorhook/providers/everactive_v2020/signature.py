@@ -38,7 +38,7 @@ from typing import NamedTuple, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from sensorhook.core.reading import UtcDatetime
+from sensorhook.core.timestamps import UtcDatetime
 
 ALGORITHM = "hmac-sha256"
 REQUEST_TARGET = "(request-target)"

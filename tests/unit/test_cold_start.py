@@ -1,0 +1,122 @@
+"""What each handler module leaves out of its cold start stays out (docs/cost.md, "Cold start").
+
+Each case imports one handler in a fresh interpreter, with the environment Lambda gives the
+function (bench.cold_start.import_environment), and lists what the import loaded: a later
+top-level import that pulls a deferred library back in fails here, not silently in `make bench`.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bench.cold_start import IMPORT_TARGETS_MS, import_environment
+from bench.workload import ROOT
+from infra import constants
+
+# Loaded by no handler's import: a Tracer (aws_xray_sdk) costs ~140 ms with tracing off.
+NEVER = {"aws_xray_sdk"}
+# pyarrow (and numpy under it) only where every invocation writes Parquet.
+ARROW = {"pyarrow", "numpy", "sensorhook.dal.lake_parquet"}
+# What the processor needs and the receiver never does: normalizing, storing, idempotency,
+# SQS batches (Powertools' batch package imports asyncio), the canonical reading models.
+PROCESSING = {
+    "sensorhook.providers.registry",
+    "sensorhook.logic.process",
+    "sensorhook.core.reading",
+    "aws_lambda_powertools.utilities.idempotency",
+    "aws_lambda_powertools.utilities.batch",
+    "asyncio",
+}
+DEFERRED = {
+    "receiver": NEVER | ARROW | PROCESSING,
+    "processor": NEVER | ARROW,
+    "lake_writer": NEVER | {"aws_lambda_powertools.utilities.batch", "asyncio"},
+    "lake_compactor": NEVER,
+    "subscriptions": NEVER | ARROW,
+    "gateway_health": NEVER | ARROW,
+    "recovery": NEVER | ARROW,
+    "forwarder": NEVER | ARROW,
+    "endpoint_policy": NEVER | ARROW,
+}
+# Models built when first validated (defer_build): a function validates its own settings and
+# one delivery one flavor's models, so none of these may be built by an import.
+DEFERRED_MODEL_MODULES = (
+    "sensorhook.core.settings",
+    "sensorhook.providers.efento.models",
+    "sensorhook.providers.everactive_ds.models",
+    "sensorhook.providers.everactive_v2020.models",
+)
+
+_PROBE = """
+import importlib, json, sys
+importlib.import_module(sys.argv[1])
+from pydantic import BaseModel
+from pydantic.plugin import _loader
+
+def subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from subclasses(sub)
+
+built = sorted(
+    f"{m.__module__}.{m.__qualname__}"
+    for m in set(subclasses(BaseModel))
+    if m.__module__ in sys.argv[2].split(",") and m.__pydantic_complete__
+)
+print(json.dumps({
+    "modules": sorted(sys.modules),
+    "built": built,
+    "plugins_scanned": _loader._plugins is not None,
+}))
+"""
+
+
+def _import_in_a_fresh_interpreter(module: str) -> dict:
+    done = subprocess.run(  # noqa: S603 - our own interpreter and a fixed snippet
+        [sys.executable, "-c", _PROBE, module, ",".join(DEFERRED_MODEL_MODULES)],
+        env=import_environment(),
+        cwd=ROOT / "functions",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict = json.loads(done.stdout)
+    return result
+
+
+def _loaded(modules: list[str], names: set[str]) -> set[str]:
+    """The names in `names` that were imported, themselves or any of their submodules."""
+    return {name for name in names for m in modules if m == name or m.startswith(f"{name}.")}
+
+
+def test_every_lambda_handler_is_guarded_and_benched() -> None:
+    handlers = {
+        value.removeprefix("sensorhook.handlers.").removesuffix(".handler")
+        for name, value in vars(constants).items()
+        if name.endswith("_HANDLER")
+    }
+    assert handlers == set(DEFERRED) == set(IMPORT_TARGETS_MS)
+
+
+@pytest.mark.parametrize("handler", sorted(DEFERRED))
+def test_a_handler_import_loads_none_of_what_it_defers(handler: str) -> None:
+    # Given the handler module imported as Lambda's init imports it
+    loaded = _import_in_a_fresh_interpreter(f"sensorhook.handlers.{handler}")
+
+    # Then nothing it defers was imported, no deferred model was built, and pydantic did not
+    # scan the installed distributions for plugins
+    assert _loaded(loaded["modules"], DEFERRED[handler]) == set()
+    assert loaded["built"] == []
+    assert loaded["plugins_scanned"] is False
+
+
+def test_the_probe_sees_what_an_import_loads() -> None:
+    # The guard above would pass vacuously if the probe could not see a loaded module: the
+    # lake compactor does load pyarrow, and the processor the Powertools batch package.
+    compactor = _import_in_a_fresh_interpreter("sensorhook.handlers.lake_compactor")
+    processor = _import_in_a_fresh_interpreter("sensorhook.handlers.processor")
+
+    assert _loaded(compactor["modules"], {"pyarrow", "numpy"}) == {"pyarrow", "numpy"}
+    assert "aws_lambda_powertools.utilities.batch" in processor["modules"]
