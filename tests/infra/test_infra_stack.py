@@ -320,7 +320,7 @@ def _key_schema(table: dict[str, Any]) -> dict[str, str]:
 
 def test_tables_have_the_documented_keys_ttl_and_stream(dev: Synth) -> None:
     expected = {
-        "readings": ({"HASH": "series", "RANGE": "point"}, "expires_at", "NEW_IMAGE"),
+        "readings": ({"HASH": "series", "RANGE": "point"}, "expires_at", "NEW_AND_OLD_IMAGES"),
         "sensor-state": ({"HASH": "series", "RANGE": "metric_channel"}, None, None),
         "gateways": ({"HASH": "gateway"}, None, None),
         "idempotency": ({"HASH": "id"}, "expiration", None),

@@ -92,7 +92,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         for variable, (table, keys) in TABLES.items():
             # the readings table feeds the lake writer through its stream, as in infra
-            stream = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+            stream = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
             dynamodb.create_table(
                 **({"StreamSpecification": stream} if variable == "READINGS_TABLE" else {}),
                 TableName=table,

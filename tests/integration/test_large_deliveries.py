@@ -17,7 +17,7 @@ from sensorhook.providers.registry import normalize
 from tests.builders import lambda_context, largest_efento_batch
 from tests.integration.conftest import TABLES, Aws
 from tests.integration.test_lake_writer import ReadingsStream
-from tests.integration.test_processor import RECEIVED_AT, envelope, item_count, run
+from tests.integration.test_processor import RECEIVED_AT, envelope, item_count, reading_count, run
 
 IDEMPOTENCY_TABLE = TABLES["IDEMPOTENCY_TABLE"][0]
 
@@ -101,7 +101,7 @@ def test_a_delivery_out_of_time_resumes_after_its_last_stored_chunk(
         run(("e-1", delivery), context=short)
 
     # Then it failed before its third chunk (SQS will retry it), two chunks stored and recorded
-    assert item_count(aws, "READINGS_TABLE") == 500
+    assert reading_count(aws) == 500
     [progress] = progress_items(aws)
     assert progress["chunks_done"]["N"] == "2"
 
@@ -110,7 +110,7 @@ def test_a_delivery_out_of_time_resumes_after_its_last_stored_chunk(
 
     # Then every reading is stored once, inserted once (one lake row each), published once,
     # every event under its own dedupe_id, and the progress record is gone
-    assert item_count(aws, "READINGS_TABLE") == total
+    assert reading_count(aws) == total
     inserts = inserted_points(stream)
     assert len(inserts) == total and set(inserts.values()) == {1}
     dedupe_ids, points = published_readings(aws)
@@ -139,7 +139,7 @@ def test_a_chunk_interrupted_part_way_is_stored_again_without_doubles(
     def fail_third_chunk(**_: Any) -> None:
         nonlocal puts
         puts += 1
-        if item_count(aws, "READINGS_TABLE") == 750:
+        if reading_count(aws) == 750:
             raise EventPublishError("EventBridge unavailable")
 
     events_client().meta.events.register("before-call.events.PutEvents", fail_third_chunk)
@@ -152,7 +152,7 @@ def test_a_chunk_interrupted_part_way_is_stored_again_without_doubles(
 
     # Then the third chunk was stored again: still one item and one lake row per reading, and
     # every reading published once
-    assert item_count(aws, "READINGS_TABLE") == total
+    assert reading_count(aws) == total
     inserts = inserted_points(stream)
     assert len(inserts) == total and set(inserts.values()) == {1}
     dedupe_ids, points = published_readings(aws)
@@ -175,6 +175,6 @@ def test_a_late_chunk_no_store_can_take_quarantines_the_delivery_before_any_writ
 
     # Then it is quarantined whole: nothing of its first chunks was stored or published
     assert aws.object_keys("quarantine/") != []
-    assert item_count(aws, "READINGS_TABLE") == 0
+    assert reading_count(aws) == 0
     assert item_count(aws, "SENSOR_STATE_TABLE") == 0
     assert aws.published_events() == []
