@@ -16,6 +16,7 @@ import contextlib
 import io
 import json
 import math
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -112,12 +113,30 @@ def write_units(item: dict[str, Any]) -> int:
     return max(1, math.ceil(stored_bytes(item) / KB))
 
 
+# `SET #name = :value` assignments of an update expression (not `if_not_exists(...)`, sums)
+_ASSIGNMENT = re.compile(r"(#\w+)\s*=\s*(:\w+)\s*(?=,|$)")
+
+
+def updated_item(payload: dict[str, Any]) -> dict[str, Any]:
+    """The item an UpdateItem leaves when it creates the item or rewrites all of it: its key,
+    each `SET #name = :value` under the attribute's real name, and any other value under its
+    placeholder (an estimate for the rarer forms)."""
+    names = payload.get("ExpressionAttributeNames", {})
+    values = dict(payload.get("ExpressionAttributeValues", {}))
+    item = dict(payload["Key"])
+    for name, value in _ASSIGNMENT.findall(payload.get("UpdateExpression", "")):
+        if value in values:
+            item[names.get(name, name)] = values.pop(value)
+    return {**item, **values}
+
+
 def _dynamodb_units(operation: str, payload: dict[str, Any], units: Units) -> None:
     if operation == "PutItem":
         units.dynamodb_write_request_unit += write_units(payload["Item"])
     elif operation == "UpdateItem":
-        written = {**payload["Key"], **payload.get("ExpressionAttributeValues", {})}
-        units.dynamodb_write_request_unit += write_units(written)
+        # billed on the larger of the item before and after; the bench's items are new or
+        # rewritten with the same attributes, so after = what the update leaves
+        units.dynamodb_write_request_unit += write_units(updated_item(payload))
     elif operation == "DeleteItem":
         units.dynamodb_write_request_unit += write_units(payload["Key"])
     elif operation == "BatchWriteItem":
@@ -130,8 +149,8 @@ def _dynamodb_units(operation: str, payload: dict[str, Any], units: Units) -> No
 
 
 def call_units(requests: Iterable[AWSRequest]) -> CallUnits:
-    """Turn recorded requests into billed units; UpdateItem is sized by its key and the values
-    it writes (the item after the update may be larger: an underestimate, said in docs)."""
+    """Turn recorded requests into billed units; UpdateItem is sized by the item it leaves
+    (`updated_item`: an item it adds to is billed larger in AWS, said in docs)."""
     result = CallUnits()
     units = result.units
     for request in requests:
@@ -204,7 +223,8 @@ class FlavorCost:
     actual: Units
     floor: Units
     operations: Counter[str]  # AWS calls per delivery (receiver + processor)
-    dynamodb_bytes_per_reading: float  # readings item plus DynamoDB's 100-byte overhead
+    # packed readings items plus DynamoDB's 100-byte overhead per item, per reading
+    dynamodb_bytes_per_reading: float
     raw_bytes_per_delivery: float  # gzip JSON lines in the raw archive
     parquet_bytes_per_reading: float
 
@@ -223,31 +243,43 @@ def body_bytes(request: AWSRequest) -> int:
     return int(request.headers.get("X-Amz-Decoded-Content-Length", 0))
 
 
-def stream_event(batch_write_requests: Iterable[AWSRequest]) -> dict[str, Any]:
+def readings_items(requests: Iterable[AWSRequest], table: str) -> list[dict[str, Any]]:
+    """The packed readings items the processor's UpdateItem calls on `table` leave."""
+    items = []
+    for request in requests:
+        if not request.headers.get("X-Amz-Target", b"").endswith(b"UpdateItem"):
+            continue
+        payload = json.loads(request.body)
+        if payload["TableName"] == table:
+            items.append(updated_item(payload))
+    return items
+
+
+def readings_in_item(item: dict[str, Any]) -> int:
+    return sum("#" in name for name in item)  # one attribute `metric#channel` per reading
+
+
+def stream_event(items: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The readings table's stream batch for the items the processor wrote (INSERTs)."""
     records: list[dict[str, Any]] = []
-    for request in batch_write_requests:
-        payload = json.loads(request.body)
-        for writes in payload["RequestItems"].values():
-            for write in writes:
-                item = write["PutRequest"]["Item"]
-                records.append(
-                    {
-                        "eventID": str(len(records)),
-                        "eventName": "INSERT",
-                        "eventSource": "aws:dynamodb",
-                        "awsRegion": "eu-west-1",
-                        "eventSourceARN": (
-                            "arn:aws:dynamodb:eu-west-1:123456789012:table/readings/stream/bench"
-                        ),
-                        "dynamodb": {
-                            "Keys": {"series": item["series"], "point": item["point"]},
-                            "NewImage": item,
-                            "SequenceNumber": f"{len(records):021d}",
-                            "StreamViewType": "NEW_IMAGE",
-                        },
-                    }
-                )
+    for item in items:
+        records.append(
+            {
+                "eventID": str(len(records)),
+                "eventName": "INSERT",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "eu-west-1",
+                "eventSourceARN": (
+                    "arn:aws:dynamodb:eu-west-1:123456789012:table/readings/stream/bench"
+                ),
+                "dynamodb": {
+                    "Keys": {"series": item["series"], "point": item["point"]},
+                    "NewImage": item,
+                    "SequenceNumber": f"{len(records):021d}",
+                    "StreamViewType": "NEW_AND_OLD_IMAGES",
+                },
+            }
+        )
     return {"Records": records}
 
 
@@ -267,14 +299,10 @@ def flavor_cost(
     batch = processor_batch(flavor, body, batch_size)
     first = len(recorded)
     processed = measure(recorded, lambda: processor.handler(batch, context))
-    writes = [
-        r
-        for r in recorded[first:]
-        if r.headers.get("X-Amz-Target", b"").endswith(b"BatchWriteItem")
-    ]
-    readings_in_batch = sum(
-        len(w) for r in writes for w in json.loads(r.body)["RequestItems"].values()
-    )
+    from bench.workload import BENCH_ENV
+
+    writes = readings_items(recorded[first:], BENCH_ENV["READINGS_TABLE"])
+    readings_in_batch = sum(readings_in_item(item) for item in writes)
     readings = readings_in_batch // batch_size
     stream = stream_event(writes)
     lake_first = len(recorded)
@@ -320,12 +348,7 @@ def flavor_cost(
     operations = received.calls.operations + Counter(
         {k: v / batch_size for k, v in processed.calls.operations.items()}
     )
-    item_sizes = [
-        stored_bytes(w["PutRequest"]["Item"]) + 100
-        for r in writes
-        for ws in json.loads(r.body)["RequestItems"].values()
-        for w in ws
-    ]
+    item_bytes_total = sum(stored_bytes(item) + 100 for item in writes)
     raw_puts = [r for r in recorded[first:] if "/raw/" in r.url or "raw%2F" in r.url]
     return FlavorCost(
         flavor=flavor.value,
@@ -334,7 +357,9 @@ def flavor_cost(
         actual=actual,
         floor=floor,
         operations=operations,
-        dynamodb_bytes_per_reading=sum(item_sizes) / len(item_sizes) if item_sizes else 0.0,
+        dynamodb_bytes_per_reading=(
+            item_bytes_total / readings_in_batch if readings_in_batch else 0.0
+        ),
         raw_bytes_per_delivery=sum(body_bytes(r) for r in raw_puts) / batch_size,
         parquet_bytes_per_reading=parquet_bytes / readings_in_batch if readings else 0.0,
     )
@@ -346,7 +371,7 @@ def floor_units(
     config: Any,
     readings: int,
     events: float,
-    writes: list[AWSRequest],
+    writes: list[dict[str, Any]],
     batch_size: int,
 ) -> Units:
     """The least this architecture can spend on one delivery (docs/cost.md, "The floor"):
@@ -356,14 +381,11 @@ def floor_units(
     of its latest state, or one conditional write for a gateway status; one event; the raw
     archive object shared by the batch (the lake writer's share is added by the caller, as
     measured: the lake is part of the product). The packed readings item is taken as large as
-    the items written today together, an upper bound. Lambda duration counts only the calls
-    listed, at the same assumed latencies, and no CPU."""
+    the packed items written today together. Lambda duration counts only the calls listed, at
+    the same assumed latencies, and no CPU."""
     readings_bytes_per_sensor: Counter[str] = Counter()
-    for request in writes:
-        for ws in json.loads(request.body)["RequestItems"].values():
-            for w in ws:
-                item = w["PutRequest"]["Item"]
-                readings_bytes_per_sensor[item["series"]["S"]] += stored_bytes(item)
+    for item in writes:
+        readings_bytes_per_sensor[item["series"]["S"]] += stored_bytes(item)
     sensors = max(1, len(readings_bytes_per_sensor))
     if readings:
         wru = sum(math.ceil(b / batch_size / KB) + 1 for b in readings_bytes_per_sensor.values())
@@ -463,3 +485,17 @@ def print_cost_report(config: Any, context: Any, secrets: dict[str, str]) -> Non
             month = monthly(by_flavor[flavor], sensors, config)
             parts = " + ".join(f"{v:,.2f}" for v in month.values())
             print(f"  {label:26} {sensors:6,d} sensors: {sum(month.values()):10,.2f}  ({parts})")
+
+
+if __name__ == "__main__":
+    import os
+    import sys
+
+    from bench.workload import BENCH_ENV, CONTEXT, SECRETS
+
+    os.environ.update(BENCH_ENV)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
+    from bench.__main__ import cdk_context
+    from infra.config import load_stage_config
+
+    print_cost_report(load_stage_config(cdk_context(), "prod"), CONTEXT, SECRETS)
