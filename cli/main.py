@@ -11,6 +11,7 @@ from cli.commands import (
     backfill,
     endpoints,
     query,
+    readings,
     replay,
     status,
     subscriptions,
@@ -103,6 +104,7 @@ app.add_typer(tail.app, name="tail")
 app.command(name="backfill")(backfill.backfill)
 app.add_typer(endpoints.app, name="endpoints")
 app.command(name="query")(query.query)
+app.command(name="readings")(readings.readings)
 
 
 def run() -> None:
