@@ -301,7 +301,8 @@ def test_lake_writer_takes_only_inserts_from_the_readings_stream(dev: Synth) -> 
 
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": [_table(dev, "readings"), "StreamArn"]}
     [pattern] = [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]]
-    assert pattern == {"eventName": ["INSERT"]}
+    # an item's INSERT and a MODIFY adding readings to it (docs/readings.md); never REMOVE
+    assert pattern == {"eventName": ["INSERT", "MODIFY"]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping.get("BisectBatchOnFunctionError", False) is False
     assert mapping["MaximumRetryAttempts"] == config.lake_writer_retry_attempts
