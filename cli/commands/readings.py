@@ -1,6 +1,6 @@
 """`sensorhook readings`: one sensor's series over a time range from the readings table, the
 documented one-call read (`ReadingsStore.query_range`: one paginated Query, packed items
-unpacked into flat readings; docs/data-model.md), against the local or a deployed stack."""
+unpacked into flat readings; docs/readings.md), against the local or a deployed stack."""
 
 from datetime import UTC, datetime
 from typing import Annotated

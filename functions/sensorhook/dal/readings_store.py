@@ -6,7 +6,7 @@ reading of that sensor measured at that instant, one top-level attribute per rea
 reading's own fields (`PACKED_FIELDS`); the sensor's fields (provider, sensor_id,
 sensor_family) are stored once. Writes are UpdateItem `SET` of each reading's attribute, so a
 later delivery with other channels at the same instant adds to the item instead of replacing
-it, and the same reading written twice is one attribute (docs/data-model.md).
+it, and the same reading written twice is one attribute (docs/readings.md).
 
 Items written before the packing (one per reading, point=`<second>Z#metric#channel`, the
 reading's fields as attributes) are read as well until their TTL removes them.
