@@ -2,7 +2,11 @@
 to and never replace, read back as flat readings, with items of the layout before the packing
 (one per reading) read alongside until their TTL removes them."""
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -10,6 +14,7 @@ from botocore.exceptions import ClientError
 from sensorhook.core.flavors import Flavor
 from sensorhook.core.normalized import NormalizedDelivery
 from sensorhook.core.reading import Reading
+from sensorhook.dal.aws_clients import dynamodb_client
 from sensorhook.dal.readings_store import ReadingsStore, iso_ms, reading_attributes
 from sensorhook.providers.registry import normalize
 from tests.fixtures.loader import sample_text
@@ -165,3 +170,42 @@ def test_the_largest_instant_a_delivery_may_hold_is_one_item_dynamodb_accepts(
     # and the 7 the check refuses would fail the write itself (what the check spares SQS)
     with pytest.raises(ClientError, match="size"):
         store.put_readings(readings, ttl_days=90)
+
+
+class OverlapWatchingClient:
+    """Records how many updates of one item were in flight at once (each held 50 ms)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._guard = threading.Lock()
+        self._in_flight: dict[str, int] = {}
+        self.most_at_once = 0
+
+    def update_item(self, **request: Any) -> Any:
+        point = request["Key"]["point"]["S"]
+        with self._guard:
+            self._in_flight[point] = self._in_flight.get(point, 0) + 1
+            self.most_at_once = max(self.most_at_once, self._in_flight[point])
+        try:
+            time.sleep(0.05)
+            return self._client.update_item(**request)
+        finally:
+            with self._guard:
+                self._in_flight[point] -= 1
+
+
+def test_two_deliveries_adding_to_one_item_at_once_update_it_one_after_the_other(
+    aws: Aws,
+) -> None:
+    # Given two deliveries with other channels of one instant, stored at once by two threads
+    # of one process (as the local mode runs concurrent Lambda invocations)
+    client = OverlapWatchingClient(dynamodb_client())
+    store = ReadingsStore(READINGS_TABLE, client)
+    halves = (mhm()[:8], mhm(event_id="everactive-ds-sensor-reading:rest")[8:])
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for written in pool.map(lambda half: store.put_readings(half, ttl_days=90), halves):
+            assert written == 8
+
+    # Then the item was never updated twice at once, and holds all 16
+    assert client.most_at_once == 1
+    assert reading_count(aws) == 16

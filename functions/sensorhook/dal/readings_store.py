@@ -17,6 +17,7 @@ Numbers are written as the exact decimal text of the float (what `Decimal(repr(x
 so nothing is rounded on the way in.
 """
 
+import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -55,9 +56,14 @@ _METRIC = "m"
 # Readings SET by one UpdateItem: keeps its expression far below DynamoDB's 4 KB; an item with
 # more readings is written by several updates of the same key, each idempotent.
 _READINGS_PER_UPDATE = 100
-# Concurrent UpdateItem calls of one put_readings: a chunk of a large Efento delivery is about
-# a thousand items, each one round trip (docs/architecture.md, "Large deliveries").
+# Concurrent UpdateItem calls of one put_readings: a chunk of a large Efento delivery is
+# thousands of items, each one round trip (docs/readings.md, "Writes").
 WRITERS = 16
+# One process never updates an item from two threads at once. DynamoDB applies concurrent
+# updates of an item one after the other; the embedded AWS of the local mode (moto), where
+# every Lambda runs in one process, reads, creates and writes an item in steps, so two
+# deliveries adding to one new item at once would both be INSERTs there (two lake rows).
+_ITEM_LOCKS = tuple(threading.Lock() for _ in range(64))
 
 
 def iso_ms(moment: datetime) -> str:
@@ -267,8 +273,10 @@ class ReadingsStore:
         return requests
 
     def _update_all(self, requests: list[dict[str, Any]]) -> None:
-        for request in requests:
-            self._client.update_item(**request)
+        key = requests[0]["Key"]
+        with _ITEM_LOCKS[hash((key["series"]["S"], key["point"]["S"])) % len(_ITEM_LOCKS)]:
+            for request in requests:
+                self._client.update_item(**request)
 
     def newest_before(self, provider: str, sensor_id: str, before: datetime) -> datetime | None:
         """When the sensor's newest reading measured before `before` (whole seconds) was
