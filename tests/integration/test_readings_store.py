@@ -209,3 +209,23 @@ def test_two_deliveries_adding_to_one_item_at_once_update_it_one_after_the_other
     # Then the item was never updated twice at once, and holds all 16
     assert client.most_at_once == 1
     assert reading_count(aws) == 16
+
+
+def test_metric_and_channel_text_round_trips_whatever_it_holds(aws: Aws) -> None:
+    # Given readings whose metric or channel hold the separator, or whose channel is empty
+    [template] = mhm()[:1]
+    odd = [
+        template.model_copy(update={"metric": "a#b", "channel": "1"}),
+        template.model_copy(update={"metric": "a", "channel": "b#1"}),
+        template.model_copy(update={"metric": "a", "channel": ""}),
+        template.model_copy(update={"metric": "a#", "channel": ""}),
+    ]
+    store = ReadingsStore(READINGS_TABLE)
+
+    store.put_readings(odd, ttl_days=90)
+
+    # Then each is its own reading and reads back as written
+    assert set(store.query_range("everactive", MAC, AT, AT)) == set(odd)
+    # and the names of the two that only a naive `metric#channel` would confuse differ
+    names = {name for item in aws.dynamodb.scan(TableName=READINGS_TABLE)["Items"] for name in item}
+    assert {"a%23b#1", "a#b#1", "a#", "a%23#"} <= names

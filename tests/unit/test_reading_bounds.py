@@ -94,3 +94,18 @@ def test_multibyte_text_is_measured_in_bytes() -> None:
     with pytest.raises(ValidationError, match="more than one DynamoDB item holds"):
         NormalizedDelivery(readings=wide)
     assert len(NormalizedDelivery(readings=wide[:6]).readings) == 6
+
+
+def test_a_metric_the_table_escapes_is_measured_as_written() -> None:
+    # Given 7 readings at one instant, each a 900-character metric of "#" (2,700 bytes once the
+    # table escapes it, docs/readings.md) and 56,000 bytes of text: about 399,000 bytes as
+    # text, about 412,000 as the item holds them
+    hashes = [
+        reading(metric="#" * 900, channel=str(n), text_value="x" * 56_000, value=None)
+        for n in range(7)
+    ]
+
+    # Then they are refused together, and 6 of them are not
+    with pytest.raises(ValidationError, match="more than one DynamoDB item holds"):
+        NormalizedDelivery(readings=hashes)
+    assert len(NormalizedDelivery(readings=hashes[:6]).readings) == 6

@@ -78,7 +78,12 @@ def check_packed_size(readings: "Iterable[Reading]") -> None:
     chars: dict[tuple[str, datetime], int] = {}
     for reading in readings:
         key = (reading.series_key, reading.measured_at)
-        chars[key] = chars.get(key, 0) + reading.text_chars() + PACKED_READING_OVERHEAD_BYTES
+        chars[key] = (
+            chars.get(key, 0)
+            + reading.text_chars()
+            + reading.escapes()
+            + PACKED_READING_OVERHEAD_BYTES
+        )
     suspects = {key for key, size in chars.items() if 4 * size > PACKED_ITEM_MAX_BYTES}
     if not suspects:
         return
@@ -86,7 +91,12 @@ def check_packed_size(readings: "Iterable[Reading]") -> None:
     for reading in readings:
         key = (reading.series_key, reading.measured_at)
         if key in suspects:
-            sizes[key] = sizes.get(key, 0) + reading.text_bytes() + PACKED_READING_OVERHEAD_BYTES
+            sizes[key] = (
+                sizes.get(key, 0)
+                + reading.text_bytes()
+                + reading.escapes()
+                + PACKED_READING_OVERHEAD_BYTES
+            )
     for (series, measured_at), size in sizes.items():
         if size > PACKED_ITEM_MAX_BYTES:
             raise ValueError(
@@ -150,6 +160,11 @@ class Reading(BaseModel):
 
     def text_chars(self) -> int:
         return sum(len(text) for text in self._texts() if text is not None)
+
+    def escapes(self) -> int:
+        """Bytes the readings table adds to the metric in the reading's attribute name (a `#`
+        or `%` is written as three characters, dal/readings_store.py)."""
+        return 2 * (self.metric.count("#") + self.metric.count("%"))
 
     @property
     def series_key(self) -> str:

@@ -51,8 +51,6 @@ PACKED_FIELDS = {
     "future_dated": "f",
 }
 _FIELD_OF = {short: name for name, short in PACKED_FIELDS.items()}
-# the metric itself, stored only when it holds a "#" (then the name alone is ambiguous)
-_METRIC = "m"
 # Readings SET by one UpdateItem: keeps its expression far below DynamoDB's 4 KB; an item with
 # more readings is written by several updates of the same key, each idempotent.
 _READINGS_PER_UPDATE = 100
@@ -117,8 +115,17 @@ def reading_from_item(item: Mapping[str, Any]) -> Reading:
 
 def reading_name(reading: Reading) -> str:
     """The reading's attribute in its packed item: `metric#channel` (a `#` even when the
-    channel is empty, which is how a reading's attribute is told from the sensor's)."""
-    return f"{reading.metric}#{reading.channel}"
+    channel is empty, which is how a reading's attribute is told from the sensor's). A `%` or
+    `#` in the metric is written `%25` or `%23`, so the first `#` always ends the metric and no
+    two readings share a name (`a#b` + `1` and `a` + `b#1` would)."""
+    metric = reading.metric.replace("%", "%25").replace("#", "%23")
+    return f"{metric}#{reading.channel}"
+
+
+def metric_and_channel(name: str) -> tuple[str, str]:
+    """The metric and channel a reading's attribute name stands for (`reading_name` undone)."""
+    metric, _, channel = name.partition("#")
+    return metric.replace("%23", "#").replace("%25", "%"), channel
 
 
 def packed_reading(reading: Reading) -> AttributeValue:
@@ -143,8 +150,6 @@ def packed_reading(reading: Reading) -> AttributeValue:
         fields["t"] = {"S": reading.text_value}
     if reading.future_dated:
         fields["f"] = {"BOOL": True}
-    if "#" in reading.metric:
-        fields[_METRIC] = {"S": reading.metric}
     return {"M": fields}
 
 
@@ -172,12 +177,8 @@ def readings_from_item(
 def _unpacked(
     sensor: Mapping[str, Any], point: str, name: str, packed: Mapping[str, Any]
 ) -> Reading:
-    metric = packed.get(_METRIC)
-    if metric is None:
-        metric, _, channel = name.partition("#")
-    else:
-        channel = name[len(metric) + 1 :]
-    fields = {_FIELD_OF[short]: value for short, value in packed.items() if short != _METRIC}
+    metric, channel = metric_and_channel(name)
+    fields = {_FIELD_OF[short]: value for short, value in packed.items()}
     fields.setdefault("gateway_id", None)
     fields.setdefault("value", None)
     return Reading.model_validate(
