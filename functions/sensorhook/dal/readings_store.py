@@ -290,7 +290,8 @@ class ReadingsStore:
                 # below both layouts' points of that second ("<second>.mmmZ", "<second>Z#...")
                 ":before": {"S": _second(before)},
             },
-            ProjectionExpression="point, measured_at",
+            ProjectionExpression="#point, #measured_at",
+            ExpressionAttributeNames={"#point": "point", "#measured_at": "measured_at"},
             ScanIndexForward=False,
             Limit=1,
         )
