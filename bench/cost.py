@@ -16,6 +16,7 @@ import contextlib
 import io
 import json
 import math
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -112,6 +113,23 @@ def write_units(item: dict[str, Any]) -> int:
     return max(1, math.ceil(stored_bytes(item) / KB))
 
 
+# `SET #name = :value` assignments of an update expression (not `if_not_exists(...)`, sums)
+_ASSIGNMENT = re.compile(r"(#\w+)\s*=\s*(:\w+)\s*(?=,|$)")
+
+
+def updated_item(payload: dict[str, Any]) -> dict[str, Any]:
+    """The item an UpdateItem leaves when it creates the item or rewrites all of it: its key,
+    each `SET #name = :value` under the attribute's real name, and any other value under its
+    placeholder (an estimate for the rarer forms)."""
+    names = payload.get("ExpressionAttributeNames", {})
+    values = dict(payload.get("ExpressionAttributeValues", {}))
+    item = dict(payload["Key"])
+    for name, value in _ASSIGNMENT.findall(payload.get("UpdateExpression", "")):
+        if value in values:
+            item[names.get(name, name)] = values.pop(value)
+    return {**item, **values}
+
+
 def due_index_entry(item: dict[str, Any]) -> dict[str, Any]:
     """What sensor_state's keys-only due index stores of an item."""
     kept = ("series", "metric_channel", "due_shard", "due_at")
@@ -157,8 +175,9 @@ def _dynamodb_units(
                 2 * write_units(due_index_entry(payload["Item"])) * due_index_moves(payload["Item"])
             )
     elif operation == "UpdateItem":
-        written = {**payload["Key"], **payload.get("ExpressionAttributeValues", {})}
-        units.dynamodb_write_request_unit += write_units(written)
+        # billed on the larger of the item before and after; the bench's items are new or
+        # rewritten with the same attributes, so after = what the update leaves
+        units.dynamodb_write_request_unit += write_units(updated_item(payload))
     elif operation == "DeleteItem":
         units.dynamodb_write_request_unit += write_units(payload["Key"])
     elif operation == "BatchWriteItem":
@@ -183,11 +202,10 @@ def _target(request: AWSRequest) -> str:
 
 
 def call_units(requests: Iterable[AWSRequest]) -> CallUnits:
-    """Turn recorded requests into billed units; UpdateItem is sized by its key and the values
-    it writes (the item after the update may be larger: an underestimate, said in docs). A
-    sensor-state GetItem is sized by the item written back under its key (the canned AWS
-    answers it empty; deployed, it returns that item); its PutItem adds the due index's
-    writes."""
+    """Turn recorded requests into billed units; UpdateItem is sized by the item it leaves
+    (`updated_item`: an item it adds to is billed larger in AWS, said in docs). A sensor-state
+    GetItem is sized by the item written back under its key (the canned AWS answers it empty;
+    deployed, it returns that item); its PutItem adds the due index's writes."""
     result = CallUnits()
     units = result.units
     requests = list(requests)
@@ -270,7 +288,8 @@ class FlavorCost:
     actual: Units
     floor: Units
     operations: Counter[str]  # AWS calls per delivery (receiver + processor)
-    dynamodb_bytes_per_reading: float  # readings item plus DynamoDB's 100-byte overhead
+    # packed readings items plus DynamoDB's 100-byte overhead per item, per reading
+    dynamodb_bytes_per_reading: float
     raw_bytes_per_delivery: float  # gzip JSON lines in the raw archive
     parquet_bytes_per_reading: float
     state: "StateSizes | None" = None  # the sensor's state, when the flavor has readings
@@ -290,31 +309,43 @@ def body_bytes(request: AWSRequest) -> int:
     return int(request.headers.get("X-Amz-Decoded-Content-Length", 0))
 
 
-def stream_event(batch_write_requests: Iterable[AWSRequest]) -> dict[str, Any]:
+def readings_items(requests: Iterable[AWSRequest], table: str) -> list[dict[str, Any]]:
+    """The packed readings items the processor's UpdateItem calls on `table` leave."""
+    items = []
+    for request in requests:
+        if not request.headers.get("X-Amz-Target", b"").endswith(b"UpdateItem"):
+            continue
+        payload = json.loads(request.body)
+        if payload["TableName"] == table:
+            items.append(updated_item(payload))
+    return items
+
+
+def readings_in_item(item: dict[str, Any]) -> int:
+    return sum("#" in name for name in item)  # one attribute `metric#channel` per reading
+
+
+def stream_event(items: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The readings table's stream batch for the items the processor wrote (INSERTs)."""
     records: list[dict[str, Any]] = []
-    for request in batch_write_requests:
-        payload = json.loads(request.body)
-        for writes in payload["RequestItems"].values():
-            for write in writes:
-                item = write["PutRequest"]["Item"]
-                records.append(
-                    {
-                        "eventID": str(len(records)),
-                        "eventName": "INSERT",
-                        "eventSource": "aws:dynamodb",
-                        "awsRegion": "eu-west-1",
-                        "eventSourceARN": (
-                            "arn:aws:dynamodb:eu-west-1:123456789012:table/readings/stream/bench"
-                        ),
-                        "dynamodb": {
-                            "Keys": {"series": item["series"], "point": item["point"]},
-                            "NewImage": item,
-                            "SequenceNumber": f"{len(records):021d}",
-                            "StreamViewType": "NEW_IMAGE",
-                        },
-                    }
-                )
+    for item in items:
+        records.append(
+            {
+                "eventID": str(len(records)),
+                "eventName": "INSERT",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "eu-west-1",
+                "eventSourceARN": (
+                    "arn:aws:dynamodb:eu-west-1:123456789012:table/readings/stream/bench"
+                ),
+                "dynamodb": {
+                    "Keys": {"series": item["series"], "point": item["point"]},
+                    "NewImage": item,
+                    "SequenceNumber": f"{len(records):021d}",
+                    "StreamViewType": "NEW_AND_OLD_IMAGES",
+                },
+            }
+        )
     return {"Records": records}
 
 
@@ -334,14 +365,10 @@ def flavor_cost(
     batch = processor_batch(flavor, body, batch_size)
     first = len(recorded)
     processed = measure(recorded, lambda: processor.handler(batch, context))
-    writes = [
-        r
-        for r in recorded[first:]
-        if r.headers.get("X-Amz-Target", b"").endswith(b"BatchWriteItem")
-    ]
-    readings_in_batch = sum(
-        len(w) for r in writes for w in json.loads(r.body)["RequestItems"].values()
-    )
+    from bench.workload import BENCH_ENV
+
+    writes = readings_items(recorded[first:], BENCH_ENV["READINGS_TABLE"])
+    readings_in_batch = sum(readings_in_item(item) for item in writes)
     readings = readings_in_batch // batch_size
     stream = stream_event(writes)
     lake_first = len(recorded)
@@ -387,17 +414,23 @@ def flavor_cost(
     operations = received.calls.operations + Counter(
         {k: v / batch_size for k, v in processed.calls.operations.items()}
     )
-    item_sizes = [
-        stored_bytes(w["PutRequest"]["Item"]) + 100
-        for r in writes
-        for ws in json.loads(r.body)["RequestItems"].values()
-        for w in ws
-    ]
+    item_bytes_total = sum(stored_bytes(item) + 100 for item in writes)
     raw_puts = [r for r in recorded[first:] if "/raw/" in r.url or "raw%2F" in r.url]
     latest = [
         payload["Item"]
         for r in recorded[first:]
         if _target(r).endswith(".PutItem") and "due_at" in (payload := json.loads(r.body))["Item"]
+    ]
+    # the layout before (one sensor-state item per metric and channel) held each channel as
+    # a reading item of the readings table's earlier layout: the size of one such item each
+    from sensorhook.dal.readings_store import reading_attributes, readings_in
+
+    item_sizes = [
+        stored_bytes(
+            {**reading_attributes(r), "series": {"S": r.series_key}, "point": {"S": r.point_key}}
+        )
+        + 100
+        for r in readings_in(writes)
     ]
     state = None
     if latest and item_sizes:
@@ -418,7 +451,9 @@ def flavor_cost(
         actual=actual,
         floor=floor,
         operations=operations,
-        dynamodb_bytes_per_reading=sum(item_sizes) / len(item_sizes) if item_sizes else 0.0,
+        dynamodb_bytes_per_reading=(
+            item_bytes_total / readings_in_batch if readings_in_batch else 0.0
+        ),
         raw_bytes_per_delivery=sum(body_bytes(r) for r in raw_puts) / batch_size,
         parquet_bytes_per_reading=parquet_bytes / readings_in_batch if readings else 0.0,
         state=state,
@@ -469,7 +504,7 @@ def floor_units(
     config: Any,
     readings: int,
     events: float,
-    writes: list[AWSRequest],
+    writes: list[dict[str, Any]],
     batch_size: int,
 ) -> Units:
     """The least this architecture can spend on one delivery (docs/cost.md, "The floor"):
@@ -479,14 +514,11 @@ def floor_units(
     of its latest state, or one conditional write for a gateway status; one event; the raw
     archive object shared by the batch (the lake writer's share is added by the caller, as
     measured: the lake is part of the product). The packed readings item is taken as large as
-    the items written today together, an upper bound. Lambda duration counts only the calls
-    listed, at the same assumed latencies, and no CPU."""
+    the packed items written today together. Lambda duration counts only the calls listed, at
+    the same assumed latencies, and no CPU."""
     readings_bytes_per_sensor: Counter[str] = Counter()
-    for request in writes:
-        for ws in json.loads(request.body)["RequestItems"].values():
-            for w in ws:
-                item = w["PutRequest"]["Item"]
-                readings_bytes_per_sensor[item["series"]["S"]] += stored_bytes(item)
+    for item in writes:
+        readings_bytes_per_sensor[item["series"]["S"]] += stored_bytes(item)
     sensors = max(1, len(readings_bytes_per_sensor))
     if readings:
         wru = sum(math.ceil(b / batch_size / KB) + 1 for b in readings_bytes_per_sensor.values())

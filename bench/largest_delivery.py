@@ -74,7 +74,7 @@ def measure(chunk_readings: int) -> dict[str, Any]:
         "awsRegion": "eu-west-1",
     }
     with (
-        canned_aws(SECRETS, keep_bodies=False) as aws_calls,
+        canned_aws(SECRETS, keep_requests=False) as aws_calls,
         open(os.devnull, "w") as logs,  # logs go to stdout; kept in memory they would count
         contextlib.redirect_stdout(logs),
     ):

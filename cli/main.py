@@ -12,6 +12,7 @@ from cli.commands import (
     endpoints,
     migrate,
     query,
+    readings,
     replay,
     status,
     subscriptions,
@@ -105,6 +106,7 @@ app.command(name="backfill")(backfill.backfill)
 app.add_typer(endpoints.app, name="endpoints")
 app.command(name="query")(query.query)
 app.add_typer(migrate.app, name="migrate")
+app.command(name="readings")(readings.readings)
 
 
 def run() -> None:

@@ -64,6 +64,7 @@ from local.lake_sql import mirror_bucket
 from local.runtime.stack import EmbeddedStack
 from local.sandbox import Sandbox, sandbox
 from sensorhook.core.flavors import Flavor
+from sensorhook.dal.readings_store import readings_in
 from sensorhook.providers.efento.normalize import metric_and_unit
 from sensorhook.providers.registry import normalize
 
@@ -207,8 +208,9 @@ def _read_back(stack: EmbeddedStack, observer_url: str, result: DemoResult) -> N
     bucket = outputs[Output.BUCKET_NAME]
     report = result.report
 
-    items = list(_paginate(dynamodb, "scan", "Items", TableName=outputs[Output.READINGS_TABLE]))
-    stored = Counter((item["series"]["S"], item["point"]["S"]) for item in items)
+    items = _paginate(dynamodb, "scan", "Items", TableName=outputs[Output.READINGS_TABLE])
+    by_key = {(r.series_key, r.point_key): r for r in readings_in(items)}  # packed items unpacked
+    stored = Counter(by_key)
     expected, expected_events = _expected_points(report)
     lost, extra = expected - set(stored), set(stored) - expected
     result.check(
@@ -216,15 +218,14 @@ def _read_back(stack: EmbeddedStack, observer_url: str, result: DemoResult) -> N
         not lost and not extra,
         f"{len(stored)} stored, {len(expected)} expected, {len(lost)} lost, {len(extra)} extra",
     )
-    by_key = {(item["series"]["S"], item["point"]["S"]): item for item in items}
     efento = _efento_points(report)
     wrong = [
         key
         for key, (value, status) in efento.items()
         if key not in by_key
-        or by_key[key]["status"]["S"] != status
-        or (value is None) != ("value" not in by_key[key])
-        or (value is not None and abs(float(by_key[key]["value"]["N"]) - value) > 1e-9)
+        or by_key[key].status != status
+        or (value is None) != (by_key[key].value is None)
+        or (value is not None and abs(float(by_key[key].value or 0.0) - value) > 1e-9)
     ]
     result.check(
         "every Efento measurement is reconstructed with its value and status",

@@ -24,6 +24,7 @@ from infra.constants import SUBSCRIPTIONS_SCHEDULE_RULE_ID, Output
 from local.emulator import DeliveryFactory, Installation, Secrets, Sender
 from local.runtime.step_functions import wait_for_execution
 from local.sandbox import Sandbox
+from sensorhook.dal.readings_store import readings_in
 
 OUTAGE_S = 8.0  # the installation reports every 2 s: four readings per sensor go undelivered
 DEMO_WEBHOOK_SECRETS = (
@@ -87,8 +88,9 @@ def _stored(box: Sandbox, mac: str) -> Counter[str]:
         KeyConditionExpression="series = :s",
         ExpressionAttributeValues={":s": {"S": f"everactive#{mac}"}},
     ):
-        for item in page["Items"]:
-            sources.setdefault(item["measured_at"]["S"][:19], set()).add(item["event_id"]["S"])
+        for reading in readings_in(page["Items"]):
+            second = reading.measured_at.strftime("%Y-%m-%dT%H:%M:%S")
+            sources.setdefault(second, set()).add(reading.event_id)
     return Counter({second: len(ids) for second, ids in sources.items()})
 
 

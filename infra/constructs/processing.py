@@ -132,7 +132,7 @@ class Processing(Construct):
             stage=stage,
             name="lake-writer",
             handler=LAKE_WRITER_HANDLER,
-            description="Writes each newly inserted reading to Parquet under readings/",
+            description="Writes each reading new to the readings table to Parquet under readings/",
             environment=settings_environment(
                 LakeWriterSettings, {"bucket_name": bucket.bucket_name}
             ),
@@ -147,10 +147,11 @@ class Processing(Construct):
                 starting_position=lambda_.StartingPosition.TRIM_HORIZON,
                 batch_size=config.lake_writer_batch_size,
                 max_batching_window=_seconds_or_none(config.lake_writer_batching_window_seconds),
-                # Only a reading's first write is a new row; TTL deletions are not.
+                # A reading's first write is a new row: an item's INSERT, or a MODIFY adding
+                # readings to it (docs/readings.md); TTL deletions (REMOVE) are not.
                 filters=[
                     lambda_.FilterCriteria.filter(
-                        {"eventName": lambda_.FilterRule.is_equal("INSERT")}
+                        {"eventName": lambda_.FilterRule.or_("INSERT", "MODIFY")}
                     )
                 ],
                 report_batch_item_failures=True,

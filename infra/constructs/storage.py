@@ -53,8 +53,9 @@ class Storage(Construct):
             partition_key=READINGS_PARTITION_KEY,
             sort_key=READINGS_SORT_KEY,
             ttl_attribute=READINGS_TTL_ATTRIBUTE,
-            # The lake writer turns each first INSERT into a Parquet row.
-            stream=dynamodb.StreamViewType.NEW_IMAGE,
+            # The lake writer turns each reading new to an item into a Parquet row: all of an
+            # INSERT's, and those a MODIFY's new image holds and its old image did not.
+            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
         )
         self.sensor_state_table = data_table(
             self,

@@ -50,6 +50,7 @@ from local.faults import KINDS, LOST_RESPONSE, FaultInjector
 from local.runtime.stack import EmbeddedStack
 from local.sandbox import sandbox
 from sensorhook.core.flavors import Flavor
+from sensorhook.dal.readings_store import readings_in
 from sensorhook.providers.registry import normalize
 
 _PUBLISHED_TYPES = ("readings.received", "steam_trap.state_changed")
@@ -288,7 +289,7 @@ def _count_what_landed(
     figures.accepted_deliveries = len(report.delivered())
 
     items = _paginate(dynamodb, "scan", "Items", TableName=stack.outputs[Output.READINGS_TABLE])
-    stored = {(item["series"]["S"], item["point"]["S"]) for item in items}
+    stored = {(r.series_key, r.point_key) for r in readings_in(items)}  # packed items unpacked
     figures.expected_readings, figures.stored_readings = len(expected), len(stored)
     figures.lost, figures.extra = len(expected - stored), len(stored - expected)
 

@@ -22,6 +22,7 @@ from local.demo import (
 from local.emulator import FaultShares, Installation, SendReport
 from local.sandbox import sandbox
 from sensorhook.dal.health_store import SILENCE_SORT_KEY
+from sensorhook.dal.readings_store import ReadingsStore, iso_ms, readings_in
 from sensorhook.dal.sensor_state_store import LATEST_SORT_KEY, state_from_item
 
 pytestmark = pytest.mark.slow
@@ -107,22 +108,16 @@ def test_a_sensor_time_range_query_returns_each_measurement_once(landed):
         by_series[series].append(point)
     series, points = max(by_series.items(), key=lambda item: len(item[1]))
     points.sort()
-    # When the user queries the readings table for that sensor over its time range
-    dynamodb = stack.client("dynamodb")
-    items = []
-    kwargs = {
-        "TableName": stack.outputs[Output.READINGS_TABLE],
-        "KeyConditionExpression": "series = :s AND point BETWEEN :a AND :b",
-        "ExpressionAttributeValues": {
-            ":s": {"S": series},
-            ":a": {"S": points[0]},
-            ":b": {"S": points[-1]},
-        },
-    }
-    for page in dynamodb.get_paginator("query").paginate(**kwargs):
-        items.extend(page["Items"])
+    # When the user queries the readings table for that sensor over its time range, with the
+    # documented one-call read (docs/readings.md)
+    provider, sensor_id = series.split("#", 1)
+    first, last = (
+        datetime.fromisoformat(p.split("#")[0].replace("Z", "+00:00"))
+        for p in (points[0], points[-1])
+    )
+    store = ReadingsStore(stack.outputs[Output.READINGS_TABLE], client=stack.client("dynamodb"))
     # Then every simulated measurement is there once (plus the point's device readings)
-    stored = [item["point"]["S"] for item in items]
+    stored = [r.point_key for r in store.query_range(provider, sensor_id, first, last)]
     assert len(stored) == len(set(stored))
     assert set(points) <= set(stored)
 
@@ -134,10 +129,9 @@ def test_sensor_state_holds_the_newest_reading_of_each_metric(landed):
     for page in dynamodb.get_paginator("scan").paginate(
         TableName=stack.outputs[Output.READINGS_TABLE]
     ):
-        for item in page["Items"]:
-            metric_channel = f"{item['metric']['S']}#{item['channel']['S']}"
-            key = (item["series"]["S"], metric_channel)
-            newest[key] = max(newest.get(key, ""), item["measured_at"]["S"])
+        for reading in readings_in(page["Items"]):
+            key = (reading.series_key, f"{reading.metric}#{reading.channel}")
+            newest[key] = max(newest.get(key, ""), iso_ms(reading.measured_at))
     state = {}
     for page in dynamodb.get_paginator("scan").paginate(
         TableName=stack.outputs[Output.SENSOR_STATE_TABLE]
@@ -178,10 +172,10 @@ def test_the_parquet_lake_answers_sql_like_athena_would(landed):
     # Then the lake matches DynamoDB and holds no reading twice
     assert doubled == (0,)
     readings_now = sum(
-        page["Count"]
+        sum(1 for _ in readings_in(page["Items"]))
         for page in stack.client("dynamodb")
         .get_paginator("scan")
-        .paginate(TableName=stack.outputs[Output.READINGS_TABLE], Select="COUNT")
+        .paginate(TableName=stack.outputs[Output.READINGS_TABLE])
     )
     assert sum(per_provider.values()) == readings_now >= result.figures["readings_in_dynamodb"]
     assert set(per_provider) == {"everactive", "efento"}

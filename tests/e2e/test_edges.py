@@ -28,6 +28,7 @@ from local.faults.drill import publication_key
 from local.runtime.demo_secrets import DEMO_SUBSCRIPTION_ID, DEMO_WEBHOOK_SECRETS
 from local.sandbox import Sandbox, sandbox
 from sensorhook.core.flavors import ROUTES, Flavor
+from sensorhook.dal.readings_store import readings_in
 from sensorhook.providers.registry import normalize
 from tests.builders import signed_v2020_headers
 
@@ -125,7 +126,7 @@ def _stored_and_published(
         "Items",
         TableName=box.stack.outputs[Output.READINGS_TABLE],
     )
-    stored = {(item["series"]["S"], item["point"]["S"]) for item in items}
+    stored = {(r.series_key, r.point_key) for r in readings_in(items)}  # packed items unpacked
     published = [
         e
         for e in _drain_queue(box.stack.client("sqs"), observer)
@@ -174,7 +175,8 @@ def test_every_delivery_sent_three_times_at_once_is_stored_and_published_once(
 
 def _readings_count(box: Sandbox) -> int:
     table = box.stack.outputs[Output.READINGS_TABLE]
-    return sum(1 for _ in _paginate(box.stack.client("dynamodb"), "scan", "Items", TableName=table))
+    items = _paginate(box.stack.client("dynamodb"), "scan", "Items", TableName=table)
+    return sum(1 for _ in readings_in(items))
 
 
 @pytest.mark.parametrize("flavor", list(Flavor))

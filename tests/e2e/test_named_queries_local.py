@@ -22,7 +22,7 @@ from local.lake_sql import (
 )
 from local.sandbox import sandbox
 from sensorhook.core.reading import Reading
-from sensorhook.dal.readings_store import ReadingsStore, reading_from_item
+from sensorhook.dal.readings_store import ReadingsStore, readings_from_item
 
 pytestmark = pytest.mark.slow
 
@@ -67,8 +67,9 @@ def landed(tmp_path_factory: pytest.TempPathFactory) -> Any:
         stack.drain(timeout=60)
         dynamodb = stack.client("dynamodb")
         readings = [
-            reading_from_item(item)
+            reading
             for item in _scan(dynamodb, stack.outputs[Output.READINGS_TABLE])
+            for reading in readings_from_item(item)
         ]
         gateways = _scan(dynamodb, stack.outputs[Output.GATEWAYS_TABLE])
         lake_dir = tmp_path_factory.mktemp("lake")

@@ -12,6 +12,7 @@ from local.emulator import Installation
 from local.runtime.step_functions import wait_for_execution
 from local.sandbox import Sandbox, sandbox
 from sensorhook.dal.queue import IngestQueue
+from sensorhook.dal.readings_store import readings_in
 from sensorhook.logic.backfill import backfill_envelope
 
 pytestmark = pytest.mark.slow
@@ -83,8 +84,9 @@ def test_a_three_day_gap_is_read_in_windows_and_stored_once(box: Sandbox) -> Non
             KeyConditionExpression="series = :s",
             ExpressionAttributeValues={":s": {"S": f"everactive#{mac}"}},
         ):
-            for item in page["Items"]:
-                stored.setdefault(item["measured_at"]["S"][:19], set()).add(item["event_id"]["S"])
+            for reading in readings_in(page["Items"]):
+                second = reading.measured_at.strftime("%Y-%m-%dT%H:%M:%S")
+                stored.setdefault(second, set()).add(reading.event_id)
         assert len(measured) >= 72
         assert measured <= set(stored), sorted(measured - set(stored))[:3]
         assert {len(ids) for ids in stored.values()} == {1}

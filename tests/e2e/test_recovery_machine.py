@@ -24,6 +24,7 @@ from local.demo import _drain_queue, _observe_bus
 from local.emulator import Installation
 from local.runtime.step_functions import wait_for_execution
 from local.sandbox import Sandbox, sandbox
+from sensorhook.dal.readings_store import readings_in
 
 pytestmark = pytest.mark.slow
 
@@ -165,7 +166,7 @@ def _stored_reading_times(world: World, mac: str) -> set[str]:
         KeyConditionExpression="series = :s",
         ExpressionAttributeValues={":s": {"S": f"everactive#{mac}"}},
     ):
-        times |= {item["measured_at"]["S"][:19] + "Z" for item in page["Items"]}
+        times |= {r.measured_at.strftime("%Y-%m-%dT%H:%M:%SZ") for r in readings_in(page["Items"])}
     return times
 
 

@@ -307,7 +307,8 @@ def test_lake_writer_takes_only_inserts_from_the_readings_stream(dev: Synth) -> 
 
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": [_table(dev, "readings"), "StreamArn"]}
     [pattern] = [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]]
-    assert pattern == {"eventName": ["INSERT"]}
+    # an item's INSERT and a MODIFY adding readings to it (docs/readings.md); never REMOVE
+    assert pattern == {"eventName": ["INSERT", "MODIFY"]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping.get("BisectBatchOnFunctionError", False) is False
     assert mapping["MaximumRetryAttempts"] == config.lake_writer_retry_attempts
@@ -326,7 +327,7 @@ def _key_schema(table: dict[str, Any]) -> dict[str, str]:
 
 def test_tables_have_the_documented_keys_ttl_and_stream(dev: Synth) -> None:
     expected = {
-        "readings": ({"HASH": "series", "RANGE": "point"}, "expires_at", "NEW_IMAGE"),
+        "readings": ({"HASH": "series", "RANGE": "point"}, "expires_at", "NEW_AND_OLD_IMAGES"),
         "sensor-state": ({"HASH": "series", "RANGE": "metric_channel"}, None, None),
         "gateways": ({"HASH": "gateway"}, None, None),
         "idempotency": ({"HASH": "id"}, "expiration", None),

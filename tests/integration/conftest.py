@@ -105,7 +105,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         for variable, (table, keys) in TABLES.items():
             # the readings table feeds the lake writer through its stream, as in infra
-            stream = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+            stream = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
             # sensor_state's due index, as in infra (gateway health Queries it)
             indexed = variable == "SENSOR_STATE_TABLE"
             index_keys = [("due_shard", "HASH"), ("due_at", "RANGE")] if indexed else []

@@ -17,8 +17,8 @@ from tests.integration.test_processor import (
     GATEWAY_V3,
     MHM,
     envelope,
-    item_count,
     mhm_envelope,
+    reading_count,
     run,
 )
 
@@ -81,7 +81,7 @@ def test_an_unreadable_body_fails_only_its_own_record(
     assert response == {
         "batchItemFailures": [{"itemIdentifier": m} for m, _ in messages if m != "m-readable"]
     }
-    assert item_count(aws, "READINGS_TABLE") == 16
+    assert reading_count(aws) == 16
     assert len(aws.object_keys("raw/")) == 1
     # and the log tells the body that is gone from the ones refused or failed
     messages_logged = [record.getMessage() for record in caplog.records]

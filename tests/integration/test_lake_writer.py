@@ -16,7 +16,7 @@ from botocore.exceptions import EndpointConnectionError
 from sensorhook.core.flavors import Flavor
 from sensorhook.core.reading import Reading
 from sensorhook.dal.aws_clients import s3_client
-from sensorhook.dal.readings_store import ReadingsStore
+from sensorhook.dal.readings_store import ReadingsStore, iso_ms
 from sensorhook.handlers import lake_writer
 from sensorhook.providers.registry import normalize
 from tests.builders import lambda_context
@@ -213,7 +213,7 @@ def test_modify_and_remove_records_do_not_reach_the_lake(aws: Aws) -> None:
     first = mhm_readings()[0]
     aws.dynamodb.delete_item(
         TableName=READINGS_TABLE,
-        Key={"series": {"S": first.series_key}, "point": {"S": first.point_key}},
+        Key={"series": {"S": first.series_key}, "point": {"S": iso_ms(first.measured_at)}},
     )
     event = stream.next_event()
     assert {record["eventName"] for record in event["Records"]} == {"MODIFY", "REMOVE"}
@@ -247,7 +247,11 @@ def test_an_item_that_is_not_a_reading_stops_the_batch_at_it(aws: Aws) -> None:
     )
     store.put_readings(efento_readings(), ttl_days=0)
     event = stream.next_event()
-    foreign = event["Records"][16]["dynamodb"]["SequenceNumber"]
+    [foreign] = [
+        record["dynamodb"]["SequenceNumber"]
+        for record in event["Records"]
+        if record["dynamodb"]["Keys"]["series"]["S"] == "manual#x"
+    ]
 
     # When the lake writer receives it
     response = run(event)
@@ -266,7 +270,8 @@ def test_a_failed_write_retries_the_whole_batch_and_leaves_each_reading_once(
     # Given a stream batch of two objects (MHM, then Efento) whose second write fails
     stream = ReadingsStream(aws)
     store = ReadingsStore(READINGS_TABLE)
-    store.put_readings([*mhm_readings(), *efento_readings()], ttl_days=90)
+    store.put_readings(mhm_readings(), ttl_days=90)
+    store.put_readings(efento_readings(), ttl_days=90)
     failed_batch = stream.next_event()["Records"]
     fail_lake_puts_after(1)
 
@@ -304,3 +309,52 @@ def test_a_failed_write_retries_the_whole_batch_and_leaves_each_reading_once(
     assert sorted(lake_rows(aws), key=lambda r: (r.series_key, r.point_key)) == sorted(
         expected, key=lambda r: (r.series_key, r.point_key)
     )
+
+
+def test_a_later_delivery_with_other_channels_adds_only_its_readings_to_the_lake(
+    aws: Aws,
+) -> None:
+    # Given the first half of a sensor's readings at one instant, in the lake
+    stream = ReadingsStream(aws)
+    store = ReadingsStore(READINGS_TABLE)
+    mhm = mhm_readings()
+    store.put_readings(mhm[:8], ttl_days=90)
+    run(stream.next_event())
+
+    # When another delivery brings the other half of that instant (a MODIFY of the same item)
+    # and a retry writes it again (a MODIFY that brings nothing new)
+    later = mhm_readings(event_id="everactive-ds-sensor-reading:rest")[8:]
+    store.put_readings(later, ttl_days=90)
+    store.put_readings(later, ttl_days=90)
+    event = stream.next_event()
+    assert {record["eventName"] for record in event["Records"]} == {"MODIFY"}
+    assert run(event) == {"batchItemFailures": []}
+
+    # Then the lake holds every reading of the instant once: the first half from the INSERT,
+    # the second from the first MODIFY, nothing from the retry
+    rows = lake_rows(aws)
+    assert len(rows) == 16
+    assert sorted(rows, key=lambda r: r.point_key) == sorted(
+        [*mhm[:8], *later], key=lambda r: r.point_key
+    )
+
+
+def test_a_modify_without_its_old_image_writes_nothing_and_stops_the_batch(aws: Aws) -> None:
+    # Given a MODIFY as a NEW_IMAGE-only stream would send it (no OldImage)
+    stream = ReadingsStream(aws)
+    store = ReadingsStore(READINGS_TABLE)
+    store.put_readings(mhm_readings()[:8], ttl_days=90)
+    stream.next_event()
+    store.put_readings(mhm_readings()[8:], ttl_days=90)
+    records = stream.next_event()["Records"]
+    for record in records:
+        record["dynamodb"].pop("OldImage", None)
+
+    # When the lake writer receives it
+    response = run({"Records": records})
+
+    # Then none of its readings is written (all would have been, the old ones twice)
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]
+    }
+    assert aws.object_keys("readings/") == []

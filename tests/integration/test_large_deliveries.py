@@ -1,5 +1,6 @@
 """Large Efento deliveries: stored in chunks within the invocation's time, resumed after the last
-chunk stored, and still exactly once (each reading one item and one lake row, each event once)."""
+chunk stored, and still exactly once (each reading stored once, one lake row each, each event
+once)."""
 
 import json
 from collections import Counter
@@ -12,12 +13,13 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from sensorhook.core.flavors import Flavor
 from sensorhook.dal.aws_clients import dynamodb_client, events_client
 from sensorhook.dal.events import EventPublishError
-from sensorhook.handlers import processor
+from sensorhook.dal.readings_store import iso_ms
+from sensorhook.handlers import lake_writer, processor
 from sensorhook.providers.registry import normalize
 from tests.builders import lambda_context, largest_efento_batch
 from tests.integration.conftest import TABLES, Aws
-from tests.integration.test_lake_writer import ReadingsStream
-from tests.integration.test_processor import RECEIVED_AT, envelope, item_count, run
+from tests.integration.test_lake_writer import ReadingsStream, lake_rows
+from tests.integration.test_processor import RECEIVED_AT, envelope, item_count, reading_count, run
 
 IDEMPOTENCY_TABLE = TABLES["IDEMPOTENCY_TABLE"][0]
 
@@ -59,14 +61,18 @@ def published_readings(aws: Aws) -> tuple[Counter[str], Counter[tuple[str, str, 
     return dedupe_ids, points
 
 
-def inserted_points(stream: ReadingsStream) -> Counter[str]:
-    """How often each reading item was INSERTed (what reaches the lake)."""
-    inserted: Counter[str] = Counter()
+def lake_rows_per_reading(aws: Aws, stream: ReadingsStream) -> Counter[tuple[str, ...]]:
+    """How often each reading became a lake row: every stream record so far through the lake
+    writer (an item packs a sensor's instant, so a chunk can INSERT it and a later one MODIFY
+    it with the other channels)."""
+    lake_writer.lake_store.cache_clear()
     while records := stream.next_event()["Records"]:  # a page holds at most 1,000 records
-        inserted.update(
-            r["dynamodb"]["Keys"]["point"]["S"] for r in records if r["eventName"] == "INSERT"
-        )
-    return inserted
+        assert dict(lake_writer.handler({"Records": records}, lambda_context())) == {
+            "batchItemFailures": []
+        }
+    return Counter(
+        (r.series_key, iso_ms(r.measured_at), r.metric, r.channel) for r in lake_rows(aws)
+    )
 
 
 def progress_items(aws: Aws) -> list[dict[str, Any]]:
@@ -101,17 +107,17 @@ def test_a_delivery_out_of_time_resumes_after_its_last_stored_chunk(
         run(("e-1", delivery), context=short)
 
     # Then it failed before its third chunk (SQS will retry it), two chunks stored and recorded
-    assert item_count(aws, "READINGS_TABLE") == 500
+    assert reading_count(aws) == 500
     [progress] = progress_items(aws)
     assert progress["chunks_done"]["N"] == "2"
 
     # When SQS retries it in a fresh invocation
     assert run(("e-1", delivery)) == {"batchItemFailures": []}
 
-    # Then every reading is stored once, inserted once (one lake row each), published once,
+    # Then every reading is stored once, one lake row each, published once,
     # every event under its own dedupe_id, and the progress record is gone
-    assert item_count(aws, "READINGS_TABLE") == total
-    inserts = inserted_points(stream)
+    assert reading_count(aws) == total
+    inserts = lake_rows_per_reading(aws, stream)
     assert len(inserts) == total and set(inserts.values()) == {1}
     dedupe_ids, points = published_readings(aws)
     assert len(points) == total and set(points.values()) == {1}
@@ -139,7 +145,7 @@ def test_a_chunk_interrupted_part_way_is_stored_again_without_doubles(
     def fail_third_chunk(**_: Any) -> None:
         nonlocal puts
         puts += 1
-        if item_count(aws, "READINGS_TABLE") == 750:
+        if reading_count(aws) == 750:
             raise EventPublishError("EventBridge unavailable")
 
     events_client().meta.events.register("before-call.events.PutEvents", fail_third_chunk)
@@ -150,10 +156,10 @@ def test_a_chunk_interrupted_part_way_is_stored_again_without_doubles(
     events_client().meta.events.unregister("before-call.events.PutEvents", fail_third_chunk)
     assert run(("e-1", delivery)) == {"batchItemFailures": []}
 
-    # Then the third chunk was stored again: still one item and one lake row per reading, and
+    # Then the third chunk was stored again: still each reading once and one lake row each, and
     # every reading published once
-    assert item_count(aws, "READINGS_TABLE") == total
-    inserts = inserted_points(stream)
+    assert reading_count(aws) == total
+    inserts = lake_rows_per_reading(aws, stream)
     assert len(inserts) == total and set(inserts.values()) == {1}
     dedupe_ids, points = published_readings(aws)
     assert len(points) == total and set(points.values()) == {1}
@@ -175,6 +181,6 @@ def test_a_late_chunk_no_store_can_take_quarantines_the_delivery_before_any_writ
 
     # Then it is quarantined whole: nothing of its first chunks was stored or published
     assert aws.object_keys("quarantine/") != []
-    assert item_count(aws, "READINGS_TABLE") == 0
+    assert reading_count(aws) == 0
     assert item_count(aws, "SENSOR_STATE_TABLE") == 0
     assert aws.published_events() == []

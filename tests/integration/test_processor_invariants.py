@@ -1,22 +1,31 @@
 """Invariants of the processor that nothing else would notice breaking: an interrupted delivery
-is not skipped, DynamoDB's unprocessed writes are written, and the test Lambda context counts
-down like Lambda's."""
+is not skipped, a failed write among concurrent readings writes fails the call (so it is
+retried), and the test Lambda context counts down like Lambda's."""
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from botocore.exceptions import ClientError
 
-from sensorhook.dal import readings_store as readings_store_module
+from sensorhook.core.flavors import Flavor
 from sensorhook.dal.aws_clients import dynamodb_client
-from sensorhook.dal.readings_store import ReadingsStore
+from sensorhook.dal.readings_store import ReadingsStore, iso_ms
 from sensorhook.handlers import processor
 from sensorhook.providers.registry import normalize
 from tests.builders import lambda_context
 from tests.integration.conftest import TABLES, Aws
-from tests.integration.test_processor import RECEIVED_AT, item_count, mhm_envelope, run
+from tests.integration.test_processor import (
+    RECEIVED_AT,
+    item_count,
+    mhm_envelope,
+    reading_count,
+    run,
+    writes_readings,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -40,18 +49,17 @@ def test_a_delivery_killed_mid_write_is_processed_at_its_next_receive(
     processor.processor_settings.cache_clear()
     delivery = mhm_envelope()
 
-    def kill(**_: Any) -> None:
-        raise LambdaKilled
+    def kill(params: dict[str, Any], **_: Any) -> None:
+        if writes_readings(params):
+            raise LambdaKilled
 
     dynamodb_client().meta.events.register(
-        "before-call.dynamodb.BatchWriteItem", kill, unique_id="kill"
+        "before-call.dynamodb.UpdateItem", kill, unique_id="kill"
     )
     with pytest.raises(LambdaKilled):
         run(("m-1", delivery), context=lambda_context(remaining_ms=1_200))
-    dynamodb_client().meta.events.unregister(
-        "before-call.dynamodb.BatchWriteItem", unique_id="kill"
-    )
-    assert item_count(aws, "READINGS_TABLE") == 0
+    dynamodb_client().meta.events.unregister("before-call.dynamodb.UpdateItem", unique_id="kill")
+    assert reading_count(aws) == 0
 
     # When SQS delivers it again after that invocation's timeout (a new environment)
     time.sleep(1.5)
@@ -64,42 +72,58 @@ def test_a_delivery_killed_mid_write_is_processed_at_its_next_receive(
     # delivery is stored, not refused as "in progress" until the idempotency TTL
     assert [type(error) for _, error, _ in batch.exceptions] == []
     assert response == {"batchItemFailures": []}
-    assert item_count(aws, "READINGS_TABLE") == 16
+    assert reading_count(aws) == 16
 
 
-class PartlyProcessingClient:
-    """DynamoDB as it behaves under load: the first BatchWriteItem writes only the first half
-    of its items and returns the rest as UnprocessedItems."""
+class FailingOnceClient:
+    """DynamoDB failing one write (throttled past botocore's retries, or a timeout) among the
+    concurrent writes of a large chunk; every other write goes through."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, fail_point: str) -> None:
         self._client = client
-        self.calls = 0
+        self._fail_point = fail_point
+        self.failed = 0
 
-    def batch_write_item(self, RequestItems: dict[str, list[Any]]) -> dict[str, Any]:
-        self.calls += 1
-        [(table, requests)] = RequestItems.items()
-        if self.calls > 1:
-            return dict(self._client.batch_write_item(RequestItems=RequestItems))
-        half = len(requests) // 2
-        self._client.batch_write_item(RequestItems={table: requests[:half]})
-        return {"UnprocessedItems": {table: requests[half:]}}
+    def update_item(self, **request: Any) -> dict[str, Any]:
+        if request["Key"]["point"]["S"] == self._fail_point and not self.failed:
+            self.failed += 1
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}},
+                "UpdateItem",
+            )
+        return dict(self._client.update_item(**request))
 
 
-def test_items_dynamodb_leaves_unprocessed_are_written_by_a_retry(
-    aws: Aws, monkeypatch: pytest.MonkeyPatch
+def test_one_failed_write_among_concurrent_ones_fails_the_call_and_its_retry_stores_all(
+    aws: Aws,
 ) -> None:
-    monkeypatch.setattr(readings_store_module.time, "sleep", lambda _: None)
-    delivery = mhm_envelope()
-    readings = normalize(
-        delivery.flavor, delivery.body or "", event_id=delivery.event_id, received_at=RECEIVED_AT
-    ).readings
-    client = PartlyProcessingClient(dynamodb_client())
+    # Given 40 instants of 3 readings, one of whose writes fails once
+    readings = [
+        reading.model_copy(
+            update={"measured_at": RECEIVED_AT - timedelta(minutes=minute), "channel": channel}
+        )
+        for reading in normalize(
+            Flavor.EVERACTIVE_DS_SENSOR_READING,
+            mhm_envelope().body or "",
+            event_id="e-1",
+            received_at=RECEIVED_AT,
+        ).readings[:1]
+        for minute in range(40)
+        for channel in ("0", "1", "2")
+    ]
+    failing = iso_ms(RECEIVED_AT - timedelta(minutes=17))
+    client = FailingOnceClient(dynamodb_client(), failing)
+    store = ReadingsStore(TABLES["READINGS_TABLE"][0], client, writers=8)
 
-    written = ReadingsStore(TABLES["READINGS_TABLE"][0], client).put_readings(readings, ttl_days=90)
+    # When they are written concurrently, the write fails: the caller (SQS) must retry
+    with pytest.raises(ClientError):
+        store.put_readings(readings, ttl_days=90)
 
-    assert written == 16
-    assert client.calls == 2
-    assert item_count(aws, "READINGS_TABLE") == 16
+    # Then the retry writes all of them, each once
+    assert store.put_readings(readings, ttl_days=90) == 120
+    assert client.failed == 1
+    assert reading_count(aws) == 120
+    assert item_count(aws, "READINGS_TABLE") == 40
 
 
 def test_the_test_lambda_context_counts_down_from_realistic_time_left() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from botocore.awsrequest import AWSRequest
 
-from bench.cost import KB, Units, call_units, item_bytes, write_units
+from bench.cost import KB, Units, call_units, item_bytes, updated_item, write_units
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,12 +117,13 @@ def test_the_real_handlers_calls_are_counted_per_delivery() -> None:
     # Then every flavor is priced above its floor and below ten times it
     for cost in costs.values():
         assert 1.0 <= cost["ratio"] < 10, cost["flavor"]
-    # and the machine-health sample's 16 readings are each one BatchWriteItem item, with one
-    # sensor-state write per metric: today's data model, the one the floor undercuts
+    # and the machine-health sample's 16 readings are one packed readings item (one UpdateItem
+    # of about 3.5 KB), with one sensor-state write per metric: the floor undercuts that
     mhm = costs["everactive-ds-sensor-reading"]
     assert mhm["readings"] == 16
     assert mhm["operations"]["SendMessage"] == 1
     assert mhm["operations"]["PutEvents"] == 1
+    assert "BatchWriteItem" not in mhm["operations"]
     assert mhm["wru"] > mhm["floor_wru"]
 
 
@@ -151,3 +152,26 @@ def test_a_state_read_is_sized_by_the_item_written_back_and_a_due_move_costs_the
     # delete and a put of a small entry) is paid on one write in three
     assert units.dynamodb_read_request_unit == 2
     assert units.dynamodb_write_request_unit == pytest.approx(6 + 2 / 3, abs=0.01)
+
+
+def test_an_update_is_sized_by_the_item_it_leaves_under_the_real_attribute_names() -> None:
+    # Given a packed readings write: names behind placeholders, a value over 1 KB
+    update = {
+        "TableName": "readings",
+        "Key": {"series": {"S": "s"}, "point": {"S": "p"}},
+        "UpdateExpression": "SET #provider = :provider, #r0 = :r0",
+        "ExpressionAttributeNames": {"#provider": "provider", "#r0": "temperature#0"},
+        "ExpressionAttributeValues": {
+            ":provider": {"S": "efento"},
+            ":r0": {"M": {"t": {"S": "x" * 1100}}},
+        },
+    }
+    # Then it is billed on key plus each attribute under its own name: 2 units
+    assert updated_item(update) == {
+        "series": {"S": "s"},
+        "point": {"S": "p"},
+        "provider": {"S": "efento"},
+        "temperature#0": {"M": {"t": {"S": "x" * 1100}}},
+    }
+    units = call_units([_request("DynamoDB_20120810.UpdateItem", update)]).units
+    assert units.dynamodb_write_request_unit == 2

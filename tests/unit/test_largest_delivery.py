@@ -58,14 +58,8 @@ class MemoryDynamoDB:
     """The DynamoDB calls the processor makes, kept in memory; counts every reading write."""
 
     def __init__(self) -> None:
-        self.reading_writes: Counter[tuple[str, str]] = Counter()
+        self.reading_writes: Counter[tuple[str, str, str]] = Counter()
         self.progress: dict[str, str] = {}
-
-    def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
-        for request in next(iter(RequestItems.values())):
-            item = request["PutRequest"]["Item"]
-            self.reading_writes[(item["series"]["S"], item["point"]["S"])] += 1
-        return {"UnprocessedItems": {}}
 
     def put_item(self, TableName: str, Item: dict[str, Any], **_: Any) -> dict[str, Any]:
         if TableName == "idempotency":
@@ -82,7 +76,12 @@ class MemoryDynamoDB:
         self.progress.pop(Key["id"]["S"], None)
         return {}
 
-    def update_item(self, **_: Any) -> dict[str, Any]:
+    def update_item(self, TableName: str, **request: Any) -> dict[str, Any]:
+        if TableName == "readings":  # one attribute `metric#channel` per reading written
+            key = request["Key"]
+            for name in request["ExpressionAttributeNames"].values():
+                if "#" in name:
+                    self.reading_writes[(key["series"]["S"], key["point"]["S"], name)] += 1
         return {}
 
 

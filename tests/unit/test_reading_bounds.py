@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from sensorhook.core.normalized import NormalizedDelivery
 from sensorhook.core.reading import Reading
 
 AT = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -58,3 +59,53 @@ def test_int32_fields_reject_what_the_lake_columns_cannot_hold(field: str, numbe
     with pytest.raises(ValidationError) as raised:
         reading(**{field: number})
     assert [error["loc"] for error in raised.value.errors()] == [(field,)]
+
+
+def _instant_of(count: int, text_bytes: int, at: datetime = AT) -> list[Reading]:
+    """`count` readings of one sensor at one instant, each with `text_bytes` of text_value."""
+    return [
+        reading(channel=str(n), text_value="x" * text_bytes, value=None, measured_at=at)
+        for n in range(count)
+    ]
+
+
+def test_readings_of_one_instant_that_one_item_cannot_hold_are_refused_together() -> None:
+    # Given readings each within the per-record limit (64 KiB of text), 7 of them at one instant
+    # of one sensor: together past what one packed item (400 KB) holds
+    too_many = _instant_of(7, 60_000)
+
+    # Then the delivery holding them is refused (quarantined before any write)
+    with pytest.raises(ValidationError, match="more than one DynamoDB item holds"):
+        NormalizedDelivery(readings=too_many)
+    # while 6 of them, or the 7 at distinct instants, are one delivery
+    assert len(NormalizedDelivery(readings=too_many[:6]).readings) == 6
+    spread = [
+        r.model_copy(update={"measured_at": AT.replace(minute=n)}) for n, r in enumerate(too_many)
+    ]
+    assert len(NormalizedDelivery(readings=spread).readings) == 7
+
+
+def test_multibyte_text_is_measured_in_bytes() -> None:
+    # Given 7 readings at one instant of 20,000 three-byte characters each: 60,000 bytes each,
+    # 420,000 in all, though only 140,000 characters
+    wide = [r.model_copy(update={"text_value": "€" * 20_000}) for r in _instant_of(7, 0)]
+
+    # Then they are refused together, and 6 of them (360,000 bytes) are not
+    with pytest.raises(ValidationError, match="more than one DynamoDB item holds"):
+        NormalizedDelivery(readings=wide)
+    assert len(NormalizedDelivery(readings=wide[:6]).readings) == 6
+
+
+def test_a_metric_the_table_escapes_is_measured_as_written() -> None:
+    # Given 7 readings at one instant, each a 900-character metric of "#" (2,700 bytes once the
+    # table escapes it, docs/readings.md) and 56,000 bytes of text: about 399,000 bytes as
+    # text, about 412,000 as the item holds them
+    hashes = [
+        reading(metric="#" * 900, channel=str(n), text_value="x" * 56_000, value=None)
+        for n in range(7)
+    ]
+
+    # Then they are refused together, and 6 of them are not
+    with pytest.raises(ValidationError, match="more than one DynamoDB item holds"):
+        NormalizedDelivery(readings=hashes)
+    assert len(NormalizedDelivery(readings=hashes[:6]).readings) == 6

@@ -8,6 +8,7 @@ from sensorhook.core.reading import (
     PARTITION_KEY_MAX_BYTES,
     Reading,
     UtcDatetime,
+    check_packed_size,
     check_record_text,
 )
 
@@ -67,3 +68,8 @@ class NormalizedDelivery(BaseModel):
     readings: list[Reading] = Field(default_factory=list)
     gateway_statuses: list[GatewayStatus] = Field(default_factory=list)
     steam_trap_changes: list[SteamTrapStateChanged] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _packable(self) -> "NormalizedDelivery":
+        check_packed_size(self.readings)
+        return self

@@ -5,6 +5,8 @@ Canonical units (UCUM-style codes) are documented in docs/canonical-reading.md.
 """
 
 import math
+from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
@@ -42,6 +44,13 @@ SORT_KEY_MAX_BYTES = 1024
 RECORD_TEXT_MAX_BYTES = 64 * 1024
 
 
+# One readings item packs every reading of one sensor at one instant (dal/readings_store.py):
+# all of its readings' text together, plus the names, numbers and map framing each reading
+# adds (at most PACKED_READING_OVERHEAD_BYTES), must stay under DynamoDB's 400 KB item.
+PACKED_ITEM_MAX_BYTES = 400 * 1024 - 4 * 1024  # room for the keys and the sensor's fields
+PACKED_READING_OVERHEAD_BYTES = 160
+
+
 def text_bytes(*texts: str | None) -> int:
     return sum(len(text.encode()) for text in texts if text is not None)
 
@@ -51,6 +60,42 @@ def check_record_text(*texts: str | None) -> None:
     a record whose text no store could hold."""
     if text_bytes(*texts) > RECORD_TEXT_MAX_BYTES:
         raise ValueError(f"text fields exceed {RECORD_TEXT_MAX_BYTES} bytes in all")
+
+
+def check_packed_size(readings: "Iterable[Reading]") -> None:
+    """Refuse (a validation error, so the delivery is quarantined before anything is written)
+    readings whose packed item for one sensor and instant would pass DynamoDB's 400 KB.
+
+    Text is measured in characters first (at most 4 bytes each): only an instant that might
+    be too large is measured in bytes."""
+    chars: dict[tuple[str, datetime], int] = {}
+    for reading in readings:
+        key = (reading.series_key, reading.measured_at)
+        chars[key] = (
+            chars.get(key, 0)
+            + reading.text_chars()
+            + reading.escapes()
+            + PACKED_READING_OVERHEAD_BYTES
+        )
+    suspects = {key for key, size in chars.items() if 4 * size > PACKED_ITEM_MAX_BYTES}
+    if not suspects:
+        return
+    sizes: dict[tuple[str, datetime], int] = {}
+    for reading in readings:
+        key = (reading.series_key, reading.measured_at)
+        if key in suspects:
+            sizes[key] = (
+                sizes.get(key, 0)
+                + reading.text_bytes()
+                + reading.escapes()
+                + PACKED_READING_OVERHEAD_BYTES
+            )
+    for (series, measured_at), size in sizes.items():
+        if size > PACKED_ITEM_MAX_BYTES:
+            raise ValueError(
+                f"the readings of {series} at {measured_at.isoformat()} together exceed "
+                f"{PACKED_ITEM_MAX_BYTES} bytes, more than one DynamoDB item holds"
+            )
 
 
 class Reading(BaseModel):
@@ -84,7 +129,11 @@ class Reading(BaseModel):
             raise ValueError(f"provider#sensor_id exceeds {PARTITION_KEY_MAX_BYTES} bytes")
         if len(self.point_key.encode()) > SORT_KEY_MAX_BYTES:
             raise ValueError(f"time#metric#channel exceeds {SORT_KEY_MAX_BYTES} bytes")
-        check_record_text(
+        check_record_text(*self._texts())
+        return self
+
+    def _texts(self) -> tuple[str | None, ...]:
+        return (
             self.provider,
             self.sensor_id,
             self.sensor_family,
@@ -97,7 +146,18 @@ class Reading(BaseModel):
             self.schema_name,
             self.text_value,
         )
-        return self
+
+    def text_bytes(self) -> int:
+        """All text of the reading, UTF-8 encoded."""
+        return text_bytes(*self._texts())
+
+    def text_chars(self) -> int:
+        return sum(len(text) for text in self._texts() if text is not None)
+
+    def escapes(self) -> int:
+        """Bytes the readings table adds to the metric in the reading's attribute name (a `#`
+        or `%` is written as three characters, dal/readings_store.py)."""
+        return 2 * (self.metric.count("#") + self.metric.count("%"))
 
     @property
     def series_key(self) -> str:

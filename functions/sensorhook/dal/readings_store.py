@@ -1,4 +1,15 @@
-"""The readings table: every canonical reading, keyed (series, point), queried by time range.
+"""The readings table: every canonical reading, packed one item per sensor and instant.
+
+An item is keyed series=`provider#sensor_id`, point=`iso_ms(measured_at)` and holds every
+reading of that sensor measured at that instant, one top-level attribute per reading named
+`metric#channel` (the only attribute names with a `#`) whose value is a compact map of the
+reading's own fields (`PACKED_FIELDS`); the sensor's fields (provider, sensor_id,
+sensor_family) are stored once. Writes are UpdateItem `SET` of each reading's attribute, so a
+later delivery with other channels at the same instant adds to the item instead of replacing
+it, and the same reading written twice is one attribute (docs/readings.md).
+
+Items written before the packing (one per reading, point=`<second>Z#metric#channel`, the
+reading's fields as attributes) are read as well until their TTL removes them.
 
 Items are written with the low-level client in DynamoDB's wire format: this is the hot path
 of the processor, and boto3's resource layer would cost a TypeSerializer walk per attribute.
@@ -6,9 +17,10 @@ Numbers are written as the exact decimal text of the float (what `Decimal(repr(x
 so nothing is rounded on the way in.
 """
 
-import time
-from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
+import threading
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,14 +32,36 @@ from sensorhook.dal.aws_clients import dynamodb_client
 AttributeValue = dict[str, Any]
 Item = dict[str, AttributeValue]
 
-_BATCH_WRITE_MAX_ITEMS = 25
-_UNPROCESSED_RETRIES = 8
 _KEY_ATTRIBUTES = ("series", "point", "expires_at")
 _DESERIALIZER = TypeDeserializer()
-
-
-class UnprocessedWritesError(RuntimeError):
-    """DynamoDB kept returning UnprocessedItems after every retry; the caller must retry."""
+SENSOR_FIELDS = ("provider", "sensor_id", "sensor_family")
+# A reading's own fields in its packed map, by short name: each name is stored once per
+# reading, so short names keep a packed item (and its write units) small.
+PACKED_FIELDS = {
+    "unit": "u",
+    "status": "s",
+    "value": "v",
+    "error_code": "e",
+    "period_s": "p",
+    "received_at": "r",
+    "event_id": "i",
+    "gateway_id": "g",
+    "schema_name": "n",
+    "text_value": "t",
+    "future_dated": "f",
+}
+_FIELD_OF = {short: name for name, short in PACKED_FIELDS.items()}
+# Readings SET by one UpdateItem: keeps its expression far below DynamoDB's 4 KB; an item with
+# more readings is written by several updates of the same key, each idempotent.
+_READINGS_PER_UPDATE = 100
+# Concurrent UpdateItem calls of one put_readings: a chunk of a large Efento delivery is
+# thousands of items, each one round trip (docs/readings.md, "Writes").
+WRITERS = 16
+# One process never updates an item from two threads at once. DynamoDB applies concurrent
+# updates of an item one after the other; the embedded AWS of the local mode (moto), where
+# every Lambda runs in one process, reads, creates and writes an item in steps, so two
+# deliveries adding to one new item at once would both be INSERTs there (two lake rows).
+_ITEM_LOCKS = tuple(threading.Lock() for _ in range(64))
 
 
 def iso_ms(moment: datetime) -> str:
@@ -79,46 +113,171 @@ def reading_from_item(item: Mapping[str, Any]) -> Reading:
     return Reading.model_validate(fields)
 
 
+def reading_name(reading: Reading) -> str:
+    """The reading's attribute in its packed item: `metric#channel` (a `#` even when the
+    channel is empty, which is how a reading's attribute is told from the sensor's). A `%` or
+    `#` in the metric is written `%25` or `%23`, so the first `#` always ends the metric and no
+    two readings share a name (`a#b` + `1` and `a` + `b#1` would)."""
+    metric = reading.metric.replace("%", "%25").replace("#", "%23")
+    return f"{metric}#{reading.channel}"
+
+
+def metric_and_channel(name: str) -> tuple[str, str]:
+    """The metric and channel a reading's attribute name stands for (`reading_name` undone)."""
+    metric, _, channel = name.partition("#")
+    return metric.replace("%23", "#").replace("%25", "%"), channel
+
+
+def packed_reading(reading: Reading) -> AttributeValue:
+    """The reading's own fields as its packed map; absent optional fields are omitted."""
+    fields: Item = {
+        "u": {"S": reading.unit},
+        "s": {"S": reading.status},
+        "r": {"S": iso_ms(reading.received_at)},
+        "i": {"S": reading.event_id},
+    }
+    if reading.value is not None:
+        fields["v"] = number(reading.value)
+    if reading.error_code is not None:
+        fields["e"] = number(reading.error_code)
+    if reading.period_s is not None:
+        fields["p"] = number(reading.period_s)
+    if reading.gateway_id is not None:
+        fields["g"] = {"S": reading.gateway_id}
+    if reading.schema_name is not None:
+        fields["n"] = {"S": reading.schema_name}
+    if reading.text_value is not None:
+        fields["t"] = {"S": reading.text_value}
+    if reading.future_dated:
+        fields["f"] = {"BOOL": True}
+    return {"M": fields}
+
+
+def is_packed(item: Mapping[str, Any]) -> bool:
+    """A packed item's point is the instant alone; an item of the old layout (one reading,
+    point `<second>Z#metric#channel`) has a `#` in it."""
+    point = item["point"]
+    return "#" not in (point["S"] if isinstance(point, dict) else point)
+
+
+def readings_from_item(
+    item: Mapping[str, Any], *, skip: Collection[str] = frozenset()
+) -> list[Reading]:
+    """Every reading of a deserialized item (a Query result or a stream image), packed or of
+    the old layout, in attribute-name order; `skip`: names (`reading_name`) to leave out."""
+    if not is_packed(item):
+        return [reading_from_item(item)]
+    names = sorted(name for name in item if "#" in name and name not in skip)
+    if not names:
+        return []  # e.g. moto's stream image of the key alone, before an update's attributes
+    sensor = {name: item[name] for name in SENSOR_FIELDS}
+    return [_unpacked(sensor, item["point"], name, item[name]) for name in names]
+
+
+def _unpacked(
+    sensor: Mapping[str, Any], point: str, name: str, packed: Mapping[str, Any]
+) -> Reading:
+    metric, channel = metric_and_channel(name)
+    fields = {_FIELD_OF[short]: value for short, value in packed.items()}
+    fields.setdefault("gateway_id", None)
+    fields.setdefault("value", None)
+    return Reading.model_validate(
+        {**sensor, **fields, "metric": metric, "channel": channel, "measured_at": point}
+    )
+
+
+def deserialized(item: Mapping[str, AttributeValue]) -> dict[str, Any]:
+    """A wire-format item (what the low-level client returns) as Python values."""
+    return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
+
+
+def readings_in(items: Iterable[Mapping[str, AttributeValue]]) -> Iterator[Reading]:
+    """Every reading of wire-format items (a Scan or Query page), packed or of the old layout."""
+    for item in items:
+        yield from readings_from_item(deserialized(item))
+
+
+def _second(moment: datetime) -> str:
+    """The UTC second a moment falls in, as the text both layouts' points start with."""
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 class ReadingsStore:
-    def __init__(self, table_name: str, client: Any = None) -> None:
+    def __init__(self, table_name: str, client: Any = None, *, writers: int = WRITERS) -> None:
         self._table_name = table_name
         self._client = client or dynamodb_client()
+        self._writers = writers
 
     def put_readings(self, readings: Iterable[Reading], *, ttl_days: int) -> int:
-        """Write every reading (BatchWriteItem, 25 a call); returns the number of items written.
+        """Merge every reading into its sensor's item for its instant; returns the number of
+        readings written (the same reading twice in one call counts, and is written, once: the
+        last wins, as a later delivery of it overwrites it).
 
-        A reading stays hot `ttl_days` after it was received (0: forever), never after it was
-        measured: a backfill of readings older than the TTL would otherwise expire at once, and
-        its next copy would be an INSERT again, a second row in the lake. The same
-        (series, point) twice in one call is written once (the last wins), because
-        BatchWriteItem rejects duplicate keys in one request.
+        One UpdateItem per item (more for an item of over `_READINGS_PER_UPDATE` readings),
+        `WRITERS` at a time. Each SETs only its readings' attributes: readings of the item
+        written by other deliveries stay, and writing the same reading again changes nothing
+        a reader or the lake counts. An item stays hot `ttl_days` after its newest write's
+        receipt (0: forever), never after it was measured: a backfill of readings older than
+        the TTL would otherwise expire at once, and its next copy would be an INSERT again, a
+        second row in the lake.
         """
-        ttl_s = ttl_days * 86_400
-        items: dict[tuple[str, str], Item] = {}
+        items: dict[tuple[str, str], dict[str, Reading]] = {}
         for reading in readings:
-            series, point = reading.series_key, reading.point_key
-            item = reading_attributes(reading)
-            item["series"] = {"S": series}
-            item["point"] = {"S": point}
-            if ttl_s:
-                item["expires_at"] = {"N": str(int(reading.received_at.timestamp()) + ttl_s)}
-            items[(series, point)] = item
-        requests = [{"PutRequest": {"Item": item}} for item in items.values()]
-        for start in range(0, len(requests), _BATCH_WRITE_MAX_ITEMS):
-            self._write_all(requests[start : start + _BATCH_WRITE_MAX_ITEMS])
-        return len(requests)
+            key = (reading.series_key, iso_ms(reading.measured_at))
+            items.setdefault(key, {})[reading_name(reading)] = reading
+        updates = [
+            self._updates(series, point, by_name, ttl_s=ttl_days * 86_400)
+            for (series, point), by_name in items.items()
+        ]
+        if len(updates) > 1 and self._writers > 1:
+            with ThreadPoolExecutor(max_workers=min(self._writers, len(updates))) as pool:
+                # map re-raises the first failed write here: the caller's retry rewrites all
+                for _ in pool.map(self._update_all, updates):
+                    pass
+        else:
+            for item_updates in updates:
+                self._update_all(item_updates)
+        return sum(len(by_name) for by_name in items.values())
 
-    def _write_all(self, requests: list[dict[str, Any]]) -> None:
-        pending = {self._table_name: requests}
-        for attempt in range(_UNPROCESSED_RETRIES):
-            response = self._client.batch_write_item(RequestItems=pending)
-            pending = response.get("UnprocessedItems") or {}
-            if not pending:
-                return
-            time.sleep(min(0.05 * 2**attempt, 2.0))
-        raise UnprocessedWritesError(
-            f"{len(pending[self._table_name])} readings still unprocessed by BatchWriteItem"
-        )
+    def _updates(
+        self, series: str, point: str, by_name: Mapping[str, Reading], *, ttl_s: int
+    ) -> list[dict[str, Any]]:
+        """The UpdateItem requests that merge `by_name` into the item (series, point)."""
+        any_reading = next(iter(by_name.values()))
+        sensor_names = {"#provider": "provider", "#sensor": "sensor_id", "#family": "sensor_family"}
+        sensor_values: Item = {
+            ":provider": {"S": any_reading.provider},
+            ":sensor": {"S": any_reading.sensor_id},
+            ":family": {"S": any_reading.sensor_family},
+        }
+        if ttl_s:
+            newest = max(reading.received_at for reading in by_name.values())
+            sensor_names["#expires"] = "expires_at"
+            sensor_values[":expires"] = {"N": str(int(newest.timestamp()) + ttl_s)}
+        names = sorted(by_name)
+        requests = []
+        for start in range(0, len(names), _READINGS_PER_UPDATE):
+            attribute_names, values = dict(sensor_names), dict(sensor_values)
+            for n, name in enumerate(names[start : start + _READINGS_PER_UPDATE]):
+                attribute_names[f"#r{n}"] = name
+                values[f":r{n}"] = packed_reading(by_name[name])
+            assignments = (f"{placeholder} = :{placeholder[1:]}" for placeholder in attribute_names)
+            requests.append(
+                {
+                    "TableName": self._table_name,
+                    "Key": {"series": {"S": series}, "point": {"S": point}},
+                    "UpdateExpression": "SET " + ", ".join(assignments),
+                    "ExpressionAttributeNames": attribute_names,
+                    "ExpressionAttributeValues": values,
+                }
+            )
+        return requests
+
+    def _update_all(self, requests: list[dict[str, Any]]) -> None:
+        key = requests[0]["Key"]
+        with _ITEM_LOCKS[hash((key["series"]["S"], key["point"]["S"])) % len(_ITEM_LOCKS)]:
+            for request in requests:
+                self._client.update_item(**request)
 
     def newest_before(self, provider: str, sensor_id: str, before: datetime) -> datetime | None:
         """When the sensor's newest reading measured before `before` (whole seconds) was
@@ -128,22 +287,31 @@ class ReadingsStore:
             KeyConditionExpression="series = :series AND point < :before",
             ExpressionAttributeValues={
                 ":series": {"S": f"{provider}#{sensor_id}"},
-                ":before": {"S": before.strftime("%Y-%m-%dT%H:%M:%SZ")},
+                # below both layouts' points of that second ("<second>.mmmZ", "<second>Z#...")
+                ":before": {"S": _second(before)},
             },
-            ProjectionExpression="measured_at",
+            ProjectionExpression="#point, #measured_at",
+            ExpressionAttributeNames={"#point": "point", "#measured_at": "measured_at"},
             ScanIndexForward=False,
             Limit=1,
         )
         items = response.get("Items", [])
         if not items:
             return None
-        return datetime.fromisoformat(items[0]["measured_at"]["S"].replace("Z", "+00:00"))
+        item = items[0]
+        measured_at = item["point"]["S"] if is_packed(item) else item["measured_at"]["S"]
+        return datetime.fromisoformat(measured_at.replace("Z", "+00:00"))
 
     def query_range(
         self, provider: str, sensor_id: str, start: datetime, end: datetime
     ) -> list[Reading]:
-        """Every reading of one sensor measured in [start, end] (whole seconds), oldest first."""
-        return list(self._query(f"{provider}#{sensor_id}", start, end))
+        """Every reading of one sensor measured in [start, end] (whole seconds), oldest first
+        (then by metric and channel): one paginated Query, packed items unpacked. A reading
+        stored in both layouts (written again after the packing) is returned once."""
+        unique: dict[tuple[datetime, str, str], Reading] = {}
+        for reading in self._query(f"{provider}#{sensor_id}", start, end):
+            unique.setdefault((reading.measured_at, reading.metric, reading.channel), reading)
+        return [unique[key] for key in sorted(unique)]
 
     def _query(self, series: str, start: datetime, end: datetime) -> Iterator[Reading]:
         paginator = self._client.get_paginator("query")
@@ -152,13 +320,11 @@ class ReadingsStore:
             KeyConditionExpression="series = :series AND point BETWEEN :start AND :end",
             ExpressionAttributeValues={
                 ":series": {"S": series},
-                ":start": {"S": start.strftime("%Y-%m-%dT%H:%M:%SZ")},
-                # every point of the end second sorts below this: "#" then metric text
-                ":end": {"S": end.strftime("%Y-%m-%dT%H:%M:%SZ") + "#\uffff"},
+                # a second's text without suffix sorts below both layouts' points of it, and
+                # U+FFFF after it above them ("<second>.mmmZ", "<second>Z#metric#channel")
+                ":start": {"S": _second(start)},
+                ":end": {"S": _second(end) + "\uffff"},
             },
         )
         for page in pages:
-            for item in page["Items"]:
-                yield reading_from_item(
-                    {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
-                )
+            yield from readings_in(page["Items"])

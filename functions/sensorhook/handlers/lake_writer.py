@@ -1,4 +1,5 @@
-"""Lake writer Lambda: the readings table's DynamoDB stream (NEW_IMAGE) -> Parquet in S3.
+"""Lake writer Lambda: the readings table's DynamoDB stream (NEW_AND_OLD_IMAGES) -> Parquet
+in S3.
 
 Not Powertools' BatchProcessor: it goes on past a failed record, but lake objects are written
 per batch, and records written past a failure would be written again when the stream retries
@@ -45,11 +46,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> "PartialItemFailur
     changes = [
         StreamChange(
             sequence_number=record.dynamodb.sequence_number,  # type: ignore[union-attr,arg-type]
-            inserted=(
-                record.dynamodb.new_image  # type: ignore[union-attr]
-                if record.event_name is DynamoDBRecordEventName.INSERT
+            new_image=(
+                None
+                if record.event_name is DynamoDBRecordEventName.REMOVE
+                else record.dynamodb.new_image  # type: ignore[union-attr]
+            ),
+            old_image=(
+                record.dynamodb.old_image or None  # type: ignore[union-attr]
+                if record.event_name is DynamoDBRecordEventName.MODIFY
                 else None
             ),
+            modified=record.event_name is DynamoDBRecordEventName.MODIFY,
         )
         for record in records
     ]

@@ -5,9 +5,13 @@ The key layout (`<table prefix>date=YYYY-MM-DD/provider=<provider>/<name>.parque
 the Glue tables' partition projection reads (infra/constructs/catalog.py; a test holds them
 together), and what compaction rewrites (sensorhook.logic.compaction).
 
-Only INSERTs reach the lake: a MODIFY is an overwrite of a reading already there (the same
-reading delivered again) and a REMOVE is TTL expiry of the hot copy, neither of which is new
-data. An object is named by the stream and the batch's FIRST sequence number only: the stream
+A readings item packs every reading of one sensor at one instant (dal/readings_store.py), so
+an INSERT brings all its readings to the lake and a MODIFY only the readings its new image
+holds and its old image did not (a later delivery with other channels of that instant); a
+reading written again (a retry, a re-sent delivery) is in both images and adds no row. A
+REMOVE is TTL expiry of the hot copy, not new data, and deletes nothing.
+
+An object is named by the stream and the batch's FIRST sequence number only: the stream
 retries a failed batch from that same record, with the same records or more, so the retry
 overwrites every object the failed attempt wrote instead of adding copies. That holds only
 while the stream never retries part of a batch from elsewhere, which is why the event source
@@ -27,16 +31,34 @@ from pydantic import ValidationError
 from sensorhook.core.normalized import GatewayStatus
 from sensorhook.core.reading import Reading
 from sensorhook.dal.lake_store import LakeStore
-from sensorhook.dal.readings_store import reading_from_item
+from sensorhook.dal.readings_store import is_packed, readings_from_item
 from sensorhook.observability import logger, metrics
 
 
 @dataclass(frozen=True)
 class StreamChange:
-    """One stream record, as the lake cares about it."""
+    """One stream record, as the lake cares about it (images deserialized)."""
 
     sequence_number: str
-    inserted: Mapping[str, Any] | None  # the new item of an INSERT; None for MODIFY/REMOVE
+    new_image: Mapping[str, Any] | None = None  # INSERT and MODIFY; None for REMOVE
+    old_image: Mapping[str, Any] | None = None  # MODIFY (the stream's NEW_AND_OLD_IMAGES)
+    modified: bool = False  # a MODIFY: only the readings not in old_image are new
+
+
+def new_readings(change: StreamChange) -> list[Reading]:
+    """The readings a change brings that the lake does not have yet."""
+    if change.new_image is None:
+        return []
+    if not change.modified:
+        return readings_from_item(change.new_image)
+    if change.old_image is None:
+        # without the old image no reading can be told new: writing them all would double
+        # rows, so none is written and the stream's view type is the thing to fix
+        raise ValueError("a MODIFY without its old image (the stream must be NEW_AND_OLD_IMAGES)")
+    if not is_packed(change.new_image):
+        return []  # an item of the old layout is one reading: overwritten, not new
+    before = {name for name in change.old_image if "#" in name}
+    return readings_from_item(change.new_image, skip=before)
 
 
 @dataclass
@@ -108,16 +130,18 @@ def write_to_lake(changes: Sequence[StreamChange], shard: str, store: LakeStore)
     result = LakeWrite()
     readings: list[Reading] = []
     for change in changes:
-        if change.inserted is None:
-            continue
         try:
-            readings.append(reading_from_item(change.inserted))
-        except ValidationError as error:
+            readings.extend(new_readings(change))
+        except (ValidationError, ValueError) as error:
             logger.error(
                 "stream record is not a reading; retrying from it",
                 extra={
                     "sequence_number": change.sequence_number,
-                    "errors": error.errors(include_input=False)[:5],
+                    "errors": (
+                        error.errors(include_input=False)[:5]
+                        if isinstance(error, ValidationError)
+                        else str(error)
+                    ),
                 },
             )
             result.retry_from = change.sequence_number

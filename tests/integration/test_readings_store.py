@@ -1,0 +1,231 @@
+"""The packed readings table on moto: one item per sensor and instant that later deliveries add
+to and never replace, read back as flat readings, with items of the layout before the packing
+(one per reading) read alongside until their TTL removes them."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from sensorhook.core.flavors import Flavor
+from sensorhook.core.normalized import NormalizedDelivery
+from sensorhook.core.reading import Reading
+from sensorhook.dal.aws_clients import dynamodb_client
+from sensorhook.dal.readings_store import ReadingsStore, iso_ms, reading_attributes
+from sensorhook.providers.registry import normalize
+from tests.fixtures.loader import sample_text
+from tests.integration.conftest import TABLES, Aws
+from tests.integration.test_processor import MAC, item_count, reading_count
+
+READINGS_TABLE = TABLES["READINGS_TABLE"][0]
+RECEIVED_AT = datetime(2022, 6, 28, 20, 20, 3, tzinfo=UTC)
+AT = datetime(2022, 6, 28, 20, 19, 51, tzinfo=UTC)
+
+
+def mhm(event_id: str = "everactive-ds-sensor-reading:mhm") -> list[Reading]:
+    return normalize(
+        Flavor.EVERACTIVE_DS_SENSOR_READING,
+        sample_text("everactive-ds/sensor-reading-mhm.json"),
+        event_id=event_id,
+        received_at=RECEIVED_AT,
+    ).readings
+
+
+def put_old_layout(aws: Aws, reading: Reading) -> None:
+    """An item as the processor wrote it before the packing: one reading, point with suffix."""
+    item = reading_attributes(reading)
+    item["series"] = {"S": reading.series_key}
+    item["point"] = {"S": reading.point_key}
+    item["expires_at"] = {"N": str(int(reading.received_at.timestamp()) + 90 * 86_400)}
+    aws.dynamodb.put_item(TableName=READINGS_TABLE, Item=item)
+
+
+def test_a_later_delivery_with_other_channels_adds_to_the_item_instead_of_replacing_it(
+    aws: Aws,
+) -> None:
+    # Given half of a sensor's readings at one instant stored
+    store = ReadingsStore(READINGS_TABLE)
+    first, rest = mhm()[:8], mhm(event_id="everactive-ds-sensor-reading:rest")[8:]
+    store.put_readings(first, ttl_days=90)
+
+    # When another delivery brings the other half of the same instant
+    store.put_readings(rest, ttl_days=90)
+
+    # Then one item holds all 16, each with the fields of the delivery that brought it
+    assert item_count(aws, "READINGS_TABLE") == 1
+    stored = store.query_range("everactive", MAC, AT, AT)
+    assert sorted(stored, key=lambda r: r.point_key) == sorted(
+        [*first, *rest], key=lambda r: r.point_key
+    )
+
+
+def test_the_same_reading_written_twice_stays_one_reading(aws: Aws) -> None:
+    store = ReadingsStore(READINGS_TABLE)
+
+    assert store.put_readings(mhm(), ttl_days=90) == 16
+    assert store.put_readings(mhm(), ttl_days=90) == 16
+    assert store.put_readings([*mhm(), *mhm()], ttl_days=90) == 16  # twice in one call
+
+    assert reading_count(aws) == 16
+    assert len(store.query_range("everactive", MAC, AT, AT)) == 16
+
+
+def test_an_item_keeps_its_sensor_fields_once_and_expires_from_its_newest_receipt(
+    aws: Aws,
+) -> None:
+    ReadingsStore(READINGS_TABLE).put_readings(mhm(), ttl_days=90)
+
+    [item] = aws.dynamodb.scan(TableName=READINGS_TABLE)["Items"]
+
+    assert item["series"] == {"S": f"everactive#{MAC}"}
+    assert item["point"] == {"S": "2022-06-28T20:19:51.000Z"}
+    assert item["sensor_family"] == {"S": "vibration-electrical"}
+    assert item["expires_at"] == {"N": str(int(RECEIVED_AT.timestamp()) + 90 * 86_400)}
+    readings = [name for name in item if "#" in name]
+    assert len(readings) == 16
+    assert item["temperature#0"]["M"]["v"] == {"N": "59.1625"}
+    assert "provider" not in item["temperature#0"]["M"]
+
+
+def test_old_per_reading_items_and_packed_items_are_read_together(aws: Aws) -> None:
+    # Given one sensor with readings of the old layout at one instant and packed ones at the
+    # next minute, and a reading in both layouts (written again after the packing)
+    store = ReadingsStore(READINGS_TABLE)
+    old = mhm()
+    for reading in old:
+        put_old_layout(aws, reading)
+    new = [r.model_copy(update={"measured_at": AT + timedelta(minutes=1)}) for r in mhm()]
+    store.put_readings([*new, old[0]], ttl_days=90)
+
+    # When the sensor's series is queried over both instants
+    series = store.query_range("everactive", MAC, AT, AT + timedelta(minutes=1))
+
+    # Then every reading comes back once, flat, oldest first, with its own fields
+    assert len(series) == 32
+    assert sorted(series, key=lambda r: (r.measured_at, r.point_key)) == series
+    assert set(series) == {*old, *new}
+    # and the newest reading before a moment is found in either layout
+    assert store.newest_before("everactive", MAC, AT + timedelta(minutes=1)) == AT
+    assert store.newest_before("everactive", MAC, AT + timedelta(minutes=2)) == AT + timedelta(
+        minutes=1
+    )
+    assert store.newest_before("everactive", MAC, AT) is None
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "count"),
+    [
+        (AT, AT, 16),  # the instant's own second, both ends
+        (AT - timedelta(hours=1), AT - timedelta(seconds=1), 0),  # ends a second before
+        (AT + timedelta(seconds=1), AT + timedelta(hours=1), 0),  # starts a second after
+    ],
+)
+def test_a_range_is_whole_seconds_at_both_ends(
+    aws: Aws, start: datetime, end: datetime, count: int
+) -> None:
+    store = ReadingsStore(READINGS_TABLE)
+    store.put_readings(
+        [r.model_copy(update={"measured_at": AT + timedelta(milliseconds=999)}) for r in mhm()],
+        ttl_days=90,
+    )
+
+    assert len(store.query_range("everactive", MAC, start, end)) == count
+
+
+def test_readings_of_one_instant_past_the_update_limit_are_written_by_several_updates(
+    aws: Aws,
+) -> None:
+    # Given 250 channels of one sensor at one instant (more than one UpdateItem SETs)
+    [template] = mhm()[:1]
+    readings = [template.model_copy(update={"channel": str(n)}) for n in range(250)]
+
+    written = ReadingsStore(READINGS_TABLE).put_readings(readings, ttl_days=90)
+
+    assert written == 250
+    assert item_count(aws, "READINGS_TABLE") == 1
+    assert reading_count(aws) == 250
+    assert iso_ms(template.measured_at) == "2022-06-28T20:19:51.000Z"
+
+
+def test_the_largest_instant_a_delivery_may_hold_is_one_item_dynamodb_accepts(
+    aws: Aws,
+) -> None:
+    # Given 6 readings at one instant with 60,000 bytes of text each: the most one packed item
+    # may hold by the delivery check (7 are refused, tests/unit/test_reading_bounds.py)
+    [template] = mhm()[:1]
+    readings = [
+        template.model_copy(update={"channel": str(n), "text_value": "x" * 60_000})
+        for n in range(7)
+    ]
+    NormalizedDelivery(readings=readings[:6])
+    store = ReadingsStore(READINGS_TABLE)
+
+    # Then DynamoDB (moto enforces the 400 KB item) takes them as one item
+    assert store.put_readings(readings[:6], ttl_days=90) == 6
+    assert reading_count(aws) == 6
+    # and the 7 the check refuses would fail the write itself (what the check spares SQS)
+    with pytest.raises(ClientError, match="size"):
+        store.put_readings(readings, ttl_days=90)
+
+
+class OverlapWatchingClient:
+    """Records how many updates of one item were in flight at once (each held 50 ms)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._guard = threading.Lock()
+        self._in_flight: dict[str, int] = {}
+        self.most_at_once = 0
+
+    def update_item(self, **request: Any) -> Any:
+        point = request["Key"]["point"]["S"]
+        with self._guard:
+            self._in_flight[point] = self._in_flight.get(point, 0) + 1
+            self.most_at_once = max(self.most_at_once, self._in_flight[point])
+        try:
+            time.sleep(0.05)
+            return self._client.update_item(**request)
+        finally:
+            with self._guard:
+                self._in_flight[point] -= 1
+
+
+def test_two_deliveries_adding_to_one_item_at_once_update_it_one_after_the_other(
+    aws: Aws,
+) -> None:
+    # Given two deliveries with other channels of one instant, stored at once by two threads
+    # of one process (as the local mode runs concurrent Lambda invocations)
+    client = OverlapWatchingClient(dynamodb_client())
+    store = ReadingsStore(READINGS_TABLE, client)
+    halves = (mhm()[:8], mhm(event_id="everactive-ds-sensor-reading:rest")[8:])
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for written in pool.map(lambda half: store.put_readings(half, ttl_days=90), halves):
+            assert written == 8
+
+    # Then the item was never updated twice at once, and holds all 16
+    assert client.most_at_once == 1
+    assert reading_count(aws) == 16
+
+
+def test_metric_and_channel_text_round_trips_whatever_it_holds(aws: Aws) -> None:
+    # Given readings whose metric or channel hold the separator, or whose channel is empty
+    [template] = mhm()[:1]
+    odd = [
+        template.model_copy(update={"metric": "a#b", "channel": "1"}),
+        template.model_copy(update={"metric": "a", "channel": "b#1"}),
+        template.model_copy(update={"metric": "a", "channel": ""}),
+        template.model_copy(update={"metric": "a#", "channel": ""}),
+    ]
+    store = ReadingsStore(READINGS_TABLE)
+
+    store.put_readings(odd, ttl_days=90)
+
+    # Then each is its own reading and reads back as written
+    assert set(store.query_range("everactive", MAC, AT, AT)) == set(odd)
+    # and the names of the two that only a naive `metric#channel` would confuse differ
+    names = {name for item in aws.dynamodb.scan(TableName=READINGS_TABLE)["Items"] for name in item}
+    assert {"a%23b#1", "a#b#1", "a#", "a%23#"} <= names
