@@ -4,11 +4,14 @@ Each returns its undo, so the runtime leaves moto as it found it.
 """
 
 from collections.abc import Callable
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any
 
+import jsonpath_ng.ext as jsonpath_ext
+from moto.core.utils import unix_time
 from moto.events.models import EventBus
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.sqs.models import Message, SQSBackend
 
 
 def event_bus_ref_is_its_name() -> Callable[[], None]:
@@ -52,5 +55,66 @@ def backend_lookup_is_cached() -> Callable[[], None]:
 
     def undo() -> None:
         DomainDispatcherApplication.get_backend_for_host = original  # type: ignore[method-assign]
+
+    return undo
+
+
+def sqs_reads_attributes_once() -> Callable[[], None]:
+    """Receiving from a queue with a backlog costs the batch, not batch x backlog x 3.
+
+    moto checks each received message's retention by asking for the queue's attributes, which
+    computes all of them, counting every message of the queue (visible, delayed, in flight)
+    with a clock read per message; ``GetQueueAttributes`` with named attributes computes them
+    all again for each name. A receive of 10 from a queue of n messages thus cost about 60 n
+    clock reads: a backlog slowed its own draining quadratically, and then the receiver's
+    enqueue. The retention period is read from the queue, and named attributes computed once.
+    """
+    retention_check = SQSBackend.is_message_valid_based_on_retention_period
+    get_attributes = SQSBackend.get_queue_attributes
+
+    @wraps(retention_check)
+    def is_message_valid_based_on_retention_period(
+        self: SQSBackend, queue_name: str, message: Message
+    ) -> bool:
+        queue = self.get_queue(queue_name)
+        retain_until = int(queue.message_retention_period) + message.sent_timestamp / 1000  # type: ignore[attr-defined,operator]
+        return bool(retain_until > unix_time())
+
+    @wraps(get_attributes)
+    def get_queue_attributes(
+        self: SQSBackend, queue_name: str, attribute_names: list[str]
+    ) -> dict[str, Any]:
+        queue = self.get_queue(queue_name)
+        known = {"All", *queue.BASE_ATTRIBUTES, *queue.FIFO_ATTRIBUTES, *queue.KMS_ATTRIBUTES}
+        if not attribute_names or "All" in attribute_names or not known.issuperset(attribute_names):
+            return get_attributes(self, queue_name, attribute_names)  # moto's answer and errors
+        attributes = queue.attributes
+        return {
+            name: attributes[name] for name in attribute_names if attributes.get(name) is not None
+        }
+
+    backend: Any = SQSBackend
+    backend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+    SQSBackend.get_queue_attributes = get_queue_attributes  # type: ignore[method-assign]
+
+    def undo() -> None:
+        SQSBackend.is_message_valid_based_on_retention_period = retention_check  # type: ignore[method-assign]
+        SQSBackend.get_queue_attributes = get_attributes  # type: ignore[method-assign]
+
+    return undo
+
+
+def input_paths_are_parsed_once() -> Callable[[], None]:
+    """An EventBridge input transformer's JSONPaths are compiled once, not per event.
+
+    moto's ``EventTemplateParser`` calls ``jsonpath_ng.ext.parse`` for every path of every
+    event it transforms, and each call builds a new PLY parser (its grammar tables included):
+    milliseconds per event on the bus. A compiled path is immutable, so it is kept per text.
+    """
+    original = jsonpath_ext.parse
+    jsonpath_ext.parse = lru_cache(maxsize=1024)(original)
+
+    def undo() -> None:
+        jsonpath_ext.parse = original
 
     return undo

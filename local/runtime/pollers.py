@@ -99,8 +99,8 @@ class SourceWakeups:
             add_record(shard, old, new)
             wakeups.notify(shard.table.table_arn)
 
-        Queue.add_message = add_message_and_wake  # type: ignore[method-assign]
-        StreamShard.add = add_record_and_wake  # type: ignore[method-assign]
+        Queue.add_message = add_message_and_wake  # type: ignore[method-assign,assignment]
+        StreamShard.add = add_record_and_wake  # type: ignore[method-assign,assignment]
 
         def restore() -> None:
             Queue.add_message = add_message  # type: ignore[method-assign]
@@ -152,6 +152,7 @@ class Poller(threading.Thread):
         name: str,
         invoke: InvokeFunction,
         poll_interval: float,
+        *,
         source_arn: str,
         wakeups: SourceWakeups | None,
         idle_interval: float,
@@ -225,9 +226,9 @@ class SqsPoller(Poller):
             f"sqs-poller:{mapping['UUID']}",
             invoke,
             poll_interval,
-            mapping["EventSourceArn"],
-            wakeups,
-            idle_interval,
+            source_arn=mapping["EventSourceArn"],
+            wakeups=wakeups,
+            idle_interval=idle_interval,
         )
         self._mapping = mapping
         self._sqs = sqs
@@ -355,9 +356,9 @@ class DynamoDbStreamPoller(Poller):
             f"stream-poller:{mapping['UUID']}",
             invoke,
             poll_interval,
-            mapping["EventSourceArn"],
-            wakeups,
-            idle_interval,
+            source_arn=mapping["EventSourceArn"],
+            wakeups=wakeups,
+            idle_interval=idle_interval,
         )
         self._mapping = mapping
         self._streams = streams

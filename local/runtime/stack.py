@@ -32,7 +32,12 @@ from local.runtime.assembly import (
 from local.runtime.http_front import HttpFront, http_apis
 from local.runtime.lambda_runner import InProcessLambdas, Invocation, code_sha256
 from local.runtime.localize import localize
-from local.runtime.moto_fixes import backend_lookup_is_cached, event_bus_ref_is_its_name
+from local.runtime.moto_fixes import (
+    backend_lookup_is_cached,
+    event_bus_ref_is_its_name,
+    input_paths_are_parsed_once,
+    sqs_reads_attributes_once,
+)
 from local.runtime.pollers import (
     DynamoDbStreamPoller,
     Poller,
@@ -158,6 +163,8 @@ class EmbeddedStack:
         began = time.monotonic()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per call
         self._undo.append(backend_lookup_is_cached())
+        self._undo.append(sqs_reads_attributes_once())
+        self._undo.append(input_paths_are_parsed_once())
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._aws_port, verbose=False)
         server.start()
         self._undo.append(server.stop)
