@@ -129,6 +129,8 @@ class EmbeddedStack:
         self.function_arns: dict[str, str] = {}
         self.state_machine_arns: dict[str, str] = {}  # logical id -> ARN, executable
         self.timings: dict[str, float] = {}
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients_lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -483,14 +485,22 @@ class EmbeddedStack:
         return self.fronts[0].url
 
     def client(self, service: str) -> Any:
-        """A boto3 client for the embedded AWS (explicit, so it ignores the ambient env)."""
-        return boto3.client(
-            service,
-            endpoint_url=self.aws_endpoint,
-            region_name=self.region,
-            aws_access_key_id=DEMO_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=DEMO_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
+        """A boto3 client for the embedded AWS (explicit, so it ignores the ambient env).
+
+        One per service, shared: clients are thread-safe, and creating one costs milliseconds
+        of CPU, which the demo's and tests' polling loops paid twenty times a second.
+        """
+        key = (service, self.aws_endpoint)
+        with self._clients_lock:
+            if key not in self._clients:
+                self._clients[key] = boto3.client(
+                    service,
+                    endpoint_url=self.aws_endpoint,
+                    region_name=self.region,
+                    aws_access_key_id=DEMO_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=DEMO_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                )
+            return self._clients[key]
 
     def invoke_arn(self, function_arn: str, event: dict[str, Any]) -> Invocation:
         """Invoke a deployed function in-process, as the Lambda service would."""
