@@ -8,10 +8,10 @@ from functools import lru_cache, wraps
 from typing import Any
 
 import jsonpath_ng.ext as jsonpath_ext
-from moto.core.utils import unix_time
+from moto.core.utils import unix_time, unix_time_millis
 from moto.events.models import EventBus
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-from moto.sqs.models import Message, SQSBackend
+from moto.sqs.models import Message, Queue, SQSBackend
 
 
 def event_bus_ref_is_its_name() -> Callable[[], None]:
@@ -116,5 +116,53 @@ def input_paths_are_parsed_once() -> Callable[[], None]:
 
     def undo() -> None:
         jsonpath_ext.parse = original
+
+    return undo
+
+
+def sqs_reads_the_clock_once() -> Callable[[], None]:
+    """A queue's message counts read the clock once per call, not twice per message.
+
+    moto's ``Queue.messages`` and its three ``ApproximateNumberOf*`` counts ask each message
+    whether it is visible or delayed, and each answer reads the clock (a datetime round trip).
+    ``SendMessage`` computes all queue attributes, so every enqueue walked the whole backlog
+    three times at some microseconds per message: with a few thousand messages waiting, the
+    receiver's enqueue alone took tens of milliseconds of CPU and the backlog fed on itself.
+    The same comparisons against one reading of the clock give the same answers.
+    """
+    originals = {
+        name: vars(Queue)[name]
+        for name in (
+            "messages",
+            "approximate_number_of_messages",
+            "approximate_number_of_messages_delayed",
+            "approximate_number_of_messages_not_visible",
+        )
+    }
+
+    def messages(self: Queue) -> list[Message]:
+        now = unix_time_millis()
+        return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
+
+    def visible_count(self: Queue) -> int:
+        return len(messages(self))
+
+    def delayed_count(self: Queue) -> int:
+        now = unix_time_millis()
+        return sum(1 for m in self._messages if now < m.delayed_until)
+
+    def not_visible_count(self: Queue) -> int:
+        now = unix_time_millis()
+        return sum(1 for m in self._messages if not now > m.visible_at)
+
+    patched: Any = Queue
+    patched.messages = property(messages)
+    patched.approximate_number_of_messages = property(visible_count)
+    patched.approximate_number_of_messages_delayed = property(delayed_count)
+    patched.approximate_number_of_messages_not_visible = property(not_visible_count)
+
+    def undo() -> None:
+        for name, original in originals.items():
+            setattr(Queue, name, original)
 
     return undo

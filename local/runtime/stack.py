@@ -37,6 +37,7 @@ from local.runtime.moto_fixes import (
     event_bus_ref_is_its_name,
     input_paths_are_parsed_once,
     sqs_reads_attributes_once,
+    sqs_reads_the_clock_once,
 )
 from local.runtime.pollers import (
     DynamoDbStreamPoller,
@@ -166,6 +167,7 @@ class EmbeddedStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per call
         self._undo.append(backend_lookup_is_cached())
         self._undo.append(sqs_reads_attributes_once())
+        self._undo.append(sqs_reads_the_clock_once())
         self._undo.append(input_paths_are_parsed_once())
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._aws_port, verbose=False)
         server.start()
