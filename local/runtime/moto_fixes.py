@@ -8,6 +8,8 @@ from functools import lru_cache, wraps
 from typing import Any
 
 import jsonpath_ng.ext as jsonpath_ext
+from moto.core.common_models import BaseModel
+from moto.core.model_instances import reset_model_data
 from moto.core.utils import unix_time, unix_time_millis
 from moto.events.models import EventBus
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -164,5 +166,29 @@ def sqs_reads_the_clock_once() -> Callable[[], None]:
     def undo() -> None:
         for name, original in originals.items():
             setattr(Queue, name, original)
+
+    return undo
+
+
+def models_are_not_tracked() -> Callable[[], None]:
+    """moto does not keep every model object it ever created.
+
+    Every moto model (a DynamoDB item, including the copies a read returns; an SQS message; a
+    log event; a stream record; an S3 key ...) is appended to its class's ``instances_tracked``
+    list when created, for moto's dashboard (``/moto-api/data.json``), and never removed. That
+    list, not the data, was what grew without bound in a long local run (about 25 KB per
+    request in `make soak`), and what kept everything the retention janitor trimmed alive. The
+    runtime does not serve that dashboard: new objects are not tracked and the list is emptied.
+    """
+    original = vars(BaseModel)["__new__"]
+
+    def untracked(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return object.__new__(cls)
+
+    BaseModel.__new__ = staticmethod(untracked)  # type: ignore[method-assign]
+    reset_model_data()
+
+    def undo() -> None:
+        BaseModel.__new__ = original  # type: ignore[method-assign]
 
     return undo

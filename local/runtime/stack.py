@@ -36,6 +36,7 @@ from local.runtime.moto_fixes import (
     backend_lookup_is_cached,
     event_bus_ref_is_its_name,
     input_paths_are_parsed_once,
+    models_are_not_tracked,
     sqs_reads_attributes_once,
     sqs_reads_the_clock_once,
 )
@@ -166,6 +167,7 @@ class EmbeddedStack:
         began = time.monotonic()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per call
         self._undo.append(backend_lookup_is_cached())
+        self._undo.append(models_are_not_tracked())
         self._undo.append(sqs_reads_attributes_once())
         self._undo.append(sqs_reads_the_clock_once())
         self._undo.append(input_paths_are_parsed_once())
