@@ -113,12 +113,14 @@ def check_recovery(
     drain_events()
     with _provider_delivering(box) as running:
         _settle(box, running)
-        disabled_at = datetime.now(UTC)
-        provider.disable_subscription("sensor_reading")
-        time.sleep(OUTAGE_S)
+        # taken before the outage: the compressed schedule may notice it (and start the
+        # recovery) before the demo fires the schedule itself
         before = {
             e["executionArn"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]
         }
+        disabled_at = datetime.now(UTC)
+        provider.disable_subscription("sensor_reading")
+        time.sleep(OUTAGE_S)
         started = time.perf_counter()
         stack.fire_schedule(SUBSCRIPTIONS_SCHEDULE_RULE_ID)
         new: list[dict[str, Any]] = []

@@ -168,7 +168,8 @@ def soak(duration_s: float, rate: float, interval_s: float, pool_size: int, seed
     )
     print(
         f"  trimmed             {trimmed.log_streams} log streams, "
-        f"{trimmed.archived_events} archived events, {trimmed.stream_records} stream records"
+        f"{trimmed.archived_events} archived events, {trimmed.stream_records} stream records, "
+        f"{trimmed.deleted_receipt_handles} deleted SQS receipt handles"
     )
     print(
         f"  bucket              {len(objects)} objects, "

@@ -1,11 +1,19 @@
-"""Small corrections to moto 5.2.5 models that CDK templates trip over.
+"""Small corrections to moto 5.2.5: models that CDK templates trip over, and its server's costs.
 
 Each returns its undo, so the runtime leaves moto as it found it.
 """
 
 from collections.abc import Callable
+from functools import lru_cache, wraps
+from typing import Any
 
+import jsonpath_ng.ext as jsonpath_ext
+from moto.core.common_models import BaseModel
+from moto.core.model_instances import reset_model_data
+from moto.core.utils import unix_time, unix_time_millis
 from moto.events.models import EventBus
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.sqs.models import Message, Queue, SQSBackend
 
 
 def event_bus_ref_is_its_name() -> Callable[[], None]:
@@ -23,5 +31,164 @@ def event_bus_ref_is_its_name() -> Callable[[], None]:
 
     def undo() -> None:
         del EventBus.physical_resource_id  # type: ignore[attr-defined]
+
+    return undo
+
+
+def backend_lookup_is_cached() -> Callable[[], None]:
+    """Resolve each request's host to its moto backend once, not on every request.
+
+    moto's server looks the backend up per request under one process-wide lock: it lists
+    moto's package directory (``os.listdir`` plus an ``isdir`` per entry, about 200) and then
+    tries every service's URL patterns. That is deterministic for a host, and it made every
+    call of every function and poller queue behind the lock: the largest single cost of the
+    local stack's CPU. The answer for a host never changes, so it is kept.
+    """
+    original = DomainDispatcherApplication.get_backend_for_host
+    resolved: dict[str | None, Any] = {}
+
+    @wraps(original)
+    def get_backend_for_host(self: DomainDispatcherApplication, host: str | None) -> Any:
+        if host not in resolved:
+            resolved[host] = original(self, host)
+        return resolved[host]
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+    def undo() -> None:
+        DomainDispatcherApplication.get_backend_for_host = original  # type: ignore[method-assign]
+
+    return undo
+
+
+def sqs_reads_attributes_once() -> Callable[[], None]:
+    """Receiving from a queue with a backlog costs the batch, not batch x backlog x 3.
+
+    moto checks each received message's retention by asking for the queue's attributes, which
+    computes all of them, counting every message of the queue (visible, delayed, in flight)
+    with a clock read per message; ``GetQueueAttributes`` with named attributes computes them
+    all again for each name. A receive of 10 from a queue of n messages thus cost about 60 n
+    clock reads: a backlog slowed its own draining quadratically, and then the receiver's
+    enqueue. The retention period is read from the queue, and named attributes computed once.
+    """
+    retention_check = SQSBackend.is_message_valid_based_on_retention_period
+    get_attributes = SQSBackend.get_queue_attributes
+
+    @wraps(retention_check)
+    def is_message_valid_based_on_retention_period(
+        self: SQSBackend, queue_name: str, message: Message
+    ) -> bool:
+        queue = self.get_queue(queue_name)
+        retain_until = int(queue.message_retention_period) + message.sent_timestamp / 1000  # type: ignore[attr-defined,operator]
+        return bool(retain_until > unix_time())
+
+    @wraps(get_attributes)
+    def get_queue_attributes(
+        self: SQSBackend, queue_name: str, attribute_names: list[str]
+    ) -> dict[str, Any]:
+        queue = self.get_queue(queue_name)
+        known = {"All", *queue.BASE_ATTRIBUTES, *queue.FIFO_ATTRIBUTES, *queue.KMS_ATTRIBUTES}
+        if not attribute_names or "All" in attribute_names or not known.issuperset(attribute_names):
+            return get_attributes(self, queue_name, attribute_names)  # moto's answer and errors
+        attributes = queue.attributes
+        return {
+            name: attributes[name] for name in attribute_names if attributes.get(name) is not None
+        }
+
+    backend: Any = SQSBackend
+    backend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+    SQSBackend.get_queue_attributes = get_queue_attributes  # type: ignore[method-assign]
+
+    def undo() -> None:
+        SQSBackend.is_message_valid_based_on_retention_period = retention_check  # type: ignore[method-assign]
+        SQSBackend.get_queue_attributes = get_attributes  # type: ignore[method-assign]
+
+    return undo
+
+
+def input_paths_are_parsed_once() -> Callable[[], None]:
+    """An EventBridge input transformer's JSONPaths are compiled once, not per event.
+
+    moto's ``EventTemplateParser`` calls ``jsonpath_ng.ext.parse`` for every path of every
+    event it transforms, and each call builds a new PLY parser (its grammar tables included):
+    milliseconds per event on the bus. A compiled path is immutable, so it is kept per text.
+    """
+    original = jsonpath_ext.parse
+    jsonpath_ext.parse = lru_cache(maxsize=1024)(original)
+
+    def undo() -> None:
+        jsonpath_ext.parse = original
+
+    return undo
+
+
+def sqs_reads_the_clock_once() -> Callable[[], None]:
+    """A queue's message counts read the clock once per call, not twice per message.
+
+    moto's ``Queue.messages`` and its three ``ApproximateNumberOf*`` counts ask each message
+    whether it is visible or delayed, and each answer reads the clock (a datetime round trip).
+    ``SendMessage`` computes all queue attributes, so every enqueue walked the whole backlog
+    three times at some microseconds per message: with a few thousand messages waiting, the
+    receiver's enqueue alone took tens of milliseconds of CPU and the backlog fed on itself.
+    The same comparisons against one reading of the clock give the same answers.
+    """
+    originals = {
+        name: vars(Queue)[name]
+        for name in (
+            "messages",
+            "approximate_number_of_messages",
+            "approximate_number_of_messages_delayed",
+            "approximate_number_of_messages_not_visible",
+        )
+    }
+
+    def messages(self: Queue) -> list[Message]:
+        now = unix_time_millis()
+        return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
+
+    def visible_count(self: Queue) -> int:
+        return len(messages(self))
+
+    def delayed_count(self: Queue) -> int:
+        now = unix_time_millis()
+        return sum(1 for m in self._messages if now < m.delayed_until)
+
+    def not_visible_count(self: Queue) -> int:
+        now = unix_time_millis()
+        return sum(1 for m in self._messages if not now > m.visible_at)
+
+    patched: Any = Queue
+    patched.messages = property(messages)
+    patched.approximate_number_of_messages = property(visible_count)
+    patched.approximate_number_of_messages_delayed = property(delayed_count)
+    patched.approximate_number_of_messages_not_visible = property(not_visible_count)
+
+    def undo() -> None:
+        for name, original in originals.items():
+            setattr(Queue, name, original)
+
+    return undo
+
+
+def models_are_not_tracked() -> Callable[[], None]:
+    """moto does not keep every model object it ever created.
+
+    Every moto model (a DynamoDB item, including the copies a read returns; an SQS message; a
+    log event; a stream record; an S3 key ...) is appended to its class's ``instances_tracked``
+    list when created, for moto's dashboard (``/moto-api/data.json``), and never removed. That
+    list, not the data, was what grew without bound in a long local run (about 25 KB per
+    request in `make soak`), and what kept everything the retention janitor trimmed alive. The
+    runtime does not serve that dashboard: new objects are not tracked and the list is emptied.
+    """
+    original = vars(BaseModel)["__new__"]
+
+    def untracked(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return object.__new__(cls)
+
+    BaseModel.__new__ = staticmethod(untracked)  # type: ignore[method-assign]
+    reset_model_data()
+
+    def undo() -> None:
+        BaseModel.__new__ = original  # type: ignore[method-assign]
 
     return undo

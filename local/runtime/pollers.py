@@ -8,24 +8,31 @@ detaches moto's delivery (see ``detach_moto_delivery``) and runs one poller thre
 read from the deployed stack, honouring batch size and window, the queue's visibility timeout,
 partial batch responses, filters and the queue's redrive policy (moto moves a message to the
 DLQ when it is received more than ``maxReceiveCount`` times).
+
+An idle poller costs nothing: it sleeps until its source gets a record (``SourceWakeups``
+hooks moto's queues and stream shards) or ``idle_interval`` passes, rather than calling the
+embedded AWS ten times a second per mapping; while its source holds messages it cannot receive
+yet (in flight, delayed), it polls every ``poll_interval``.
 """
 
 import base64
 import contextlib
+import copy
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, cast
 
 from moto.awslambda.models import LambdaBackend
 from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.table import StreamShard
 from moto.dynamodbstreams.models import dynamodbstreams_backends
 from moto.events.models import EventPattern
-from moto.sqs.models import sqs_backends
+from moto.sqs.models import Queue, sqs_backends
 
 from local.runtime.lambda_runner import Invocation
 
@@ -56,6 +63,51 @@ def detach_moto_delivery() -> Callable[[], None]:
         LambdaBackend.create_event_source_mapping = original  # type: ignore[method-assign]
 
     return restore
+
+
+class SourceWakeups:
+    """Wakes the pollers of a queue or stream as soon as moto adds a record to it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[str, list[threading.Event]] = {}
+
+    def register(self, source_arn: str, event: threading.Event) -> None:
+        with self._lock:
+            self._waiting.setdefault(self._key(source_arn), []).append(event)
+
+    def notify(self, source_arn: str) -> None:
+        for event in self._waiting.get(self._key(source_arn), ()):
+            event.set()
+
+    @staticmethod
+    def _key(source_arn: str) -> str:
+        # a stream's ARN is its table's ARN + "/stream/<label>": wake by table
+        return source_arn.split("/stream/", 1)[0]
+
+    def install(self) -> Callable[[], None]:
+        """Hook moto's ``Queue.add_message`` and ``StreamShard.add``; returns the undo."""
+        add_message, add_record = Queue.add_message, StreamShard.add
+        wakeups = self
+
+        @wraps(add_message)
+        def add_message_and_wake(queue: Queue, message: Any) -> None:
+            add_message(queue, message)
+            wakeups.notify(queue.queue_arn)
+
+        @wraps(add_record)
+        def add_record_and_wake(shard: StreamShard, old: Any, new: Any) -> None:
+            add_record(shard, old, new)
+            wakeups.notify(shard.table.table_arn)
+
+        Queue.add_message = add_message_and_wake  # type: ignore[method-assign,assignment]
+        StreamShard.add = add_record_and_wake  # type: ignore[method-assign,assignment]
+
+        def restore() -> None:
+            Queue.add_message = add_message  # type: ignore[method-assign]
+            StreamShard.add = add_record  # type: ignore[method-assign]
+
+        return restore
 
 
 class RecordFilter:
@@ -96,16 +148,36 @@ def failed_item_ids(invocation: Invocation, report_item_failures: bool) -> set[s
 class Poller(threading.Thread):
     """A stoppable polling thread that records when it last saw its source empty."""
 
-    def __init__(self, name: str, invoke: InvokeFunction, poll_interval: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        invoke: InvokeFunction,
+        poll_interval: float,
+        *,
+        source_arn: str,
+        wakeups: SourceWakeups | None,
+        idle_interval: float,
+    ) -> None:
         super().__init__(name=name, daemon=True)
         self._invoke = invoke
         self._poll_interval = poll_interval
         self._stopping = threading.Event()
         self._flushing = threading.Event()
+        # set when the source may have something: a record arrived, `drain` asks, or stopping
+        self._wake = threading.Event()
+        # without wakeups nothing tells the poller about new records: poll as often as when busy
+        self._idle_interval = idle_interval if wakeups is not None else poll_interval
+        if wakeups is not None:
+            wakeups.register(source_arn, self._wake)
         self.quiet_since = 0.0  # monotonic start time of the last poll that found nothing to do
 
     def stop(self) -> None:
         self._stopping.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Poll now rather than at the end of the idle wait."""
+        self._wake.set()
 
     def flush(self, flushing: bool = True) -> None:
         """While flushing, a batching window is cut short: ``drain`` wants results, not batches."""
@@ -120,6 +192,7 @@ class Poller(threading.Thread):
     def run(self) -> None:
         while not self._stopping.is_set():
             started = time.monotonic()
+            self._wake.clear()  # a record added from here on wakes the wait below
             try:
                 busy = self.poll_once()
             except Exception:
@@ -130,7 +203,7 @@ class Poller(threading.Thread):
                 self.quiet_since = 0.0
             else:
                 self.quiet_since = started
-                self._stopping.wait(self._poll_interval)
+                self._wake.wait(self._idle_interval)
 
     def poll_once(self) -> bool:
         """Poll and deliver once; return True if anything was found."""
@@ -147,8 +220,17 @@ class SqsPoller(Poller):
         poll_interval: float,
         region: str,
         window_cap: float | None = None,
+        wakeups: SourceWakeups | None = None,
+        idle_interval: float = 1.0,
     ) -> None:
-        super().__init__(f"sqs-poller:{mapping['UUID']}", invoke, poll_interval)
+        super().__init__(
+            f"sqs-poller:{mapping['UUID']}",
+            invoke,
+            poll_interval,
+            source_arn=mapping["EventSourceArn"],
+            wakeups=wakeups,
+            idle_interval=idle_interval,
+        )
         self._mapping = mapping
         self._sqs = sqs
         self._region = region
@@ -177,7 +259,10 @@ class SqsPoller(Poller):
                     "ApproximateNumberOfMessagesDelayed",
                 ],
             )["Attributes"]
-            return any(int(count) for count in attributes.values())
+            pending = any(int(count) for count in attributes.values())
+            if pending:  # in flight or delayed: look again soon, without spinning
+                self._stopping.wait(self._poll_interval)
+            return pending
         records = [self._record(message) for message in messages]
         selected = [record for record in records if self._filter.accepts(record)]
         # Lambda deletes messages its filter drops, as if they had been processed.
@@ -265,8 +350,17 @@ class DynamoDbStreamPoller(Poller):
         region: str,
         account_id: str,
         window_cap: float | None = None,
+        wakeups: SourceWakeups | None = None,
+        idle_interval: float = 1.0,
     ) -> None:
-        super().__init__(f"stream-poller:{mapping['UUID']}", invoke, poll_interval)
+        super().__init__(
+            f"stream-poller:{mapping['UUID']}",
+            invoke,
+            poll_interval,
+            source_arn=mapping["EventSourceArn"],
+            wakeups=wakeups,
+            idle_interval=idle_interval,
+        )
         self._mapping = mapping
         self._streams = streams
         self._sqs = sqs
@@ -332,14 +426,13 @@ class DynamoDbStreamPoller(Poller):
         deadline = float("inf")  # opens with the first record, as for SQS
         records: list[dict[str, Any]] = []
         while len(records) < self._batch_size:
-            response = self._streams.get_records(
-                ShardIterator=self._iterator, Limit=self._batch_size - len(records)
-            )
+            # Read in process, as Lambda's own poller reads the stream inside AWS: through the
+            # server each call cost ~10 ms of CPU, mostly moto serializing the records.
+            backend = dynamodbstreams_backends[self._account_id][self._region]
+            response = backend.get_records(self._iterator, self._batch_size - len(records))
             # moto keeps every iterator it ever issued; drop the used one so a long session
             # does not grow without bound.
-            dynamodbstreams_backends[self._account_id][self._region].shard_iterators.pop(
-                self._iterator, None
-            )
+            backend.shard_iterators.pop(self._iterator, None)
             self._iterator = response["NextShardIterator"]
             if not records and not response["Records"]:
                 break
@@ -353,9 +446,11 @@ class DynamoDbStreamPoller(Poller):
         return records
 
     def _record(self, record: dict[str, Any]) -> dict[str, Any]:
-        change = dict(record["dynamodb"])
+        change = copy.deepcopy(record["dynamodb"])  # moto's own record: the handler gets a copy
         created = change.get("ApproximateCreationDateTime")
         if isinstance(created, datetime):
+            if created.tzinfo is None:  # moto's clock is naive UTC
+                created = created.replace(tzinfo=UTC)
             change["ApproximateCreationDateTime"] = int(created.timestamp())
         return {
             "eventID": record["eventID"],

@@ -11,19 +11,26 @@ them every few seconds to what a person or a poller can still need:
 - EventBridge archives keep their newest `archived_events` events;
 - a DynamoDB stream shard drops the records every open iterator has read (the runtime's poller
   holds one iterator per stream, see `pollers.py`), and keeps at most `stream_records` records
-  when nothing reads it; in whole steps of `stream_trim_step`.
+  when nothing reads it; in whole steps of `stream_trim_step`;
+- an SQS queue remembers the receipt handles of its newest `deleted_receipt_handles` deleted
+  messages (moto keeps every one, so that deleting a message twice succeeds): a late second
+  delete still succeeds, as in AWS within a handle's lifetime.
 
 Tables, queues and buckets are the user's data and are never trimmed.
 """
 
+import itertools
 import logging
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodbstreams.models import dynamodbstreams_backends
 from moto.events.models import events_backends
 from moto.logs.models import logs_backends
+from moto.sqs.models import sqs_backends
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +43,7 @@ class RetentionBounds:
     # moto numbers a new record len(items) + start without a lock: trimming in large steps
     # only keeps the (tiny) window in which a record could be misnumbered rare
     stream_trim_step: int = 1000
+    deleted_receipt_handles: int = 10_000
 
 
 @dataclass
@@ -43,6 +51,27 @@ class Trimmed:
     log_streams: int = 0
     archived_events: int = 0
     stream_records: int = 0
+    deleted_receipt_handles: int = 0
+
+
+class RecentHandles(dict[str, None]):
+    """The set of deleted receipt handles moto keeps per queue, holding only the newest
+    `limit` (moto uses `in` and `update` on it)."""
+
+    def __init__(self, handles: Iterable[str], limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.dropped = 0
+        self.update(handles)
+
+    def update(self, handles: Iterable[str]) -> None:  # type: ignore[override]
+        for handle in handles:
+            self[handle] = None
+        excess = len(self) - self.limit
+        if excess > 0:
+            for handle in list(itertools.islice(self, excess)):  # oldest first
+                del self[handle]
+            self.dropped += excess
 
 
 @dataclass
@@ -86,6 +115,7 @@ class Janitor:
         self._trim_logs()
         self._trim_archives()
         self._trim_streams()
+        self._bound_deleted_handles()
         return self.trimmed
 
     def retained(self) -> Retained:
@@ -116,6 +146,17 @@ class Janitor:
             if excess > 0:
                 del archive.events[:excess]
                 self.trimmed.archived_events += excess
+
+    def _bound_deleted_handles(self) -> None:
+        for queue in list(sqs_backends[self.account_id][self.region].queues.values()):
+            handles: Any = queue.deleted_messages
+            if not isinstance(handles, RecentHandles):
+                # once per queue; a delete moto finishes meanwhile may miss the copy, and only a
+                # second delete of that one message would then be refused
+                handles = RecentHandles(handles, self.bounds.deleted_receipt_handles)
+                queue.deleted_messages = handles
+            self.trimmed.deleted_receipt_handles += handles.dropped
+            handles.dropped = 0
 
     def _trim_streams(self) -> None:
         iterators = list(

@@ -32,8 +32,21 @@ from local.runtime.assembly import (
 from local.runtime.http_front import HttpFront, http_apis
 from local.runtime.lambda_runner import InProcessLambdas, Invocation, code_sha256
 from local.runtime.localize import localize
-from local.runtime.moto_fixes import event_bus_ref_is_its_name
-from local.runtime.pollers import DynamoDbStreamPoller, Poller, SqsPoller, detach_moto_delivery
+from local.runtime.moto_fixes import (
+    backend_lookup_is_cached,
+    event_bus_ref_is_its_name,
+    input_paths_are_parsed_once,
+    models_are_not_tracked,
+    sqs_reads_attributes_once,
+    sqs_reads_the_clock_once,
+)
+from local.runtime.pollers import (
+    DynamoDbStreamPoller,
+    Poller,
+    SourceWakeups,
+    SqsPoller,
+    detach_moto_delivery,
+)
 from local.runtime.retention import Janitor, RetentionBounds
 from local.runtime.schedules import AsyncInvoker, Scheduler, forward_bus_events_to_lambda
 from local.runtime.step_functions import (
@@ -72,6 +85,7 @@ class EmbeddedStack:
         schedule_speedup: float = 60.0,
         step_functions_speedup: float | None = None,
         poll_interval: float = 0.1,
+        idle_poll_interval: float = 1.0,
         batching_window_cap: float | None = None,
         environment_overrides: Mapping[str, str] | None = None,
         on_deployed: Callable[["EmbeddedStack"], None] | None = None,
@@ -91,6 +105,9 @@ class EmbeddedStack:
         # Wait states and Retry intervals run on the schedules' compressed clock unless told
         self._step_functions_speedup = step_functions_speedup or schedule_speedup
         self._poll_interval = poll_interval
+        # an empty source wakes its poller when a record arrives; this is the fallback
+        self._idle_poll_interval = idle_poll_interval
+        self._wakeups = SourceWakeups()
         self._batching_window_cap = batching_window_cap
         # e.g. the provider API URLs pointed at the emulator: applied to every function that
         # already has the variable, so the wiring stays the template's
@@ -114,6 +131,8 @@ class EmbeddedStack:
         self.function_arns: dict[str, str] = {}
         self.state_machine_arns: dict[str, str] = {}  # logical id -> ARN, executable
         self.timings: dict[str, float] = {}
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients_lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -147,6 +166,11 @@ class EmbeddedStack:
 
         began = time.monotonic()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per call
+        self._undo.append(backend_lookup_is_cached())
+        self._undo.append(models_are_not_tracked())
+        self._undo.append(sqs_reads_attributes_once())
+        self._undo.append(sqs_reads_the_clock_once())
+        self._undo.append(input_paths_are_parsed_once())
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._aws_port, verbose=False)
         server.start()
         self._undo.append(server.stop)
@@ -170,6 +194,7 @@ class EmbeddedStack:
         self.lambdas.install()
         self._undo.append(self.lambdas.uninstall)
         self._undo.append(detach_moto_delivery())
+        self._undo.append(self._wakeups.install())
         self._undo.append(event_bus_ref_is_its_name())
         self._undo.append(forward_bus_events_to_lambda(self.invoker))
         self._undo.append(self.invoker.shutdown)
@@ -403,6 +428,8 @@ class EmbeddedStack:
                     poll_interval=self._poll_interval,
                     region=self.region,
                     window_cap=self._batching_window_cap,
+                    wakeups=self._wakeups,
+                    idle_interval=self._idle_poll_interval,
                 )
             elif ":dynamodb:" in source and "/stream/" in source:
                 poller = DynamoDbStreamPoller(
@@ -414,6 +441,8 @@ class EmbeddedStack:
                     region=self.region,
                     account_id=self.account_id,
                     window_cap=self._batching_window_cap,
+                    wakeups=self._wakeups,
+                    idle_interval=self._idle_poll_interval,
                 )
             else:
                 log.warning("event source not emulated", extra={"source": source})
@@ -460,14 +489,22 @@ class EmbeddedStack:
         return self.fronts[0].url
 
     def client(self, service: str) -> Any:
-        """A boto3 client for the embedded AWS (explicit, so it ignores the ambient env)."""
-        return boto3.client(
-            service,
-            endpoint_url=self.aws_endpoint,
-            region_name=self.region,
-            aws_access_key_id=DEMO_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=DEMO_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
+        """A boto3 client for the embedded AWS (explicit, so it ignores the ambient env).
+
+        One per service, shared: clients are thread-safe, and creating one costs milliseconds
+        of CPU, which the demo's and tests' polling loops paid twenty times a second.
+        """
+        key = (service, self.aws_endpoint)
+        with self._clients_lock:
+            if key not in self._clients:
+                self._clients[key] = boto3.client(
+                    service,
+                    endpoint_url=self.aws_endpoint,
+                    region_name=self.region,
+                    aws_access_key_id=DEMO_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=DEMO_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                )
+            return self._clients[key]
 
     def invoke_arn(self, function_arn: str, event: dict[str, Any]) -> Invocation:
         """Invoke a deployed function in-process, as the Lambda service would."""
@@ -505,6 +542,8 @@ class EmbeddedStack:
         while time.monotonic() < deadline:
             mark, started = time.monotonic(), self.lambdas.started
             if self._busy() == []:
+                for poller in self.pollers:
+                    poller.wake()  # a full poll of every source from now, not after its idle wait
                 while time.monotonic() < deadline:
                     if all(poller.quiet_since > mark for poller in self.pollers):
                         if self.lambdas.started == started and self._busy() == []:

@@ -10,6 +10,7 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodbstreams.models import dynamodbstreams_backends
+from moto.sqs.models import sqs_backends
 
 from local.runtime.retention import Janitor, RetentionBounds
 
@@ -105,3 +106,29 @@ def test_logs_archives_and_read_stream_records_are_trimmed_to_their_bounds(aws: 
     assert [r["dynamodb"]["Keys"]["k"]["S"] for r in rest] == [str(n) for n in range(210, 250)]
     # And the table itself is untouched
     assert dynamodb.scan(TableName="read", Select="COUNT")["Count"] == 250
+
+
+def test_a_queue_remembers_only_its_newest_deleted_receipt_handles(aws: None) -> None:
+    # Given a queue whose 30 messages were received and deleted, with a bound of 10 handles
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    janitor = Janitor(DEFAULT_ACCOUNT_ID, REGION, RetentionBounds(deleted_receipt_handles=10))
+    janitor.trim()  # the queue's memory of deleted handles is bounded from now on
+    handles = []
+    for n in range(30):
+        sqs.send_message(QueueUrl=url, MessageBody=str(n))
+        (message,) = sqs.receive_message(QueueUrl=url)["Messages"]
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        handles.append(message["ReceiptHandle"])
+
+    # When the janitor runs
+    trimmed = janitor.trim()
+
+    # Then the newest handles may still be deleted again (moto accepts it, as AWS does within a
+    # handle's lifetime), the oldest are forgotten, and the memory stays within its bound
+    for handle in handles[-4:]:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=handle)
+    queue = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues["q"]
+    assert handles[0] not in queue.deleted_messages
+    assert len(queue.deleted_messages) <= 10
+    assert trimmed.deleted_receipt_handles >= 20
