@@ -45,7 +45,9 @@ def test_the_documented_boto3_snippet_reads_what_query_range_reads(aws: Aws) -> 
         [r.model_copy(update={"event_id": other, "gateway_id": "GW-2"}) for r in later[:5]],
         ttl_days=0,
     )
-    before_sources = [r.model_copy(update={"measured_at": AT + timedelta(minutes=2)}) for r in mhm()]
+    before_sources = [
+        r.model_copy(update={"measured_at": AT + timedelta(minutes=2)}) for r in mhm()
+    ]
     put_packed_before_sources(aws, before_sources)
     start, end = AT - timedelta(minutes=1), AT + timedelta(minutes=2)
 
