@@ -123,7 +123,8 @@ def _placed(place: int, rows: Iterator[dict[str, Any]]) -> Iterator[tuple[int, d
 
 
 def _measured_at(placed: tuple[int, dict[str, Any]]) -> datetime:
-    return placed[1]["measured_at"]  # type: ignore[no-any-return]
+    measured_at: datetime = placed[1]["measured_at"]
+    return measured_at
 
 
 class PlannedMeasurements:
