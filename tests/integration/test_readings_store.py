@@ -21,6 +21,7 @@ from sensorhook.dal.readings_store import (
     packed_reading,
     reading_attributes,
     reading_name,
+    source_key,
     source_of,
 )
 from sensorhook.providers.registry import normalize
@@ -90,6 +91,18 @@ def test_a_delivery_stores_what_its_readings_share_once_per_item(aws: Aws) -> No
     assert len(readings) == 16
     assert all(packed["k"] == {"S": source_name[1:]} for packed in readings)
     assert all(not {"i", "r", "g", "n"} & set(packed) for packed in readings)
+
+
+def test_a_source_is_named_by_its_content_alone_in_every_process() -> None:
+    # every writer (another invocation, a retry, another Lambda) names the same content alike,
+    # whatever order its fields come in; an absent field and an empty one are other content
+    source = {
+        "r": {"S": "2022-06-28T20:20:03.000Z"},
+        "i": {"S": "everactive-ds-sensor-reading:mhm"},
+    }
+    assert source_key(source) == "jQBMlhoG"
+    assert source_key(dict(reversed(source.items()))) == "jQBMlhoG"
+    assert source_key({**source, "g": {"S": ""}}) == "oTlfmsP7"
 
 
 def test_readings_merged_from_several_deliveries_keep_each_their_own_delivery_fields(
