@@ -269,6 +269,20 @@ def test_readings_of_one_instant_past_the_update_limit_are_written_by_several_up
     assert iso_ms(template.measured_at) == "2022-06-28T20:19:51.000Z"
 
 
+def test_each_update_of_an_instant_sets_the_sources_its_readings_name(aws: Aws) -> None:
+    # Given 250 channels of one sensor at one instant, each from its own gateway (250 sources,
+    # written by 3 updates)
+    [template] = mhm()[:1]
+    readings = [
+        template.model_copy(update={"channel": str(n), "gateway_id": f"GW-{n}"}) for n in range(250)
+    ]
+    ReadingsStore(READINGS_TABLE).put_readings(readings, ttl_days=90)
+
+    # Then every reading reads back with its own gateway
+    stored = ReadingsStore(READINGS_TABLE).query_range("everactive", MAC, AT, AT)
+    assert {r.channel: r.gateway_id for r in stored} == {str(n): f"GW-{n}" for n in range(250)}
+
+
 def test_the_largest_instant_a_delivery_may_hold_is_one_item_dynamodb_accepts(
     aws: Aws,
 ) -> None:

@@ -66,9 +66,10 @@ SOURCE_FIELDS = ("received_at", "event_id", "gateway_id", "schema_name")
 # (no `#` in either, so a source is never taken for a reading).
 SOURCE_KEY = "k"
 SOURCE_PREFIX = "@"
-# Readings SET by one UpdateItem: keeps its expression far below DynamoDB's 4 KB; an item with
-# more readings is written by several updates of the same key, each idempotent.
-_READINGS_PER_UPDATE = 100
+# Readings and sources SET by one UpdateItem: keeps its expression far below DynamoDB's 4 KB
+# (and within what the local mode's embedded AWS parses); an item with more is written by
+# several updates of the same key, each idempotent.
+_ASSIGNMENTS_PER_UPDATE = 100
 # Concurrent UpdateItem calls of one put_readings: a chunk of a large Efento delivery is
 # thousands of items, each one round trip (docs/readings.md, "Writes").
 WRITERS = 16
@@ -258,8 +259,9 @@ class ReadingsStore:
         readings written (the same reading twice in one call counts, and is written, once: the
         last wins, as a later delivery of it overwrites it).
 
-        One UpdateItem per item (more for an item of over `_READINGS_PER_UPDATE` readings),
-        `WRITERS` at a time. Each SETs only its readings' attributes: readings of the item
+        One UpdateItem per item (more for an item of over `_ASSIGNMENTS_PER_UPDATE` readings
+        and sources), `WRITERS` at a time. Each SETs only its readings' attributes and their
+        sources: readings of the item
         written by other deliveries stay, and writing the same reading again changes nothing
         a reader or the lake counts. An item stays hot `ttl_days` after its newest write's
         receipt (0: forever), never after it was measured: a backfill of readings older than
@@ -299,15 +301,23 @@ class ReadingsStore:
             newest = max(reading.received_at for reading in by_name.values())
             sensor_names["#expires"] = "expires_at"
             sensor_values[":expires"] = {"N": str(int(newest.timestamp()) + ttl_s)}
-        names = sorted(by_name)
+        # each update sets the sources its own readings name: a reading is never stored
+        # without its source, whichever update of the item lands first
+        groups: list[list[tuple[str, str, dict[str, AttributeValue]]]] = [[]]
+        group_sources: set[str] = set()
+        for name in sorted(by_name):
+            key, source = source_of(by_name[name])
+            added = 1 if key in group_sources else 2  # the reading, and its source if new
+            if len(groups[-1]) + len(group_sources) + added > _ASSIGNMENTS_PER_UPDATE:
+                groups.append([])
+                group_sources = set()
+            groups[-1].append((name, key, source))
+            group_sources.add(key)
         requests = []
-        for start in range(0, len(names), _READINGS_PER_UPDATE):
+        for group in groups:
             attribute_names, values = dict(sensor_names), dict(sensor_values)
-            # each update sets the sources its own readings name: a reading is never stored
-            # without its source, whichever update of the item lands first
             sources: dict[str, str] = {}
-            for n, name in enumerate(names[start : start + _READINGS_PER_UPDATE]):
-                key, source = source_of(by_name[name])
+            for n, (name, key, source) in enumerate(group):
                 if key not in sources:
                     sources[key] = f"#s{len(sources)}"
                     attribute_names[sources[key]] = SOURCE_PREFIX + key
