@@ -358,3 +358,36 @@ def test_a_modify_without_its_old_image_writes_nothing_and_stops_the_batch(aws: 
         "batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]
     }
     assert aws.object_keys("readings/") == []
+
+
+def test_a_modify_of_an_item_packed_before_the_sources_adds_its_readings_with_their_fields(
+    aws: Aws,
+) -> None:
+    # Given an instant stored as packing began (every map with its delivery's fields), in the
+    # lake
+    from tests.integration.test_readings_store import put_packed_before_sources
+
+    stream = ReadingsStream(aws)
+    mhm = mhm_readings()
+    put_packed_before_sources(aws, mhm[:8])
+    run(stream.next_event())
+
+    # When a later delivery from another gateway adds the other channels (its own source)
+    later = [
+        r.model_copy(
+            update={
+                "event_id": "everactive-ds-sensor-reading:later",
+                "received_at": RECEIVED_AT.replace(minute=21),
+                "gateway_id": "GW-LATER",
+            }
+        )
+        for r in mhm_readings()[8:]
+    ]
+    ReadingsStore(READINGS_TABLE).put_readings(later, ttl_days=90)
+    event = stream.next_event()
+    assert {record["eventName"] for record in event["Records"]} == {"MODIFY"}
+    assert run(event) == {"batchItemFailures": []}
+
+    # Then the lake holds each reading once, each with the fields of its own delivery
+    rows = sorted(lake_rows(aws), key=lambda r: r.point_key)
+    assert rows == sorted([*mhm[:8], *later], key=lambda r: r.point_key)

@@ -11,7 +11,13 @@ from sensorhook.core.reading import Reading
 from sensorhook.dal.aws_clients import dynamodb_client
 from sensorhook.dal.readings_store import ReadingsStore
 from tests.integration.conftest import Aws
-from tests.integration.test_readings_store import AT, READINGS_TABLE, mhm, put_old_layout
+from tests.integration.test_readings_store import (
+    AT,
+    READINGS_TABLE,
+    mhm,
+    put_old_layout,
+    put_packed_before_sources,
+)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "readings.md"
 
@@ -26,14 +32,24 @@ def snippet() -> Any:
 
 
 def test_the_documented_boto3_snippet_reads_what_query_range_reads(aws: Aws) -> None:
-    # Given a sensor with one item of the old layout and two packed instants
+    # Given a sensor with one item of the old layout, one packed before the sources and two
+    # packed instants (one of them merged from two deliveries)
     store = ReadingsStore(READINGS_TABLE)
     old = mhm()[0].model_copy(update={"measured_at": AT - timedelta(minutes=1)})
     put_old_layout(aws, old)
     store.put_readings(mhm(), ttl_days=90)
     later = [r.model_copy(update={"measured_at": AT + timedelta(minutes=1)}) for r in mhm()]
     store.put_readings(later, ttl_days=0)
-    start, end = AT - timedelta(minutes=1), AT + timedelta(minutes=1)
+    other = "everactive-ds-sensor-reading:other"
+    store.put_readings(
+        [r.model_copy(update={"event_id": other, "gateway_id": "GW-2"}) for r in later[:5]],
+        ttl_days=0,
+    )
+    before_sources = [
+        r.model_copy(update={"measured_at": AT + timedelta(minutes=2)}) for r in mhm()
+    ]
+    put_packed_before_sources(aws, before_sources)
+    start, end = AT - timedelta(minutes=1), AT + timedelta(minutes=2)
 
     # When the snippet reads the series
     sensor_series = snippet()
@@ -53,5 +69,6 @@ def test_the_documented_boto3_snippet_reads_what_query_range_reads(aws: Aws) -> 
         return {k: float(v) if isinstance(v, Decimal) else v for k, v in row.items()}
 
     read = [Reading.model_validate(plain(row)) for row in rows]
-    assert len(read) == 33
+    assert len(read) == 49
+    assert sum(r.event_id == other for r in read) == 5
     assert read == store.query_range("everactive", old.sensor_id, start, end)

@@ -15,7 +15,15 @@ from sensorhook.core.flavors import Flavor
 from sensorhook.core.normalized import NormalizedDelivery
 from sensorhook.core.reading import Reading
 from sensorhook.dal.aws_clients import dynamodb_client
-from sensorhook.dal.readings_store import ReadingsStore, iso_ms, reading_attributes
+from sensorhook.dal.readings_store import (
+    ReadingsStore,
+    iso_ms,
+    packed_reading,
+    reading_attributes,
+    reading_name,
+    source_key,
+    source_of,
+)
 from sensorhook.providers.registry import normalize
 from tests.fixtures.loader import sample_text
 from tests.integration.conftest import TABLES, Aws
@@ -24,6 +32,7 @@ from tests.integration.test_processor import MAC, item_count, reading_count
 READINGS_TABLE = TABLES["READINGS_TABLE"][0]
 RECEIVED_AT = datetime(2022, 6, 28, 20, 20, 3, tzinfo=UTC)
 AT = datetime(2022, 6, 28, 20, 19, 51, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
 
 
 def mhm(event_id: str = "everactive-ds-sensor-reading:mhm") -> list[Reading]:
@@ -42,6 +51,115 @@ def put_old_layout(aws: Aws, reading: Reading) -> None:
     item["point"] = {"S": reading.point_key}
     item["expires_at"] = {"N": str(int(reading.received_at.timestamp()) + 90 * 86_400)}
     aws.dynamodb.put_item(TableName=READINGS_TABLE, Item=item)
+
+
+def put_packed_before_sources(aws: Aws, readings: list[Reading]) -> None:
+    """An item as the processor wrote it when packing began: one item per sensor and instant,
+    every reading's map holding its delivery's fields itself (no sources)."""
+    first = readings[0]
+    item: dict[str, Any] = {
+        "series": {"S": first.series_key},
+        "point": {"S": iso_ms(first.measured_at)},
+        "provider": {"S": first.provider},
+        "sensor_id": {"S": first.sensor_id},
+        "sensor_family": {"S": first.sensor_family},
+    }
+    for reading in readings:
+        key, source = source_of(reading)
+        packed = packed_reading(reading, key)["M"]
+        del packed["k"]
+        item[reading_name(reading)] = {"M": {**packed, **source}}
+    aws.dynamodb.put_item(TableName=READINGS_TABLE, Item=item)
+
+
+def delivered_at(readings: list[Reading], event_id: str, received_at: datetime) -> list[Reading]:
+    return [
+        r.model_copy(update={"event_id": event_id, "received_at": received_at}) for r in readings
+    ]
+
+
+def test_a_delivery_stores_what_its_readings_share_once_per_item(aws: Aws) -> None:
+    ReadingsStore(READINGS_TABLE).put_readings(mhm(), ttl_days=90)
+
+    [item] = aws.dynamodb.scan(TableName=READINGS_TABLE)["Items"]
+
+    # one source attribute holds the delivery's fields; each reading names it
+    [source_name] = [name for name in item if name.startswith("@")]
+    assert item[source_name]["M"]["i"] == {"S": "everactive-ds-sensor-reading:mhm"}
+    assert item[source_name]["M"]["r"] == {"S": iso_ms(RECEIVED_AT)}
+    readings = [item[name]["M"] for name in item if "#" in name]
+    assert len(readings) == 16
+    assert all(packed["k"] == {"S": source_name[1:]} for packed in readings)
+    assert all(not {"i", "r", "g", "n"} & set(packed) for packed in readings)
+
+
+def test_a_source_is_named_by_its_content_alone_in_every_process() -> None:
+    # every writer (another invocation, a retry, another Lambda) names the same content alike,
+    # whatever order its fields come in; an absent field and an empty one are other content
+    source = {
+        "r": {"S": "2022-06-28T20:20:03.000Z"},
+        "i": {"S": "everactive-ds-sensor-reading:mhm"},
+    }
+    assert source_key(source) == "jQBMlhoG"
+    assert source_key(dict(reversed(source.items()))) == "jQBMlhoG"
+    assert source_key({**source, "g": {"S": ""}}) == "oTlfmsP7"
+
+
+def test_readings_merged_from_several_deliveries_keep_each_their_own_delivery_fields(
+    aws: Aws,
+) -> None:
+    # Given one instant written by three deliveries: all 16 readings, then 8 of them again
+    # later, then 4 of those again from another gateway with another schema
+    store = ReadingsStore(READINGS_TABLE)
+    first = mhm()
+    second = delivered_at(first[4:12], "everactive-ds-sensor-reading:b", RECEIVED_AT + MINUTE)
+    third = [
+        r.model_copy(update={"gateway_id": "GW-2", "schema_name": "other/1"})
+        for r in delivered_at(first[8:12], "everactive-ds-sensor-reading:c", RECEIVED_AT + MINUTE)
+    ]
+    for delivery in (first, second, third):
+        store.put_readings(delivery, ttl_days=90)
+
+    # Then the item holds one source per delivery and every reading reads back with the
+    # fields of the delivery that wrote it last
+    [item] = aws.dynamodb.scan(TableName=READINGS_TABLE)["Items"]
+    assert len([name for name in item if name.startswith("@")]) == 3
+    expected = {r.point_key: r for r in [*first, *second, *third]}
+    stored = store.query_range("everactive", MAC, AT, AT)
+    assert {r.point_key: r for r in stored} == expected
+    # and writing a delivery again adds no source
+    store.put_readings(second, ttl_days=90)
+    [item] = aws.dynamodb.scan(TableName=READINGS_TABLE)["Items"]
+    assert len([name for name in item if name.startswith("@")]) == 3
+
+
+def test_packed_items_written_before_the_sources_are_read_and_added_to(aws: Aws) -> None:
+    # Given an instant stored as packing began (each map with its delivery's fields)
+    store = ReadingsStore(READINGS_TABLE)
+    before = mhm()[:8]
+    put_packed_before_sources(aws, before)
+
+    # When a later delivery adds the other channels in the current layout
+    later = delivered_at(mhm()[8:], "everactive-ds-sensor-reading:later", RECEIVED_AT + MINUTE)
+    store.put_readings(later, ttl_days=90)
+
+    # Then the item's readings of both layouts read back whole
+    assert store.query_range("everactive", MAC, AT, AT) == sorted(
+        [*before, *later], key=lambda r: (r.metric, r.channel)
+    )
+
+
+def test_a_reading_whose_source_is_missing_is_not_read_without_it(aws: Aws) -> None:
+    # Given an item whose source attribute is gone (never written by the store: a damaged item)
+    ReadingsStore(READINGS_TABLE).put_readings(mhm()[:1], ttl_days=90)
+    [item] = aws.dynamodb.scan(TableName=READINGS_TABLE)["Items"]
+    [source_name] = [name for name in item if name.startswith("@")]
+    del item[source_name]
+    aws.dynamodb.put_item(TableName=READINGS_TABLE, Item=item)
+
+    # Then reading it fails clearly instead of returning a reading without its delivery
+    with pytest.raises(ValueError, match="names a source the item does not hold"):
+        ReadingsStore(READINGS_TABLE).query_range("everactive", MAC, AT, AT)
 
 
 def test_a_later_delivery_with_other_channels_adds_to_the_item_instead_of_replacing_it(
@@ -151,6 +269,20 @@ def test_readings_of_one_instant_past_the_update_limit_are_written_by_several_up
     assert iso_ms(template.measured_at) == "2022-06-28T20:19:51.000Z"
 
 
+def test_each_update_of_an_instant_sets_the_sources_its_readings_name(aws: Aws) -> None:
+    # Given 250 channels of one sensor at one instant, each from its own gateway (250 sources,
+    # written by 3 updates)
+    [template] = mhm()[:1]
+    readings = [
+        template.model_copy(update={"channel": str(n), "gateway_id": f"GW-{n}"}) for n in range(250)
+    ]
+    ReadingsStore(READINGS_TABLE).put_readings(readings, ttl_days=90)
+
+    # Then every reading reads back with its own gateway
+    stored = ReadingsStore(READINGS_TABLE).query_range("everactive", MAC, AT, AT)
+    assert {r.channel: r.gateway_id for r in stored} == {str(n): f"GW-{n}" for n in range(250)}
+
+
 def test_the_largest_instant_a_delivery_may_hold_is_one_item_dynamodb_accepts(
     aws: Aws,
 ) -> None:
@@ -170,6 +302,33 @@ def test_the_largest_instant_a_delivery_may_hold_is_one_item_dynamodb_accepts(
     # and the 7 the check refuses would fail the write itself (what the check spares SQS)
     with pytest.raises(ClientError, match="size"):
         store.put_readings(readings, ttl_days=90)
+
+
+def test_the_largest_instant_with_a_source_per_reading_is_one_item_dynamodb_accepts(
+    aws: Aws,
+) -> None:
+    # Given 6 readings at one instant, each from its own gateway (6 sources in the item), with
+    # 30,000 bytes of gateway id and 29,800 of text each: the most the delivery check allows
+    [template] = mhm()[:1]
+    readings = [
+        template.model_copy(
+            update={
+                "channel": str(n),
+                "gateway_id": str(n) * 30_000,
+                "text_value": "x" * 29_800,
+                "period_s": -(2**31),
+                "error_code": -(2**31),
+                "value": -1.2345678901234567e-100,
+                "future_dated": True,
+            }
+        )
+        for n in range(6)
+    ]
+    NormalizedDelivery(readings=readings)
+
+    # Then DynamoDB (moto enforces the 400 KB item) takes them as one item
+    assert ReadingsStore(READINGS_TABLE).put_readings(readings, ttl_days=90) == 6
+    assert len(ReadingsStore(READINGS_TABLE).query_range("everactive", MAC, AT, AT)) == 6
 
 
 class OverlapWatchingClient:

@@ -7,8 +7,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from bench.cost import stored_bytes, updated_item
 from sensorhook.core.normalized import NormalizedDelivery
-from sensorhook.core.reading import Reading
+from sensorhook.core.reading import (
+    PACKED_ITEM_MAX_BYTES,
+    PACKED_READING_OVERHEAD_BYTES,
+    Reading,
+)
+from sensorhook.dal.readings_store import ReadingsStore
 
 AT = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -109,3 +115,53 @@ def test_a_metric_the_table_escapes_is_measured_as_written() -> None:
     with pytest.raises(ValidationError, match="more than one DynamoDB item holds"):
         NormalizedDelivery(readings=hashes)
     assert len(NormalizedDelivery(readings=hashes[:6]).readings) == 6
+
+
+class RecordingClient:
+    """Keeps the UpdateItem requests a put would send, and sends nothing."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    def update_item(self, **request: Any) -> None:
+        self.requests.append(request)
+
+
+def test_what_the_check_counts_bounds_the_packed_item_written() -> None:
+    # Given 200 readings at one instant with as little text as a reading can have and the
+    # widest numbers, each from its own delivery (200 sources in the item: what the readings
+    # share is stored once per source, so a source per reading is the largest item)
+    readings = [
+        reading(
+            provider="e",
+            sensor_id="7",
+            sensor_family="",
+            metric="%",
+            channel=str(n),
+            unit="",
+            status="",
+            event_id=f"{n}",
+            gateway_id="",
+            schema_name="",
+            value=-1.2345678901234567e-100,
+            error_code=-(2**31),
+            period_s=-(2**31),
+            future_dated=True,
+        )
+        for n in range(200)
+    ]
+    client = RecordingClient()
+    ReadingsStore("readings", client, writers=1).put_readings(readings, ttl_days=90)
+
+    # Then the item they make holds no more bytes than the delivery check counts for them,
+    # beyond the room it keeps for the keys and the sensor's fields
+    item: dict[str, Any] = {}
+    for request in client.requests:
+        item.update(updated_item(request))
+    counted = sum(r.text_bytes() + r.escapes() + PACKED_READING_OVERHEAD_BYTES for r in readings)
+    readings_and_sources = {name: v for name, v in item.items() if "#" in name or name[0] == "@"}
+    assert len([name for name in item if name[0] == "@"]) == 200
+    assert stored_bytes(readings_and_sources) <= counted
+    assert stored_bytes(item) - stored_bytes(readings_and_sources) < 400 * 1024 - (
+        PACKED_ITEM_MAX_BYTES
+    )

@@ -46,7 +46,10 @@ RECORD_TEXT_MAX_BYTES = 64 * 1024
 
 # One readings item packs every reading of one sensor at one instant (dal/readings_store.py):
 # all of its readings' text together, plus the names, numbers and map framing each reading
-# adds (at most PACKED_READING_OVERHEAD_BYTES), must stay under DynamoDB's 400 KB item.
+# adds (at most PACKED_READING_OVERHEAD_BYTES), must stay under DynamoDB's 400 KB item. A
+# delivery's shared fields are stored once per item in a source each reading names: counting
+# them with every reading, and a source's framing with each reading (a source per reading is
+# the largest item), bounds the item from above (tests/unit/test_reading_bounds.py).
 PACKED_ITEM_MAX_BYTES = 400 * 1024 - 4 * 1024  # room for the keys and the sensor's fields
 PACKED_READING_OVERHEAD_BYTES = 160
 

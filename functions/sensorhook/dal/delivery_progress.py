@@ -17,21 +17,28 @@ class DeliveryProgress:
         self._ttl_seconds = ttl_seconds
         self._client = client or dynamodb_client()
 
-    def chunks_done(self, event_id: str) -> int:
+    def chunks_done(self, event_id: str, *, unrecorded_order: str) -> tuple[int, str | None]:
+        """How many chunks are stored, and the order they were cut in (`unrecorded_order`
+        for a record that names none: written before orders were recorded); (0, None) when
+        the delivery is not part-stored."""
         response = self._client.get_item(
             TableName=self._table_name,
             Key={"id": {"S": _PREFIX + event_id}},
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return int(item["chunks_done"]["N"]) if item else 0
+        if not item:
+            return 0, None
+        order = item["chunk_order"]["S"] if "chunk_order" in item else unrecorded_order
+        return int(item["chunks_done"]["N"]), order
 
-    def record(self, event_id: str, chunks_done: int) -> None:
+    def record(self, event_id: str, chunks_done: int, order: str) -> None:
         self._client.put_item(
             TableName=self._table_name,
             Item={
                 "id": {"S": _PREFIX + event_id},
                 "chunks_done": {"N": str(chunks_done)},
+                "chunk_order": {"S": order},
                 "expiration": {"N": str(int(time.time()) + self._ttl_seconds)},
             },
         )

@@ -4,12 +4,17 @@ An item is keyed series=`provider#sensor_id`, point=`iso_ms(measured_at)` and ho
 reading of that sensor measured at that instant, one top-level attribute per reading named
 `metric#channel` (the only attribute names with a `#`) whose value is a compact map of the
 reading's own fields (`PACKED_FIELDS`); the sensor's fields (provider, sensor_id,
-sensor_family) are stored once. Writes are UpdateItem `SET` of each reading's attribute, so a
+sensor_family) are stored once. What the readings of one delivery share (its event_id,
+received_at, gateway_id, schema_name: `SOURCE_FIELDS`) is stored once too, as a source
+attribute `@<key>` whose key is a hash of that content, and each reading's map names its
+source (`k`). Writes are UpdateItem `SET` of each reading's attribute and its source's, so a
 later delivery with other channels at the same instant adds to the item instead of replacing
-it, and the same reading written twice is one attribute (docs/readings.md).
+it (its own source beside the others), and the same reading written twice is one attribute
+(docs/readings.md).
 
-Items written before the packing (one per reading, point=`<second>Z#metric#channel`, the
-reading's fields as attributes) are read as well until their TTL removes them.
+Read as well, until their TTL removes them: items written before the packing (one per
+reading, point=`<second>Z#metric#channel`, the reading's fields as attributes) and packed
+items written before the sources (each reading's map holding every field itself).
 
 Items are written with the low-level client in DynamoDB's wire format: this is the hot path
 of the processor, and boto3's resource layer would cost a TypeSerializer walk per attribute.
@@ -17,6 +22,9 @@ Numbers are written as the exact decimal text of the float (what `Decimal(repr(x
 so nothing is rounded on the way in.
 """
 
+import base64
+import functools
+import hashlib
 import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -51,9 +59,17 @@ PACKED_FIELDS = {
     "future_dated": "f",
 }
 _FIELD_OF = {short: name for name, short in PACKED_FIELDS.items()}
-# Readings SET by one UpdateItem: keeps its expression far below DynamoDB's 4 KB; an item with
-# more readings is written by several updates of the same key, each idempotent.
-_READINGS_PER_UPDATE = 100
+# A delivery's fields, shared by all its readings at one instant: stored once per item in the
+# reading's source attribute, not in every reading's map.
+SOURCE_FIELDS = ("received_at", "event_id", "gateway_id", "schema_name")
+# A reading's map names its source by this key; the source's attribute is SOURCE_PREFIX + key
+# (no `#` in either, so a source is never taken for a reading).
+SOURCE_KEY = "k"
+SOURCE_PREFIX = "@"
+# Readings and sources SET by one UpdateItem: keeps its expression far below DynamoDB's 4 KB
+# (and within what the local mode's embedded AWS parses); an item with more is written by
+# several updates of the same key, each idempotent.
+_ASSIGNMENTS_PER_UPDATE = 100
 # Concurrent UpdateItem calls of one put_readings: a chunk of a large Efento delivery is
 # thousands of items, each one round trip (docs/readings.md, "Writes").
 WRITERS = 16
@@ -128,13 +144,43 @@ def metric_and_channel(name: str) -> tuple[str, str]:
     return metric.replace("%23", "#").replace("%25", "%"), channel
 
 
-def packed_reading(reading: Reading) -> AttributeValue:
-    """The reading's own fields as its packed map; absent optional fields are omitted."""
+@functools.lru_cache(maxsize=1024)  # a chunk's readings share a handful of sources
+def packed_source(
+    received_at: datetime, event_id: str, gateway_id: str | None, schema_name: str | None
+) -> tuple[str, dict[str, AttributeValue]]:
+    """A delivery's fields the readings of it share (`SOURCE_FIELDS`), as the key and the map
+    of their source's attribute; absent optional fields are omitted."""
+    fields: Item = {"r": {"S": iso_ms(received_at)}, "i": {"S": event_id}}
+    if gateway_id is not None:
+        fields["g"] = {"S": gateway_id}
+    if schema_name is not None:
+        fields["n"] = {"S": schema_name}
+    return source_key(fields), fields
+
+
+def source_of(reading: Reading) -> tuple[str, dict[str, AttributeValue]]:
+    """The key and map of the reading's source (`packed_source`)."""
+    return packed_source(
+        reading.received_at, reading.event_id, reading.gateway_id, reading.schema_name
+    )
+
+
+def source_key(source: Mapping[str, AttributeValue]) -> str:
+    """A source's key: 8 characters of a hash of its content (48 bits), so every writer names
+    the same content alike without reading the item, and two deliveries' sources in one item
+    differ (a collision among the few sources of one item: about 1 in 10^13)."""
+    text = "\x1f".join(f"{name}={source[name]['S']}" for name in sorted(source))
+    digest = hashlib.blake2b(text.encode(), digest_size=6).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+def packed_reading(reading: Reading, source: str) -> AttributeValue:
+    """The reading's own fields as its packed map, naming its source's key; absent optional
+    fields are omitted."""
     fields: Item = {
         "u": {"S": reading.unit},
         "s": {"S": reading.status},
-        "r": {"S": iso_ms(reading.received_at)},
-        "i": {"S": reading.event_id},
+        SOURCE_KEY: {"S": source},
     }
     if reading.value is not None:
         fields["v"] = number(reading.value)
@@ -142,10 +188,6 @@ def packed_reading(reading: Reading) -> AttributeValue:
         fields["e"] = number(reading.error_code)
     if reading.period_s is not None:
         fields["p"] = number(reading.period_s)
-    if reading.gateway_id is not None:
-        fields["g"] = {"S": reading.gateway_id}
-    if reading.schema_name is not None:
-        fields["n"] = {"S": reading.schema_name}
     if reading.text_value is not None:
         fields["t"] = {"S": reading.text_value}
     if reading.future_dated:
@@ -171,18 +213,22 @@ def readings_from_item(
     if not names:
         return []  # e.g. moto's stream image of the key alone, before an update's attributes
     sensor = {name: item[name] for name in SENSOR_FIELDS}
-    return [_unpacked(sensor, item["point"], name, item[name]) for name in names]
+    return [_unpacked(sensor, item, name) for name in names]
 
 
-def _unpacked(
-    sensor: Mapping[str, Any], point: str, name: str, packed: Mapping[str, Any]
-) -> Reading:
+def _unpacked(sensor: Mapping[str, Any], item: Mapping[str, Any], name: str) -> Reading:
     metric, channel = metric_and_channel(name)
+    packed = dict(item[name])
+    if SOURCE_KEY in packed:  # not in a map written before the sources: it holds them itself
+        source = item.get(SOURCE_PREFIX + packed.pop(SOURCE_KEY))
+        if source is None:
+            raise ValueError(f"reading {name!r} names a source the item does not hold")
+        packed.update(source)
     fields = {_FIELD_OF[short]: value for short, value in packed.items()}
     fields.setdefault("gateway_id", None)
     fields.setdefault("value", None)
     return Reading.model_validate(
-        {**sensor, **fields, "metric": metric, "channel": channel, "measured_at": point}
+        {**sensor, **fields, "metric": metric, "channel": channel, "measured_at": item["point"]}
     )
 
 
@@ -213,8 +259,9 @@ class ReadingsStore:
         readings written (the same reading twice in one call counts, and is written, once: the
         last wins, as a later delivery of it overwrites it).
 
-        One UpdateItem per item (more for an item of over `_READINGS_PER_UPDATE` readings),
-        `WRITERS` at a time. Each SETs only its readings' attributes: readings of the item
+        One UpdateItem per item (more for an item of over `_ASSIGNMENTS_PER_UPDATE` readings
+        and sources), `WRITERS` at a time. Each SETs only its readings' attributes and their
+        sources: readings of the item
         written by other deliveries stay, and writing the same reading again changes nothing
         a reader or the lake counts. An item stays hot `ttl_days` after its newest write's
         receipt (0: forever), never after it was measured: a backfill of readings older than
@@ -254,13 +301,29 @@ class ReadingsStore:
             newest = max(reading.received_at for reading in by_name.values())
             sensor_names["#expires"] = "expires_at"
             sensor_values[":expires"] = {"N": str(int(newest.timestamp()) + ttl_s)}
-        names = sorted(by_name)
+        # each update sets the sources its own readings name: a reading is never stored
+        # without its source, whichever update of the item lands first
+        groups: list[list[tuple[str, str, dict[str, AttributeValue]]]] = [[]]
+        group_sources: set[str] = set()
+        for name in sorted(by_name):
+            key, source = source_of(by_name[name])
+            added = 1 if key in group_sources else 2  # the reading, and its source if new
+            if len(groups[-1]) + len(group_sources) + added > _ASSIGNMENTS_PER_UPDATE:
+                groups.append([])
+                group_sources = set()
+            groups[-1].append((name, key, source))
+            group_sources.add(key)
         requests = []
-        for start in range(0, len(names), _READINGS_PER_UPDATE):
+        for group in groups:
             attribute_names, values = dict(sensor_names), dict(sensor_values)
-            for n, name in enumerate(names[start : start + _READINGS_PER_UPDATE]):
+            sources: dict[str, str] = {}
+            for n, (name, key, source) in enumerate(group):
+                if key not in sources:
+                    sources[key] = f"#s{len(sources)}"
+                    attribute_names[sources[key]] = SOURCE_PREFIX + key
+                    values[f":s{len(sources) - 1}"] = {"M": source}
                 attribute_names[f"#r{n}"] = name
-                values[f":r{n}"] = packed_reading(by_name[name])
+                values[f":r{n}"] = packed_reading(by_name[name], key)
             assignments = (f"{placeholder} = :{placeholder[1:]}" for placeholder in attribute_names)
             requests.append(
                 {

@@ -56,7 +56,12 @@ from sensorhook.logic.domain_events import delivery_events
 from sensorhook.logic.efento_gaps import detect_gaps, gap_events
 from sensorhook.logic.lake import write_gateway_statuses
 from sensorhook.observability import logger, metrics
-from sensorhook.providers.registry import DeliveryChunks, InvalidPayload
+from sensorhook.providers.registry import (
+    CHANNEL_ORDER,
+    TIME_ORDER,
+    DeliveryChunks,
+    InvalidPayload,
+)
 
 
 class DeliverySummary(BaseModel):
@@ -226,21 +231,27 @@ class DeliveryProcessor:
             received_at=envelope.received_at,
             chunk_size=self.limits.chunk_readings,
         )
-        done = self.stores.progress.chunks_done(envelope.event_id) if chunks.count > 1 else 0
+        done, order = 0, None
+        if chunks.count > 1:
+            # a delivery part-stored before chunks were cut in time resumes in channel order
+            done, order = self.stores.progress.chunks_done(
+                envelope.event_id, unrecorded_order=CHANNEL_ORDER
+            )
+        order = order or TIME_ORDER
         if done == 0 and chunks.count > 1:
             # every chunk is checked before the first write: a chunk no store can take
             # quarantines the delivery instead of failing it halfway through
-            for _ in chunks.chunks():
+            for _ in chunks.chunks(order=order):
                 pass
         summary = DeliverySummary(chunks=chunks.count, resumed_at_chunk=done)
-        for index, chunk in enumerate(chunks.chunks(done), start=done):
+        for index, chunk in enumerate(chunks.chunks(done, order=order), start=done):
             # only a delivery of several chunks can outlast an invocation; one chunk takes well
             # under a second, and a killed one is retried whole like any failed record
             if chunks.count > 1 and self._remaining_ms() < self.limits.chunk_time_guard_ms:
                 raise DeliveryUnfinished(envelope.event_id, index, chunks.count)
             self._store_chunk(envelope, chunk, index, summary)
             if chunks.count > 1:
-                self.stores.progress.record(envelope.event_id, index + 1)
+                self.stores.progress.record(envelope.event_id, index + 1, order)
         if chunks.count > 1:
             self.stores.progress.clear(envelope.event_id)
         metrics.add_metric(name="ReadingsStored", unit=MetricUnit.Count, value=summary.readings)

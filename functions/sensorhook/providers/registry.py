@@ -19,7 +19,12 @@ from sensorhook.providers.everactive_ds.normalize import (
 )
 from sensorhook.providers.everactive_v2020.normalize import normalize_state_change
 
-__all__ = ["DeliveryChunks", "InvalidPayload", "normalize"]
+__all__ = ["CHANNEL_ORDER", "TIME_ORDER", "DeliveryChunks", "InvalidPayload", "normalize"]
+
+# How a delivery's readings are cut into chunks (DeliveryChunks); recorded with a part-stored
+# delivery's progress, so it resumes in the order it began in.
+TIME_ORDER = "time"
+CHANNEL_ORDER = "channel"
 
 Adapter = Callable[..., NormalizedDelivery]
 
@@ -77,9 +82,16 @@ class DeliveryChunks:
     """A delivery normalized lazily, at most `chunk_size` readings at a time.
 
     Only Efento batches expand (a 1 KB body can stand for 100,000 readings); every other
-    flavor is one chunk, normalized at once. Chunks are deterministic: the same body always
-    splits the same way, so a resumed delivery can skip the chunks already stored. Raises
-    InvalidPayload like `normalize`, here or while iterating `chunks()`.
+    flavor is one chunk, normalized at once. Chunks are deterministic: the same body and
+    order always split the same way, so a resumed delivery can skip the chunks already
+    stored. Raises InvalidPayload like `normalize`, here or while iterating `chunks()`.
+
+    Chunks are slices in time (`TIME_ORDER`): all channels of an instant in one chunk (but
+    where a chunk ends), so a chunk of a 6-channel sensor writes about a sixth as many
+    readings items as readings. Within a chunk the readings are in `normalize`'s order
+    (channel by channel), so a delivery of one chunk is exactly what `normalize` makes.
+    `CHANNEL_ORDER` (the slices of `normalize`'s order) is how deliveries were chunked
+    before: a delivery left part-stored in that order resumes in it.
     """
 
     def __init__(
@@ -99,16 +111,28 @@ class DeliveryChunks:
                 self._whole = _ADAPTERS[flavor](payload, event_id=event_id, received_at=received_at)
                 self.count = 1
 
-    def chunks(self, start: int = 0) -> Iterator[NormalizedDelivery]:
+    def chunks(self, start: int = 0, *, order: str = TIME_ORDER) -> Iterator[NormalizedDelivery]:
         """Chunks `start`, `start + 1`, ...; rows of skipped chunks are made but not validated."""
         if self._planned is None:
             if start == 0 and self._whole is not None:
                 yield self._whole
             return
-        rows = self._planned.rows()
-        for _ in itertools.islice(rows, start * self._chunk_size):
+        if order == CHANNEL_ORDER:
+            placed: Iterator[tuple[int, dict[str, Any]]] = (
+                (0, row) for row in self._planned.rows()
+            )
+        elif order == TIME_ORDER:
+            placed = self._planned.rows_by_time()
+        else:
+            raise ValueError(f"unknown chunk order {order!r}")
+        for _ in itertools.islice(placed, start * self._chunk_size):
             pass
-        while chunk := list(itertools.islice(rows, self._chunk_size)):
+        while chunk := list(itertools.islice(placed, self._chunk_size)):
+            chunk.sort(key=_place)  # stable: each channel's readings stay in time order
             with _as_invalid_payload(self._flavor):
-                delivery = delivery_of(chunk)
+                delivery = delivery_of(row for _, row in chunk)
             yield delivery
+
+
+def _place(placed: tuple[int, dict[str, Any]]) -> int:
+    return placed[0]

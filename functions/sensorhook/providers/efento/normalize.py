@@ -3,6 +3,7 @@
 Metric names and units are documented in docs/canonical-reading.md; keep the two in step.
 """
 
+import heapq
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
@@ -116,6 +117,16 @@ def _channel_rows(
         }
 
 
+def _placed(place: int, rows: Iterator[dict[str, Any]]) -> Iterator[tuple[int, dict[str, Any]]]:
+    for row in rows:
+        yield place, row
+
+
+def _measured_at(placed: tuple[int, dict[str, Any]]) -> datetime:
+    measured_at: datetime = placed[1]["measured_at"]
+    return measured_at
+
+
 class PlannedMeasurements:
     """A delivery sized and checked, its readings not yet made: `rows()` yields them lazily,
     channel readings first (each channel in time order), then the device readings."""
@@ -151,6 +162,17 @@ class PlannedMeasurements:
         for planned in self._planned:
             yield from _channel_rows(*planned)
         yield from self._device_rows
+
+    def rows_by_time(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """The rows of `rows()`, every channel's merged in time order (equal instants in
+        channel order), then the device rows; each with its channel's place in `rows()`, so
+        a slice of them can be put back in that order. A slice then holds all channels of its
+        instants: one readings item per sensor and instant instead of one per reading."""
+        channels = [
+            _placed(place, _channel_rows(*planned)) for place, planned in enumerate(self._planned)
+        ]
+        yield from heapq.merge(*channels, key=_measured_at)
+        yield from _placed(len(self._planned), iter(self._device_rows))
 
 
 def normalize_measurements(
