@@ -84,3 +84,23 @@ def test_giving_up_marks_the_row_disabled(store: SubscriptionsStore) -> None:
     assert row.status is SubscriptionStatus.DISABLED
     assert row.gave_up_at == NOW + timedelta(minutes=31)
     assert store.all()["ds-sensor-readings"].incident_id is None
+
+
+def test_a_reconcile_after_giving_up_records_its_error_but_leaves_the_row_disabled(
+    store: SubscriptionsStore,
+) -> None:
+    # Given a subscription whose recovery gave up
+    store.put(_state())
+    store.open_incident("ds-sensor-readings", "i1", "reconcile_failed", NOW)
+    store.close_incident("ds-sensor-readings", "i1", gave_up_at=NOW)
+    # When a later reconcile run, still failing at the provider, writes what it saw
+    failing = _state(SubscriptionStatus.ERROR).model_copy(
+        update={"last_error": "provider answered 400", "last_reconciled_at": NOW + timedelta(1)}
+    )
+    store.put(failing)
+    # Then the row stays disabled for the operator, with the run's observations recorded
+    row = store.get("ds-sensor-readings")
+    assert row is not None
+    assert row.status is SubscriptionStatus.DISABLED and row.gave_up_at == NOW
+    assert row.last_error == "provider answered 400"
+    assert row.last_reconciled_at == NOW + timedelta(1)

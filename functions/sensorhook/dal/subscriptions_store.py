@@ -77,8 +77,19 @@ class SubscriptionsStore:
     def put(self, state: SubscriptionState) -> None:
         """Write what a reconcile run observed. The incident attributes are not written here
         (only `open_incident` and `close_incident` change them, conditionally), so a run that
-        read the row before the recovery machine closed an incident cannot bring it back."""
+        read the row before the recovery machine closed an incident cannot bring it back.
+
+        Once recovery gave up (`gave_up_at`), the row stays `disabled` until an operator acts:
+        a later run still records what it observed, but not its status, whether it read the
+        row before or after the machine gave up (the condition decides, not the read).
+        """
         document = state.model_dump(mode="json", exclude=set(INCIDENT_ATTRIBUTES))
+        try:
+            self._update(document, ConditionExpression="attribute_not_exists(gave_up_at)")
+        except self._client.exceptions.ConditionalCheckFailedException:
+            self._update({k: v for k, v in document.items() if k != "status"})
+
+    def _update(self, document: dict[str, Any], **condition: str) -> None:
         names = {f"#{index}": name for index, name in enumerate(document) if name != _PARTITION_KEY}
         kept = {key: name for key, name in names.items() if document[name] is not None}
         dropped = [key for key, name in names.items() if document[name] is None]
@@ -87,12 +98,13 @@ class SubscriptionsStore:
             update += " REMOVE " + ", ".join(dropped)
         self._client.update_item(
             TableName=self._table_name,
-            Key={_PARTITION_KEY: {"S": state.name}},
+            Key={_PARTITION_KEY: {"S": document[_PARTITION_KEY]}},
             UpdateExpression=update,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues={
                 f":{key[1:]}": _SERIALIZER.serialize(document[name]) for key, name in kept.items()
             },
+            **condition,
         )
 
     def delete(self, name: str) -> None:
