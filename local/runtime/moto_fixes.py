@@ -3,6 +3,7 @@
 Each returns its undo, so the runtime leaves moto as it found it.
 """
 
+import threading
 from collections.abc import Callable
 from functools import lru_cache, wraps
 from typing import Any
@@ -11,6 +12,7 @@ import jsonpath_ng.ext as jsonpath_ext
 from moto.core.common_models import BaseModel
 from moto.core.model_instances import reset_model_data
 from moto.core.utils import unix_time, unix_time_millis
+from moto.dynamodb.models.table import StreamShard
 from moto.events.models import EventBus
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.sqs.models import Message, Queue, SQSBackend
@@ -190,5 +192,40 @@ def models_are_not_tracked() -> Callable[[], None]:
 
     def undo() -> None:
         BaseModel.__new__ = original  # type: ignore[method-assign]
+
+    return undo
+
+
+# Held while a stream record is numbered and appended, read, or trimmed (local/runtime/retention.py)
+STREAM_LOCK = threading.RLock()
+
+
+def stream_records_are_numbered_atomically() -> Callable[[], None]:
+    """A DynamoDB stream record's sequence number is its place in the shard, always.
+
+    moto numbers a record by the shard's length, then appends it, with no lock: two writers of
+    one table in different threads (the local runtime runs every function in one process; the
+    processor writes readings items concurrently) can take the same number. A shard iterator
+    reads on from the number after the last record it returned, so after such a pair it reads
+    records again, and the lake writer wrote those readings twice. AWS numbers each record once.
+    """
+    original_add, original_get = StreamShard.add, StreamShard.get
+
+    @wraps(original_add)
+    def add(shard: StreamShard, old: Any, new: Any) -> None:
+        with STREAM_LOCK:
+            original_add(shard, old, new)
+
+    @wraps(original_get)
+    def get(shard: StreamShard, start: int, quantity: int) -> list[dict[str, Any]]:
+        with STREAM_LOCK:
+            return original_get(shard, start, quantity)
+
+    StreamShard.add = add  # type: ignore[method-assign]
+    StreamShard.get = get  # type: ignore[method-assign]
+
+    def undo() -> None:
+        StreamShard.add = original_add  # type: ignore[method-assign]
+        StreamShard.get = original_get  # type: ignore[method-assign]
 
     return undo

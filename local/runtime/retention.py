@@ -32,6 +32,8 @@ from moto.events.models import events_backends
 from moto.logs.models import logs_backends
 from moto.sqs.models import sqs_backends
 
+from local.runtime.moto_fixes import STREAM_LOCK
+
 log = logging.getLogger(__name__)
 
 
@@ -173,6 +175,8 @@ class Janitor:
             drop -= drop % self.bounds.stream_trim_step
             if drop > 0:
                 # sequence numbers stay as they were: the shard's start moves with what it drops
-                del shard.items[:drop]
-                shard.starting_sequence_number += drop
+                # (under the lock that numbers new records, so none is numbered in between)
+                with STREAM_LOCK:
+                    del shard.items[:drop]
+                    shard.starting_sequence_number += drop
                 self.trimmed.stream_records += drop

@@ -39,6 +39,7 @@ from local.runtime.moto_fixes import (
     models_are_not_tracked,
     sqs_reads_attributes_once,
     sqs_reads_the_clock_once,
+    stream_records_are_numbered_atomically,
 )
 from local.runtime.pollers import (
     DynamoDbStreamPoller,
@@ -171,6 +172,7 @@ class EmbeddedStack:
         self._undo.append(sqs_reads_attributes_once())
         self._undo.append(sqs_reads_the_clock_once())
         self._undo.append(input_paths_are_parsed_once())
+        self._undo.append(stream_records_are_numbered_atomically())
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._aws_port, verbose=False)
         server.start()
         self._undo.append(server.stop)

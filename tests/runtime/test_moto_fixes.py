@@ -1,12 +1,19 @@
 """The runtime's corrections to moto keep its answers and drop its costs."""
 
+import sys
+import threading
+
 import boto3
 import pytest
 from moto import mock_aws
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.sqs.models import Message
 
-from local.runtime.moto_fixes import models_are_not_tracked, sqs_reads_the_clock_once
+from local.runtime.moto_fixes import (
+    models_are_not_tracked,
+    sqs_reads_the_clock_once,
+    stream_records_are_numbered_atomically,
+)
 
 
 @pytest.fixture
@@ -71,3 +78,43 @@ def test_queue_counts_are_moto_s_own_with_one_clock_reading(aws: None) -> None:
             }
         )
         assert sorted(m["Body"] for m in received) == ["2", "3", "4"]
+
+
+def test_stream_records_written_from_many_threads_are_numbered_once_each(aws: None) -> None:
+    # Given a table with a stream, written by eight threads at once (the local runtime's
+    # functions share one process; the processor writes readings items concurrently)
+    undo = stream_records_are_numbered_atomically()
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # hand the GIL over often, as a loaded machine does
+    try:
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            client.create_table(
+                TableName="t",
+                KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+                StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+            )
+            from moto.dynamodb.models import dynamodb_backends
+
+            backend = dynamodb_backends["123456789012"]["us-east-1"]
+
+            def write(thread: int) -> None:
+                for n in range(150):
+                    backend.put_item("t", {"k": {"S": f"{thread}-{n}"}, "v": {"S": "x" * 200}})
+
+            threads = [threading.Thread(target=write, args=(t,)) for t in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            shard = backend.get_table("t").stream_shard
+            numbers = [int(r.record["dynamodb"]["SequenceNumber"]) for r in shard.items]
+    finally:
+        sys.setswitchinterval(switch)
+        undo()
+    # Then each record's number is its place in the shard, which a shard iterator relies on
+    # to read each record once
+    first = shard.starting_sequence_number
+    assert numbers == list(range(first, first + 8 * 150))
