@@ -221,8 +221,8 @@ def stream_records_are_numbered_atomically() -> Callable[[], None]:
         with STREAM_LOCK:
             return original_get(shard, start, quantity)
 
-    StreamShard.add = add  # type: ignore[method-assign]
-    StreamShard.get = get  # type: ignore[method-assign]
+    StreamShard.add = add  # type: ignore[method-assign,assignment]
+    StreamShard.get = get  # type: ignore[method-assign,assignment]
 
     def undo() -> None:
         StreamShard.add = original_add  # type: ignore[method-assign]
