@@ -42,8 +42,8 @@ class RetentionBounds:
     log_streams_per_group: int = 200
     archived_events: int = 1000
     stream_records: int = 10_000
-    # moto numbers a new record len(items) + start without a lock: trimming in large steps
-    # only keeps the (tiny) window in which a record could be misnumbered rare
+    # trimmed in whole steps, so the shard's list is shifted rarely (under the lock that
+    # numbers new records, moto_fixes.STREAM_LOCK)
     stream_trim_step: int = 1000
     deleted_receipt_handles: int = 10_000
 
