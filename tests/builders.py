@@ -14,6 +14,8 @@ from typing import Any
 import httpsig
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sensorhook.core.reading import Reading
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 API_HOST = f"abc123.execute-api.{REGION}.amazonaws.com"
@@ -214,3 +216,24 @@ def largest_efento_batch(
             for number in range(channels)
         ],
     }
+
+
+def efento_temperature_reading(
+    sensor_id: str, metric: str, at: datetime, value: float, *, received_at: datetime, event_id: str
+) -> Reading:
+    """One Efento channel-1 reading, in Cel with a one-minute period, for state-store tests."""
+    return Reading(
+        provider="efento",
+        sensor_id=sensor_id,
+        sensor_family="efento",
+        metric=metric,
+        channel="1",
+        unit="Cel",
+        status="OK",
+        value=value,
+        measured_at=at,
+        received_at=received_at,
+        event_id=event_id,
+        gateway_id=None,
+        period_s=60,
+    )

@@ -9,26 +9,20 @@ from sensorhook.core.reading import Reading
 from sensorhook.dal.health_store import ALWAYS_DUE, SILENCE_SORT_KEY
 from sensorhook.dal.readings_store import iso_ms, reading_attributes
 from sensorhook.dal.sensor_state_store import SensorStateStore
+from tests.builders import efento_temperature_reading
 from tests.cli.conftest import Stack
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def reading(sensor_id: str, metric: str, at: datetime, value: float) -> Reading:
-    return Reading(
-        provider="efento",
-        sensor_id=sensor_id,
-        sensor_family="efento",
-        metric=metric,
-        channel="1",
-        unit="Cel",
-        status="OK",
-        value=value,
-        measured_at=at,
+    return efento_temperature_reading(
+        sensor_id,
+        metric,
+        at,
+        value,
         received_at=at,
         event_id=f"efento:{sensor_id}:{metric}:{at.isoformat()}",
-        gateway_id=None,
-        period_s=60,
     )
 
 

@@ -17,6 +17,7 @@ from sensorhook.dal.sensor_state_store import (
     SilenceSchedule,
     StateWriteContended,
 )
+from tests.builders import efento_temperature_reading
 from tests.fixtures.loader import fixture_text
 from tests.integration.conftest import TABLES, Aws
 from tests.integration.test_processor import envelope, run
@@ -27,20 +28,13 @@ T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def reading(metric: str, at: datetime, value: float, *, sensor_id: str = "s-1") -> Reading:
-    return Reading(
-        provider="efento",
-        sensor_id=sensor_id,
-        sensor_family="efento",
-        metric=metric,
-        channel="1",
-        unit="Cel",
-        status="OK",
-        value=value,
-        measured_at=at,
+    return efento_temperature_reading(
+        sensor_id,
+        metric,
+        at,
+        value,
         received_at=at + timedelta(seconds=5),
         event_id=f"efento:{metric}:{at.isoformat()}",
-        gateway_id=None,
-        period_s=60,
     )
 
 
