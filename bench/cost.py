@@ -15,11 +15,12 @@ Prices, their date, region and meaning: bench/prices.json.
 import contextlib
 import io
 import json
+import logging
 import math
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -269,11 +270,40 @@ class Invocation:
         )
 
 
+@contextlib.contextmanager
+def printed_into(sink: io.StringIO) -> Iterator[None]:
+    """Everything a handler prints goes to `sink`: stdout and stderr (Metrics' EMF lines,
+    `single_metric`, print) and every logging stream handler (the Powertools Logger writes to
+    the stream it captured when it was created, which `redirect_stdout` does not reach)."""
+    handlers = [
+        handler
+        for logger in (
+            logging.getLogger(),
+            *(
+                one
+                for one in logging.Logger.manager.loggerDict.values()
+                if isinstance(one, logging.Logger)
+            ),
+        )
+        for handler in logger.handlers
+        if type(handler) is logging.StreamHandler
+    ]
+    streams = [handler.setStream(sink) for handler in handlers]
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            yield
+    finally:
+        for handler, stream in zip(handlers, streams, strict=True):
+            if stream is not None:
+                handler.setStream(stream)
+
+
 def measure(recorded: list[AWSRequest], work: Callable[[], Any]) -> Invocation:
-    """Run one invocation; its requests are those recorded meanwhile."""
+    """Run one invocation; its requests are those recorded meanwhile, its log bytes every
+    line it printed (`printed_into`)."""
     first = len(recorded)
     sink = io.StringIO()
-    with contextlib.redirect_stdout(sink):
+    with printed_into(sink):
         began = time.process_time()
         work()
         cpu_ms = (time.process_time() - began) * 1000
@@ -293,6 +323,8 @@ class FlavorCost:
     raw_bytes_per_delivery: float  # gzip JSON lines in the raw archive
     parquet_bytes_per_reading: float
     state: "StateSizes | None" = None  # the sensor's state, when the flavor has readings
+    # bytes printed per delivery: receiver, processor share, lake writer share
+    log_bytes: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     @property
     def ratio(self) -> float:
@@ -318,6 +350,19 @@ def readings_items(requests: Iterable[AWSRequest], table: str) -> list[dict[str,
         payload = json.loads(request.body)
         if payload["TableName"] == table:
             items.append(updated_item(payload))
+    return items
+
+
+def history_items(requests: Iterable[AWSRequest], table: str) -> list[dict[str, Any]]:
+    """The gateway status history items the processor's PutItem calls on `table` write (one
+    stream record and one lake row each)."""
+    items = []
+    for request in requests:
+        if not request.headers.get("X-Amz-Target", b"").endswith(b".PutItem"):
+            continue
+        payload = json.loads(request.body)
+        if payload["TableName"] == table:
+            items.append(payload["Item"])
     return items
 
 
@@ -368,25 +413,27 @@ def flavor_cost(
     from bench.workload import BENCH_ENV
 
     writes = readings_items(recorded[first:], BENCH_ENV["READINGS_TABLE"])
+    histories = history_items(recorded[first:], BENCH_ENV["READINGS_TABLE"])
     readings_in_batch = sum(readings_in_item(item) for item in writes)
     readings = readings_in_batch // batch_size
-    stream = stream_event(writes)
+    # the lake's rows: one per reading and one per gateway status report
+    rows_in_batch = readings_in_batch + len(histories)
+    rows = rows_in_batch / batch_size
+    stream = stream_event(writes + histories)
     lake_first = len(recorded)
-    lake = measure(recorded, lambda: lake_writer.handler(stream, context)) if readings else None
+    lake = measure(recorded, lambda: lake_writer.handler(stream, context)) if rows else None
 
     lake_share = Units()
     parquet_bytes = 0
     if lake is not None:
-        # Deployed, the stream fills lake batches of lake_writer_batch_size readings at these
+        # Deployed, the stream fills lake batches of lake_writer_batch_size rows at these
         # rates: per batch one invocation and the measured PUTs (one per partition); the CPU
-        # per reading as measured on this smaller batch.
-        lake_batch = max(config.lake_writer_batch_size, readings_in_batch)
-        full_batch = Invocation(
-            lake.calls, lake.cpu_ms * lake_batch / readings_in_batch, lake.log_bytes
-        )
+        # per row as measured on this smaller batch.
+        lake_batch = max(config.lake_writer_batch_size, rows_in_batch)
+        full_batch = Invocation(lake.calls, lake.cpu_ms * lake_batch / rows_in_batch, lake.log_bytes)
         lake_share = (
             full_batch.calls.units + full_batch.lambda_units(config.lake_writer_memory_mb)
-        ).scaled(readings / lake_batch)
+        ).scaled(rows / lake_batch)
         parquet_bytes = sum(body_bytes(r) for r in recorded[lake_first:] if r.method == "PUT")
     actual = (
         received.calls.units
@@ -457,6 +504,13 @@ def flavor_cost(
         raw_bytes_per_delivery=sum(body_bytes(r) for r in raw_puts) / batch_size,
         parquet_bytes_per_reading=parquet_bytes / readings_in_batch if readings else 0.0,
         state=state,
+        log_bytes=(
+            received.log_bytes,
+            processed.log_bytes / batch_size,
+            lake.log_bytes * rows / max(config.lake_writer_batch_size, rows_in_batch)
+            if lake is not None
+            else 0.0,
+        ),
     )
 
 
@@ -605,6 +659,10 @@ def print_cost_report(config: Any, context: Any, secrets: dict[str, str]) -> Non
     for cost in costs:
         calls = ", ".join(f"{op} {n:g}" for op, n in sorted(cost.operations.items()))
         print(f"  {cost.flavor:32} {sum(cost.operations.values()):5.1f}: {calls}")
+    print("\n  bytes printed per delivery (receiver, processor share, lake writer share)")
+    for cost in costs:
+        receiver_b, processor_b, lake_b = cost.log_bytes
+        print(f"  {cost.flavor:32} {receiver_b:8.0f} {processor_b:8.0f} {lake_b:8.0f}")
     by_flavor = {cost.flavor: cost for cost in costs}
     print(
         "\n  a month at one delivery per sensor per minute ($: requests + DynamoDB storage at "
