@@ -89,8 +89,6 @@ class Processing(Construct):
             timeout=Duration.seconds(config.processor_timeout_seconds),
             memory_mb=config.processor_memory_mb,
             config=config,
-            # pyarrow: the processor writes gateway status history as Parquet (docs/athena.md)
-            extra_layer_arns=[region_layer_arn(self, config.aws_sdk_pandas_layer_arn)],
         )
         self.processor.function.add_event_source(
             sources.SqsEventSource(
@@ -132,7 +130,10 @@ class Processing(Construct):
             stage=stage,
             name="lake-writer",
             handler=LAKE_WRITER_HANDLER,
-            description="Writes each reading new to the readings table to Parquet under readings/",
+            description=(
+                "Writes each reading and gateway status new to the readings table to Parquet "
+                "under readings/ and gateway_status/"
+            ),
             environment=settings_environment(
                 LakeWriterSettings, {"bucket_name": bucket.bucket_name}
             ),
@@ -166,16 +167,20 @@ class Processing(Construct):
             iam.PolicyStatement(
                 sid="WriteParquetReadings",
                 actions=["s3:PutObject"],
-                resources=[bucket.arn_for_objects(f"{READINGS_PREFIX}*")],
+                resources=[
+                    bucket.arn_for_objects(f"{READINGS_PREFIX}*"),
+                    bucket.arn_for_objects(f"{GATEWAY_STATUS_PREFIX}*"),
+                ],
             )
         )
-        acknowledge_prefix_wildcard(
-            self.lake_writer.role,
-            bucket,
-            READINGS_PREFIX,
-            "The lake writer adds Parquet files under readings/date=…/provider=…/; the wildcard "
-            "stays inside that prefix.",
-        )
+        for prefix in (READINGS_PREFIX, GATEWAY_STATUS_PREFIX):
+            acknowledge_prefix_wildcard(
+                self.lake_writer.role,
+                bucket,
+                prefix,
+                f"The lake writer adds Parquet files under {prefix}date=…/provider=…/; the "
+                "wildcard stays inside that prefix.",
+            )
         acknowledge(
             self.lake_writer.role,
             "AwsSolutions-IAM5[Resource::*]",
@@ -212,7 +217,6 @@ class Processing(Construct):
                 resources=[
                     bucket.arn_for_objects(f"{RAW_PREFIX}*"),
                     bucket.arn_for_objects(f"{QUARANTINE_PREFIX}*"),
-                    bucket.arn_for_objects(f"{GATEWAY_STATUS_PREFIX}*"),
                 ],
             )
         )
@@ -245,10 +249,6 @@ class Processing(Construct):
             (RAW_PREFIX, "archives each batch as raw/provider=…/flavor=…/date=…/hour=…/*"),
             (QUARANTINE_PREFIX, "quarantines invalid deliveries as quarantine/…/<event id>.json"),
             (INBOX_PREFIX, "reads claim-checked bodies the receiver put under inbox/"),
-            (
-                GATEWAY_STATUS_PREFIX,
-                "writes gateway status history as gateway_status/date=…/provider=…/*.parquet",
-            ),
         ):
             acknowledge_prefix_wildcard(
                 role, bucket, prefix, f"The processor {why}; the wildcard stays in that prefix."

@@ -71,7 +71,7 @@ def writer_keys(table: LakeTable) -> list[str]:
     if table.name == "readings_files":
         return [lake_key(_reading(flavor.provider), "batch") for flavor in Flavor]
     if table.name == "gateway_status_files":
-        return [gateway_status_key(_status(flavor.provider), "event-1") for flavor in Flavor]
+        return [gateway_status_key(_status(flavor.provider), "batch") for flavor in Flavor]
     if table.name == "raw_archive":
         return [raw_key(flavor, AT, ["message-1"]) for flavor in Flavor]
     raise AssertionError(f"no writer known for {table.name}: add it here")

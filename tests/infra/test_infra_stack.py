@@ -183,15 +183,16 @@ def test_functions_run_python_312_on_arm64_traced_with_the_powertools_layer(dev:
 
 
 def test_only_the_parquet_writers_load_the_sdk_for_pandas_layer(dev: Synth) -> None:
-    # the lake writer (readings) and the processor (gateway status history) write Parquet;
-    # the receiver, on the provider's deadline, never pays pyarrow's import
+    # the lake writer (readings and gateway status history) writes Parquet; the processor
+    # (since the history reaches the lake from the stream) and the receiver, on the
+    # provider's deadline, never pay pyarrow's import
     def pandas_layers(function_logical_id: str) -> list[str]:
         layers = _properties(dev, function_logical_id)["Layers"]
         return [render(layer) for layer in layers if "AWSSDKPandas" in render(layer)]
 
     layer = _config(dev).aws_sdk_pandas_layer_arn.replace("{region}", "AWS::Region")
     assert pandas_layers(_lake_writer(dev)) == [layer]
-    assert pandas_layers(_processor(dev)) == [layer]
+    assert pandas_layers(_processor(dev)) == []
     assert pandas_layers(_receiver(dev)) == []
 
 
@@ -618,7 +619,6 @@ def test_processor_may_only_store_archive_and_publish(dev: Synth) -> None:
         ),
         ("s3:PutObject", _objects(dev, "raw/")),
         ("s3:PutObject", _objects(dev, "quarantine/")),
-        ("s3:PutObject", _objects(dev, "gateway_status/")),  # gateway status history (Athena)
         ("s3:GetObject", _objects(dev, "inbox/")),
         ("s3:ListBucket", f"{_bucket(dev)}.Arn"),  # only under inbox/: see the test below
         ("events:PutEvents", bus),
@@ -648,6 +648,7 @@ def test_lake_writer_may_only_read_the_stream_and_write_parquet(dev: Synth) -> N
         ("dynamodb:GetRecords", stream),
         ("dynamodb:GetShardIterator", stream),
         ("s3:PutObject", _objects(dev, "readings/")),
+        ("s3:PutObject", _objects(dev, "gateway_status/")),  # gateway status history (Athena)
         ("sqs:SendMessage", failures),
         ("sqs:GetQueueAttributes", failures),
         ("sqs:GetQueueUrl", failures),

@@ -21,8 +21,8 @@ from sensorhook.core.reading import Reading
 from sensorhook.dal.archive import Archive
 from sensorhook.dal.delivery_progress import DeliveryProgress
 from sensorhook.dal.events import EventPublisher
+from sensorhook.dal.gateway_history import GatewayHistoryStore
 from sensorhook.dal.gateways_store import GatewaysStore
-from sensorhook.dal.lake_store import LakeStore
 from sensorhook.dal.readings_store import ReadingsStore
 from sensorhook.dal.sensor_state_store import SensorStateStore
 from sensorhook.logic.process import (
@@ -109,7 +109,7 @@ def processor_on(
         gateways=GatewaysStore("gateways", dynamodb),
         archive=Archive("bucket", object()),
         events=EventPublisher("bus", bus),
-        lake=LakeStore("bucket", object()),  # an Efento batch has no gateway status to write
+        gateway_history=GatewayHistoryStore("readings", dynamodb),
         progress=DeliveryProgress("idempotency", ttl_seconds=3600, client=dynamodb),
     )
     return DeliveryProcessor(

@@ -34,6 +34,17 @@ class GatewayStatus(BaseModel):
         return self
 
 
+class GatewayStatusRecord(BaseModel):
+    """A gateway status as its history keeps it: the report and the delivery that first
+    brought it (one row of the lake's gateway_status table, docs/athena.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    status: GatewayStatus
+    event_id: str
+    received_at: UtcDatetime
+
+
 class SteamTrapStateChanged(BaseModel):
     """Everactive v2020-07 `Steam Trap State Change`, in sensorhook's vocabulary."""
 

@@ -6,21 +6,20 @@ whatever the batch holds (an all-null column stays float64, not null-typed), and
 tables (infra/constructs/catalog.py) are derived from these very schemas.
 
 pyarrow (with numpy, ~100 ms of a cold start) is imported here, apart from the S3 side
-(dal/lake_store.py imports this module when it writes or reads an object), so the processor
-loads it only when a delivery carries gateway status; tests/unit/test_cold_start.py guards that
-boundary. The lake writer and the compactor, which write Parquet on every run, import it with
-their handlers.
+(dal/lake_store.py imports this module when it writes or reads an object); the processor
+writes no Parquet and never loads it (tests/unit/test_cold_start.py guards that boundary). The
+lake writer and the compactor, which write Parquet on every run, import it with their
+handlers.
 """
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sensorhook.core.normalized import GatewayStatus
+from sensorhook.core.normalized import GatewayStatusRecord
 from sensorhook.core.reading import Reading
 
 READING_SCHEMA = pa.schema(
@@ -68,17 +67,15 @@ def readings_table(readings: Sequence[Reading]) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=READING_SCHEMA)
 
 
-def gateway_status_table(
-    statuses: Sequence[GatewayStatus], *, event_id: str, received_at: datetime
-) -> pa.Table:
+def gateway_status_table(records: Sequence[GatewayStatusRecord]) -> pa.Table:
     rows = [
         {
-            **status.model_dump(exclude={"summary"}),
-            "summary": json.dumps(status.summary, sort_keys=True, default=str),
-            "event_id": event_id,
-            "received_at": received_at,
+            **record.status.model_dump(exclude={"summary"}),
+            "summary": json.dumps(record.status.summary, sort_keys=True, default=str),
+            "event_id": record.event_id,
+            "received_at": record.received_at,
         }
-        for status in statuses
+        for record in records
     ]
     return pa.Table.from_pylist(rows, schema=GATEWAY_STATUS_SCHEMA)
 

@@ -1,15 +1,14 @@
 """The lake's objects in S3: Parquet tables (dal/lake_parquet.py) put, listed, read and
 deleted by version, read by Athena and DuckDB.
 
-pyarrow is imported when an object is written or read, not with this module: the processor
-holds a LakeStore for the gateway status history, which most deliveries never write.
+pyarrow is imported when an object is written or read, not with this module (the lake
+compactor and local tools read and list objects with it too).
 """
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sensorhook.core.normalized import GatewayStatus
+from sensorhook.core.normalized import GatewayStatusRecord
 from sensorhook.core.reading import Reading
 from sensorhook.dal.aws_clients import s3_client
 
@@ -28,18 +27,11 @@ class LakeStore:
 
         self.put_table(key, readings_table(readings))
 
-    def put_gateway_statuses(
-        self,
-        key: str,
-        statuses: Sequence[GatewayStatus],
-        *,
-        event_id: str,
-        received_at: datetime,
-    ) -> None:
+    def put_gateway_statuses(self, key: str, records: Sequence[GatewayStatusRecord]) -> None:
+        """Write one Parquet object (snappy) holding `records`, replacing any at `key`."""
         from sensorhook.dal.lake_parquet import gateway_status_table  # noqa: PLC0415 - pyarrow on use
 
-        table = gateway_status_table(statuses, event_id=event_id, received_at=received_at)
-        self.put_table(key, table)
+        self.put_table(key, gateway_status_table(records))
 
     def put_table(self, key: str, table: "pa.Table") -> None:
         from sensorhook.dal.lake_parquet import parquet_bytes  # noqa: PLC0415 - pyarrow on use

@@ -59,6 +59,9 @@ PACKED_FIELDS = {
     "future_dated": "f",
 }
 _FIELD_OF = {short: name for name, short in PACKED_FIELDS.items()}
+# The series of the gateway status history's items, which share this table and its stream
+# (dal/gateway_history.py); a reading's series starts with its provider, never so.
+GATEWAY_HISTORY_PREFIX = "gateway_status#"
 # A delivery's fields, shared by all its readings at one instant: stored once per item in the
 # reading's source attribute, not in every reading's map.
 SOURCE_FIELDS = ("received_at", "event_id", "gateway_id", "schema_name")
@@ -202,11 +205,20 @@ def is_packed(item: Mapping[str, Any]) -> bool:
     return "#" not in (point["S"] if isinstance(point, dict) else point)
 
 
+def is_gateway_history(item: Mapping[str, Any]) -> bool:
+    """A gateway status history item (dal/gateway_history.py), wire format or deserialized."""
+    series = item.get("series")
+    text = series.get("S") if isinstance(series, dict) else series
+    return isinstance(text, str) and text.startswith(GATEWAY_HISTORY_PREFIX)
+
+
 def readings_from_item(
     item: Mapping[str, Any], *, skip: Collection[str] = frozenset()
 ) -> list[Reading]:
     """Every reading of a deserialized item (a Query result or a stream image), packed or of
-    the old layout, in attribute-name order; `skip`: names (`reading_name`) to leave out."""
+    the old layout, in attribute-name order; `skip`: names (`reading_name`) to leave out.
+    A gateway status history item (dal/gateway_history.py) has no `#` in its point or its
+    attribute names, so it reads as a packed item of no readings."""
     if not is_packed(item):
         return [reading_from_item(item)]
     names = sorted(name for name in item if "#" in name and name not in skip)

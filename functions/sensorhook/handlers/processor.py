@@ -22,9 +22,9 @@ from sensorhook.core.settings import processor_settings
 from sensorhook.dal.archive import Archive
 from sensorhook.dal.delivery_progress import DeliveryProgress
 from sensorhook.dal.events import EventPublisher
+from sensorhook.dal.gateway_history import GatewayHistoryStore
 from sensorhook.dal.gateways_store import GatewaysStore
 from sensorhook.dal.idempotency import persistence_layer
-from sensorhook.dal.lake_store import LakeStore
 from sensorhook.dal.readings_store import ReadingsStore
 from sensorhook.dal.sensor_state_store import SensorStateStore, SilenceSchedule
 from sensorhook.handlers.wiring import parts_built_first
@@ -59,7 +59,7 @@ def delivery_processor() -> DeliveryProcessor:
         gateways=GatewaysStore(settings.gateways_table),
         archive=Archive(settings.bucket_name),
         events=EventPublisher(settings.event_bus_name),
-        lake=LakeStore(settings.bucket_name),
+        gateway_history=GatewayHistoryStore(settings.readings_table),
         progress=DeliveryProgress(
             settings.idempotency_table, ttl_seconds=settings.idempotency_ttl_seconds
         ),

@@ -1,5 +1,6 @@
-"""The lake's key layout, and readings table stream -> Parquet objects, one per (date,
-provider) per stream batch.
+"""The lake's key layout, and readings table stream -> Parquet objects, one per (table, date,
+provider) per stream batch: readings under readings/, gateway status reports under
+gateway_status/.
 
 The key layout (`<table prefix>date=YYYY-MM-DD/provider=<provider>/<name>.parquet`) is what
 the Glue tables' partition projection reads (infra/constructs/catalog.py; a test holds them
@@ -9,7 +10,9 @@ A readings item packs every reading of one sensor at one instant (dal/readings_s
 an INSERT brings all its readings to the lake and a MODIFY only the readings its new image
 holds and its old image did not (a later delivery with other channels of that instant); a
 reading written again (a retry, a re-sent delivery) is in both images and adds no row. A
-REMOVE is TTL expiry of the hot copy, not new data, and deletes nothing.
+REMOVE is TTL expiry of the hot copy, not new data, and deletes nothing. A gateway status
+history item (dal/gateway_history.py) is written once, conditionally: its INSERT is one row,
+and a MODIFY of it (none is written) would add none.
 
 An object is named by the stream and the batch's FIRST sequence number only: the stream
 retries a failed batch from that same record, with the same records or more, so the retry
@@ -18,20 +21,21 @@ while the stream never retries part of a batch from elsewhere, which is why the 
 does not bisect failed batches and a failed write fails the batch from its first record.
 """
 
-import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
-from sensorhook.core.normalized import GatewayStatus
+from sensorhook.core.normalized import GatewayStatus, GatewayStatusRecord
 from sensorhook.core.reading import Reading
+from sensorhook.dal.gateway_history import record_from_item
 from sensorhook.dal.lake_store import LakeStore
-from sensorhook.dal.readings_store import is_packed, readings_from_item
+from sensorhook.dal.readings_store import is_gateway_history, is_packed, readings_from_item
 from sensorhook.observability import logger, metrics
 
 
@@ -59,6 +63,13 @@ def new_readings(change: StreamChange) -> list[Reading]:
         return []  # an item of the old layout is one reading: overwritten, not new
     before = {name for name in change.old_image if "#" in name}
     return readings_from_item(change.new_image, skip=before)
+
+
+def new_gateway_statuses(change: StreamChange) -> list[GatewayStatusRecord]:
+    """The gateway status report a change brings: an INSERT of a history item only."""
+    if change.new_image is None or change.modified or not is_gateway_history(change.new_image):
+        return []
+    return [record_from_item(change.new_image)]
 
 
 @dataclass
@@ -100,41 +111,22 @@ def lake_key(reading: Reading, batch_name: str) -> str:
     return f"{prefix}{batch_name}.parquet"
 
 
-def gateway_status_key(status: GatewayStatus, event_id: str, part: int = 0) -> str:
-    """Named by the delivery (and the chunk it is stored in, `part`), so a retried delivery
-    overwrites its object and no chunk overwrites another's."""
-    name = hashlib.sha256(event_id.encode()).hexdigest()[:32] + (f"-{part}" if part else "")
+def gateway_status_key(status: GatewayStatus, batch_name: str) -> str:
     prefix = partition_prefix(GATEWAY_STATUS_PREFIX, status.reported_at.date(), status.provider)
-    return f"{prefix}{name}.parquet"
-
-
-def write_gateway_statuses(
-    statuses: Sequence[GatewayStatus],
-    *,
-    event_id: str,
-    received_at: datetime,
-    store: LakeStore,
-    part: int = 0,
-) -> list[str]:
-    """Gateway status history for Athena: one object per (date, provider) per delivery and
-    chunk."""
-    objects: dict[str, list[GatewayStatus]] = {}
-    for status in statuses:
-        objects.setdefault(gateway_status_key(status, event_id, part), []).append(status)
-    for key, rows in objects.items():
-        store.put_gateway_statuses(key, rows, event_id=event_id, received_at=received_at)
-    return list(objects)
+    return f"{prefix}{batch_name}.parquet"
 
 
 def write_to_lake(changes: Sequence[StreamChange], shard: str, store: LakeStore) -> LakeWrite:
     result = LakeWrite()
     readings: list[Reading] = []
+    statuses: list[GatewayStatusRecord] = []
     for change in changes:
         try:
             readings.extend(new_readings(change))
+            statuses.extend(new_gateway_statuses(change))
         except (ValidationError, ValueError) as error:
             logger.error(
-                "stream record is not a reading; retrying from it",
+                "stream record is not a reading or gateway status; retrying from it",
                 extra={
                     "sequence_number": change.sequence_number,
                     "errors": (
@@ -150,9 +142,19 @@ def write_to_lake(changes: Sequence[StreamChange], shard: str, store: LakeStore)
     objects: dict[str, list[Reading]] = {}
     for reading in readings:
         objects.setdefault(lake_key(reading, batch_name), []).append(reading)
-    for key, rows in objects.items():
+    status_objects: dict[str, list[GatewayStatusRecord]] = {}
+    for record in statuses:
+        status_objects.setdefault(gateway_status_key(record.status, batch_name), []).append(record)
+    writes: list[tuple[str, Callable[[], None]]] = [
+        (key, partial(store.put_readings, key, rows)) for key, rows in objects.items()
+    ]
+    writes += [
+        (key, partial(store.put_gateway_statuses, key, rows))
+        for key, rows in status_objects.items()
+    ]
+    for key, write in writes:
         try:
-            store.put_readings(key, rows)
+            write()
         except Exception:
             # Acknowledging the objects already written would make the retry start past
             # this batch's first record, under other names: those rows would then be twice.
@@ -165,6 +167,10 @@ def write_to_lake(changes: Sequence[StreamChange], shard: str, store: LakeStore)
         result.keys.append(key)
     # counted even when zero, so the metric shows the writer alive on batches of overwrites
     metrics.add_metric(name="LakeRowsWritten", unit=MetricUnit.Count, value=len(readings))
+    if statuses:
+        metrics.add_metric(
+            name="LakeGatewayStatusRowsWritten", unit=MetricUnit.Count, value=len(statuses)
+        )
     if result.keys:
-        logger.info("readings written to the lake", extra={"objects": result.keys})
+        logger.info("rows written to the lake", extra={"objects": result.keys})
     return result

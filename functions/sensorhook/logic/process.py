@@ -7,6 +7,9 @@ One SQS batch goes through two steps:
 2. `DeliveryProcessor.process`, per delivery: normalize and store inside a Powertools
    idempotent function keyed on the envelope's event_id, so a delivery seen twice (a provider
    re-send, an SQS redelivery, a duplicate in the same batch) is stored and published once.
+   A flavor that publishes nothing (Data Services gateway status) keeps no idempotency
+   record: every write it makes is conditional (its history item is written once, its
+   gateway's status only moves forward), so storing it again stores nothing twice.
    A body that fails validation, or holds something no store can take, is quarantined before
    anything is written and counts as processed; any other error propagates so SQS retries
    the delivery and finally dead-letters it.
@@ -48,13 +51,12 @@ from sensorhook.dal.archive import (
 )
 from sensorhook.dal.delivery_progress import DeliveryProgress
 from sensorhook.dal.events import EventPublisher
+from sensorhook.dal.gateway_history import GatewayHistoryStore
 from sensorhook.dal.gateways_store import GatewaysStore
-from sensorhook.dal.lake_store import LakeStore
 from sensorhook.dal.readings_store import ReadingsStore
 from sensorhook.dal.sensor_state_store import SensorStateStore
 from sensorhook.logic.domain_events import delivery_events
 from sensorhook.logic.efento_gaps import detect_gaps, gap_events
-from sensorhook.logic.lake import write_gateway_statuses
 from sensorhook.observability import logger, metrics
 from sensorhook.providers.registry import (
     CHANNEL_ORDER,
@@ -72,7 +74,7 @@ class DeliverySummary(BaseModel):
 
     readings: int = 0
     state_updates: int = 0
-    gateway_statuses: int = 0
+    gateway_statuses: int = 0  # stored into the history now (a copy already there: 0)
     steam_trap_changes: int = 0
     events: int = 0
     future_dated: int = 0
@@ -89,7 +91,8 @@ class ProcessorStores:
     archive: Archive
     events: EventPublisher
     progress: DeliveryProgress
-    lake: LakeStore  # gateway status history (readings reach the lake from their stream)
+    # gateway status history (reaches the lake from the readings table's stream, like readings)
+    gateway_history: GatewayHistoryStore
 
 
 @dataclass(frozen=True)
@@ -195,7 +198,14 @@ class DeliveryProcessor:
         self._stored_now = False
         self._remaining_ms = remaining_ms or (lambda: self.limits.chunk_time_guard_ms)
         try:
-            summary: DeliverySummary = self._store_once(envelope=envelope)
+            summary: DeliverySummary
+            if envelope.flavor is Flavor.EVERACTIVE_DS_GATEWAY_STATUS:
+                # deduplicated by its own conditional writes (module docstring): a copy stores
+                # nothing, and is told from the first by its history write
+                summary = self._normalize_and_store(envelope)
+                self._stored_now = summary.gateway_statuses > 0
+            else:
+                summary = self._store_once(envelope=envelope)
         except InvalidPayload as error:
             self.stores.archive.put_quarantine(quarantine_key(envelope), envelope, str(error))
             metrics.add_metric(name="QuarantinedPayloads", unit=MetricUnit.Count, value=1)
@@ -324,15 +334,16 @@ class DeliveryProcessor:
             for key, entries in per_sensor.items()
         )
         for status in chunk.gateway_statuses:
+            # the history first: a delivery that fails after it is retried by SQS, and the
+            # retry still moves the gateway's status (a write that only moves forward)
+            summary.gateway_statuses += self.stores.gateway_history.put(
+                status,
+                event_id=envelope.event_id,
+                received_at=envelope.received_at,
+                ttl_days=self.limits.reading_ttl_days,
+            )
             status_at = min(status.reported_at, envelope.received_at + tolerance)
             self.stores.gateways.update_status(status, status_at)
-        write_gateway_statuses(
-            chunk.gateway_statuses,
-            event_id=envelope.event_id,
-            part=index,
-            received_at=envelope.received_at,
-            store=self.stores.lake,
-        )
         for (provider, gateway_id), at in last_reading_per_gateway(readings).items():
             self.stores.gateways.advance_last_reading_at(provider, gateway_id, at)
         events = delivery_events(
@@ -340,7 +351,6 @@ class DeliveryProcessor:
         )
         events += gap_events(gaps, event_id=envelope.event_id, chunk=index, first=len(events))
         published = self.stores.events.publish(events)
-        summary.gateway_statuses += len(chunk.gateway_statuses)
         summary.steam_trap_changes += len(chunk.steam_trap_changes)
         summary.events += published
         summary.future_dated += readings_ahead + statuses_ahead

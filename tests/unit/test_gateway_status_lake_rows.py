@@ -1,0 +1,72 @@
+"""The lake writer's gateway status rows: one per history item's INSERT, none from a MODIFY or
+a REMOVE (a history item is written once; anything else would be a second row), named by
+the stream batch like readings so a retried batch overwrites its own objects."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sensorhook.core.normalized import GatewayStatus, GatewayStatusRecord
+from sensorhook.dal.gateway_history import history_item
+from sensorhook.dal.readings_store import deserialized, readings_from_item
+from sensorhook.logic.lake import StreamChange, write_to_lake
+
+AT = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+class RecordingLake:
+    def __init__(self) -> None:
+        self.objects: dict[str, list[GatewayStatusRecord]] = {}
+
+    def put_readings(self, key: str, rows: list[Any]) -> None:
+        raise AssertionError(f"no reading expected, got {key}")
+
+    def put_gateway_statuses(self, key: str, rows: list[GatewayStatusRecord]) -> None:
+        self.objects[key] = list(rows)
+
+
+def _image(gateway: str, event_id: str = "everactive-ds-gateway-status:x") -> dict[str, Any]:
+    status = GatewayStatus(
+        provider="everactive",
+        gateway_id=gateway,
+        reported_at=AT,
+        schema_name="gateway_status_v3",
+        online=True,
+        summary={"mqtt_queue_size": 88, "firmware": "v1"},
+    )
+    return deserialized(history_item(status, event_id=event_id, received_at=AT, ttl_s=86_400))
+
+
+def test_an_insert_is_one_row_with_the_reports_fields() -> None:
+    lake = RecordingLake()
+    result = write_to_lake([StreamChange("100", new_image=_image("gw-1"))], "s", lake)  # type: ignore[arg-type]
+
+    assert result.retry_from is None
+    assert list(lake.objects) == ["gateway_status/date=2026-11-29/provider=everactive/s-100.parquet"]
+    (record,) = lake.objects[result.keys[0]]
+    assert record.status.gateway_id == "gw-1"
+    assert record.status.online is True
+    assert record.status.summary == {"mqtt_queue_size": 88, "firmware": "v1"}
+    assert (record.event_id, record.received_at) == ("everactive-ds-gateway-status:x", AT)
+
+
+def test_a_modify_or_remove_of_a_history_item_adds_no_row() -> None:
+    lake = RecordingLake()
+    changes = [
+        StreamChange(
+            "100",
+            new_image=_image("gw-1", "copy"),
+            old_image=_image("gw-1"),
+            modified=True,
+        ),
+        StreamChange("101", new_image=None),
+    ]
+
+    result = write_to_lake(changes, "s", lake)  # type: ignore[arg-type]
+
+    assert result.retry_from is None
+    assert lake.objects == {}
+
+
+def test_a_history_item_holds_no_reading() -> None:
+    # readers that scan the readings table (the demo's checks, the fault drill) see none
+    assert readings_from_item(_image("gw-1")) == []
