@@ -125,6 +125,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
             raise UnprocessableRecord(record.message_id)
         return processor.process(envelope, context.get_remaining_time_in_millis)
 
-    return process_partial_response(
-        event=event, record_handler=process_record, processor=_batch_processor, context=context
-    )
+    try:
+        return process_partial_response(
+            event=event, record_handler=process_record, processor=_batch_processor, context=context
+        )
+    finally:
+        processor.publish_readings_by_provider()

@@ -25,6 +25,7 @@ ordered by `min(device time, received_at + future_tolerance)`, and a reading dat
 that is flagged `future_dated` and counted (FutureDatedReports).
 """
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -174,6 +175,7 @@ class DeliveryProcessor:
         self.limits = limits
         self._stored_now = False
         self._remaining_ms: Callable[[], int] = lambda: limits.chunk_time_guard_ms
+        self._readings_by_provider: Counter[str] = Counter()
         self.idempotency_config = IdempotencyConfig(
             event_key_jmespath="event_id", expires_after_seconds=idempotency_ttl_seconds
         )
@@ -265,16 +267,25 @@ class DeliveryProcessor:
         if chunks.count > 1:
             self.stores.progress.clear(envelope.event_id)
         metrics.add_metric(name="ReadingsStored", unit=MetricUnit.Count, value=summary.readings)
-        # per provider for the dashboard; a delivery is one flavor, so one provider
-        with single_metric(
-            name="ReadingsStoredByProvider",
-            unit=MetricUnit.Count,
-            value=summary.readings,
-            namespace=metrics.namespace,
-            default_dimensions={"provider": envelope.flavor.provider},
-        ):
-            pass  # written when the block exits
+        # per provider for the dashboard, published per batch (`publish_readings_by_provider`)
+        self._readings_by_provider[envelope.flavor.provider] += summary.readings
         return summary
+
+    def publish_readings_by_provider(self) -> None:
+        """One `ReadingsStoredByProvider` line per provider whose deliveries this batch stored,
+        the sum of their readings, instead of one line per delivery: its own EMF line each (a
+        provider dimension the batch's other metrics do not have), about 300 bytes of logs.
+        The dashboard reads its Sum, which the summing keeps."""
+        for provider, readings in sorted(self._readings_by_provider.items()):
+            with single_metric(
+                name="ReadingsStoredByProvider",
+                unit=MetricUnit.Count,
+                value=readings,
+                namespace=metrics.namespace,
+                default_dimensions={"provider": provider},
+            ):
+                pass  # written when the block exits
+        self._readings_by_provider.clear()
 
     def _store_chunk(
         self,
