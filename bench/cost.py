@@ -430,7 +430,9 @@ def flavor_cost(
         # rates: per batch one invocation and the measured PUTs (one per partition); the CPU
         # per row as measured on this smaller batch.
         lake_batch = max(config.lake_writer_batch_size, rows_in_batch)
-        full_batch = Invocation(lake.calls, lake.cpu_ms * lake_batch / rows_in_batch, lake.log_bytes)
+        full_batch = Invocation(
+            lake.calls, lake.cpu_ms * lake_batch / rows_in_batch, lake.log_bytes
+        )
         lake_share = (
             full_batch.calls.units + full_batch.lambda_units(config.lake_writer_memory_mb)
         ).scaled(rows / lake_batch)

@@ -4,11 +4,12 @@ Every response the receiver documents (docs/webhook-auth.md) is driven by a real
 payload v2 event, and every 202 is checked against the envelope actually on the queue.
 """
 
+import io
 import json
 import random
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from sensorhook.core.flavors import ROUTES, Flavor
 from sensorhook.core.settings import receiver_settings
 from sensorhook.dal.aws_clients import clear_cached_clients, deadline_secretsmanager_client
 from sensorhook.handlers import receiver
+from sensorhook.observability import logger
 from tests.builders import http_api_event, lambda_context, signed_v2020_headers
 from tests.fixtures.loader import fixture_text, sample_text
 
@@ -753,3 +755,56 @@ def test_ten_thousand_broken_requests_never_yield_a_5xx(aws_receiver: Receiver) 
     assert sum(statuses.values()) == 10_000
     assert [status for status in statuses if status >= 500] == [], statuses
     assert {202, 400, 401, 404, 405, 413, 415} <= set(statuses), statuses
+
+
+# What the receiver prints for an accepted delivery: at the default INFO, only its metrics (the
+# access log and the raw archive keep the trail); at DEBUG, the `webhook accepted` line with the
+# delivery's event id (docs/cost.md, "Logs").
+
+
+@pytest.fixture
+def printed_json(
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[Callable[[], list[dict[str, object]]]]:
+    """What the receiver's logger and metrics print, as JSON lines (the logger keeps the
+    stream it was created with, so it is pointed at a buffer; metrics print to stdout)."""
+    buffer = io.StringIO()
+    handler = logger.registered_handler
+    previous = handler.setStream(buffer)  # type: ignore[attr-defined]
+    level = logger.log_level
+    capsys.readouterr()
+
+    def lines() -> list[dict[str, object]]:
+        text = buffer.getvalue() + capsys.readouterr().out
+        return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+    try:
+        yield lines
+    finally:
+        handler.setStream(previous)  # type: ignore[attr-defined]
+        logger.setLevel(level)
+
+
+def test_an_accepted_delivery_prints_only_its_metrics_at_info(
+    aws_receiver: Receiver, printed_json: Callable[[], list[dict[str, object]]]
+) -> None:
+    logger.setLevel("INFO")
+
+    response = aws_receiver.invoke(_post(Flavor.EVERACTIVE_DS_GATEWAY_STATUS, GATEWAY_V3))
+
+    assert response["statusCode"] == 202
+    lines = printed_json()
+    assert [line.get("WebhookAccepted") for line in lines] == [[1.0]]
+    assert all("message" not in line for line in lines)
+
+
+def test_debug_prints_the_accepted_line_with_the_event_id(
+    aws_receiver: Receiver, printed_json: Callable[[], list[dict[str, object]]]
+) -> None:
+    logger.setLevel("DEBUG")
+
+    response = aws_receiver.invoke(_post(Flavor.EVERACTIVE_DS_GATEWAY_STATUS, GATEWAY_V3))
+
+    event_id = json.loads(response["body"])["eventId"]
+    accepted = [line for line in printed_json() if line.get("message") == "webhook accepted"]
+    assert [line["event_id"] for line in accepted] == [event_id]

@@ -41,7 +41,9 @@ def test_an_insert_is_one_row_with_the_reports_fields() -> None:
     result = write_to_lake([StreamChange("100", new_image=_image("gw-1"))], "s", lake)  # type: ignore[arg-type]
 
     assert result.retry_from is None
-    assert list(lake.objects) == ["gateway_status/date=2026-11-29/provider=everactive/s-100.parquet"]
+    assert list(lake.objects) == [
+        "gateway_status/date=2026-11-29/provider=everactive/s-100.parquet"
+    ]
     (record,) = lake.objects[result.keys[0]]
     assert record.status.gateway_id == "gw-1"
     assert record.status.online is True

@@ -133,7 +133,11 @@ def receive(
             flavor=flavor,
             outcome=rejection.outcome,
         )
-    logger.info("webhook accepted", extra={"flavor": flavor, "event_id": envelope.event_id})
+    # DEBUG: the trail of an accepted delivery is kept without it (the API's access log has
+    # each request's status, the raw archive each envelope with its request id and event id,
+    # WebhookAccepted counts them); at INFO it would be ~520 bytes of logs per delivery, more
+    # than the rest of the receiver's output (docs/cost.md, "Logs"). LOG_LEVEL=DEBUG prints it.
+    logger.debug("webhook accepted", extra={"flavor": flavor, "event_id": envelope.event_id})
     return ReceiverResponse(
         status_code=202,
         body={"status": "accepted", "eventId": envelope.event_id},
