@@ -147,7 +147,7 @@ def due_index_moves(item: dict[str, Any], every_s: int = 60, deliveries: int = 6
 
     schedule = SilenceSchedule()
     period_s = int(item["period_s"]["N"]) if "period_s" in item else None
-    metrics = set(item["metrics"]["SS"])
+    metrics = {name.partition("#")[0] for name in item["channels"]["M"]}  # latest_metrics
     start = datetime(2026, 1, 1, tzinfo=UTC)
     stored: str | None = None
     moves = 0

@@ -30,7 +30,12 @@ from sensorhook.dal.aws_clients import dynamodb_client
 from sensorhook.dal.conditional_writes import written
 from sensorhook.dal.gateways_store import gateway_key
 from sensorhook.dal.readings_store import iso_ms
-from sensorhook.dal.sensor_state_store import DUE_INDEX, DUE_SHARD, LATEST_SORT_KEY
+from sensorhook.dal.sensor_state_store import (
+    DUE_INDEX,
+    DUE_SHARD,
+    LATEST_SORT_KEY,
+    latest_metrics,
+)
 
 SILENCE_SORT_KEY = "#silence"
 # Every attribute the silence item's UpdateItem sets, removes or tests (besides the key): infra
@@ -40,8 +45,10 @@ SILENCE_ATTRIBUTES = ("silent", "silence_changed_at", "last_measured_at", "due_s
 # it and notices the sensor heard again (its `#latest` item then no longer due).
 ALWAYS_DUE = "0000-01-01T00:00:00.000Z"
 # What a run reads of each due sensor's `#latest` item (BatchGetItem: the due index holds keys
-# only, so the processor's writes that leave `due_at` alone cost the index nothing)
-_JUDGED_ATTRIBUTES = ("series", "provider", "sensor_id", "heard_at", "period_s", "metrics")
+# only, so the processor's writes that leave `due_at` alone cost the index nothing). The
+# provider and sensor id come from the series, the metrics from the channels' names
+# (`latest_metrics`); a read is billed on the item's size whatever it projects.
+_JUDGED_ATTRIBUTES = ("series", "heard_at", "period_s", "channels")
 _BATCH_GET_MAX_KEYS = 100
 _UNPROCESSED_RETRIES = 8
 
@@ -199,11 +206,11 @@ class HealthStore:
                 (silent if item["metric_channel"]["S"] == SILENCE_SORT_KEY else due).add(series)
         return [
             SensorRecord(
-                provider=fields["provider"],
-                sensor_id=fields["sensor_id"],
+                provider=_provider_and_sensor(fields["series"])[0],
+                sensor_id=_provider_and_sensor(fields["series"])[1],
                 newest_measured_at=datetime.fromisoformat(fields["heard_at"]),
                 period_s=fields.get("period_s"),
-                metrics=frozenset(fields["metrics"]),
+                metrics=frozenset(latest_metrics(fields["channels"])),
                 silent=fields["series"] in silent,
             )
             for fields in self._latest_items(sorted(due | silent))
@@ -243,14 +250,12 @@ class HealthStore:
             for name in (
                 "series",
                 "metric_channel",
-                "provider",
-                "sensor_id",
                 "measured_at",
                 "state_at",
                 "period_s",
                 "silent",
                 "heard_at",
-                "metrics",
+                "channels",
             )
         }
         newest: dict[str, datetime] = {}
@@ -266,9 +271,9 @@ class HealthStore:
             if fields["metric_channel"] == SILENCE_SORT_KEY:
                 silent[series] = bool(fields.get("silent", False))
                 continue
-            identity[series] = (fields["provider"], fields["sensor_id"])
+            identity[series] = _provider_and_sensor(series)
             if fields["metric_channel"] == LATEST_SORT_KEY:
-                metrics.setdefault(series, set()).update(fields["metrics"])
+                metrics.setdefault(series, set()).update(latest_metrics(fields["channels"]))
                 measured_at = datetime.fromisoformat(fields["heard_at"])
             else:  # an item of the earlier layout, one per metric and channel
                 metrics.setdefault(series, set()).add(fields["metric_channel"].partition("#")[0])
@@ -399,9 +404,15 @@ class HealthStore:
         )
 
 
+def _provider_and_sensor(series: str) -> tuple[str, str]:
+    """A sensor_state series (`provider#sensor_id`; a provider holds no `#`) split."""
+    provider, _, sensor_id = series.partition("#")
+    return provider, sensor_id
+
+
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    """String, string set, boolean and (whole) number attributes as Python values: the only
-    kinds read."""
+    """String, string set, boolean and (whole) number attributes as Python values; a map
+    (`channels`) stays as stored, only its names are read."""
     plain: dict[str, Any] = {}
     for name, value in item.items():
         ((kind, raw),) = value.items()

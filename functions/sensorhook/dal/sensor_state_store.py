@@ -1,18 +1,29 @@
 """The sensor_state table: per sensor, one item holding the newest reading of each metric and
 channel, and when the sensor is next due to be judged silent.
 
-Item (sort key `#latest`, under the sensor's series `provider#sensor_id`):
+Item (sort key `#latest`, under the sensor's series `provider#sensor_id`, which is where the
+provider and sensor id are read from):
 
-- `channels`: a map `metric#channel` -> the newest reading of that channel (its attributes as
-  in the readings table, without provider and sensor_id, which are the item's) and `state_at`,
-  the time it is ordered by (the processor clamps a sensor clock running ahead);
+- `channels`: a map `metric#channel` -> the newest reading of that channel (its fields, without
+  provider and sensor_id, which are the item's) and `state_at`, the time it is ordered by (the
+  processor clamps a sensor clock running ahead). What the readings of one delivery at one
+  instant share (`SOURCE_ATTRIBUTES`) is stored once in `sources`, which each entry names
+  (`source`); a field with one value in every entry of a sensor of several channels (their
+  status, their source) is stored once in `shared`. Fields are stored under short names
+  (`STATE_FIELDS`, the readings table's and a few more): a machine-health sensor's 16 channels
+  fit in under 1 KB, one write unit per write instead of two;
 - `version`: bumped by every write; each write is conditional on the version it read
   (optimistic lock), so two writers merging into one sensor cannot lose each other's channels;
-- `heard_at` (newest `state_at` of any channel), `period_s` (longest stated period),
-  `metrics` (names), and the due index's keys `due_shard` and `due_at`: a time no later than
-  when the sensor will be silent if nothing newer comes (`heard_at` +
-  `sensor_silent_after_periods` periods; `SilenceSchedule.due_at`). Gateway health Queries that
-  index for what is due instead of scanning the table (dal/health_store.py).
+- `heard_at` (newest `state_at` of any channel), `period_s` (longest stated period), and the
+  due index's keys `due_shard` and `due_at`: a time no later than when the sensor will be
+  silent if nothing newer comes (`heard_at` + `sensor_silent_after_periods` periods;
+  `SilenceSchedule.due_at`). Gateway health Queries that index for what is due instead of
+  scanning the table (dal/health_store.py); it takes the sensor's metrics from the channels'
+  names (`latest_metrics`).
+
+`#latest` items written before the short names (long field names, no `shared`, and
+`provider`, `sensor_id` and `metrics` attributes) are read as they are and rewritten in this
+layout by their sensor's next write (docs/architecture.md, "Sensor state").
 
 Ordering is exact per channel: a reading replaces its channel's entry only when its `state_at`
 is later than the stored one's, whatever the other channels hold. A write that would change
@@ -35,7 +46,13 @@ from boto3.dynamodb.types import TypeDeserializer
 from sensorhook.core.reading import Reading
 from sensorhook.dal.aws_clients import dynamodb_client
 from sensorhook.dal.conditional_writes import written
-from sensorhook.dal.readings_store import iso_ms, number, reading_attributes, reading_from_item
+from sensorhook.dal.readings_store import (
+    PACKED_FIELDS,
+    iso_ms,
+    number,
+    reading_attributes,
+    reading_from_item,
+)
 
 LATEST_SORT_KEY = "#latest"
 DUE_INDEX = "due"
@@ -59,6 +76,16 @@ SOURCE_ATTRIBUTES = (
     "gateway_id",
     "schema_name",
 )
+# A channel entry's and a source's fields by their short stored names (the readings table's,
+# and the few only state holds); none is a long name, so an item of either layout reads alike.
+STATE_FIELDS = {
+    **PACKED_FIELDS,
+    "measured_at": "m",
+    "sensor_family": "y",
+    "state_at": "a",
+    "source": "k",
+}
+_LONG_FIELD = {short: name for name, short in STATE_FIELDS.items()}
 _DESERIALIZER = TypeDeserializer()
 
 
@@ -146,46 +173,65 @@ class SensorState:
         heard_at = max(entry_state_at(entry) for entry in self.channels.values())
         periods = [int(e["period_s"]["N"]) for e in self.channels.values() if "period_s" in e]
         period_s = max(periods) if periods else None
-        metrics = {name.partition("#")[0] for name in self.channels}
+        metrics = latest_metrics(self.channels)
         due_at = schedule.due_at(self.due_at, datetime.fromisoformat(heard_at), period_s, metrics)
-        channels, sources = _compacted(self.channels)
+        channels, sources, shared = _compacted(self.channels)
         item: dict[str, Any] = {
             "series": {"S": self.series},
             "metric_channel": {"S": LATEST_SORT_KEY},
-            "provider": {"S": self.provider},
-            "sensor_id": {"S": self.sensor_id},
             "version": {"N": str((self.version or 0) + 1)},
             "channels": {"M": {name: {"M": entry} for name, entry in channels.items()}},
             "sources": {"M": {name: {"M": source} for name, source in sources.items()}},
             "heard_at": {"S": heard_at},
-            "metrics": {"SS": sorted(metrics)},
             "due_shard": {"S": DUE_SHARD},
             "due_at": {"S": due_at},
         }
+        if shared:
+            item["shared"] = {"M": shared}
         if period_s is not None:
             item["period_s"] = number(period_s)
         return item
 
 
+def latest_metrics(channels: Iterable[str]) -> set[str]:
+    """The metrics of a `#latest` item's channel names (`metric#channel`)."""
+    return {name.partition("#")[0] for name in channels}
+
+
 def state_from_item(provider: str, sensor_id: str, item: Mapping[str, Any]) -> SensorState:
     """A `#latest` item (wire format, as GetItem or a Scan returns it) as the state it holds."""
-    sources = {name: value["M"] for name, value in item["sources"]["M"].items()}
+    sources = {name: _long_names(value["M"]) for name, value in item["sources"]["M"].items()}
+    shared = _long_names(item.get("shared", {}).get("M", {}))
     return SensorState(
         provider,
         sensor_id,
-        {name: _expanded(value["M"], sources) for name, value in item["channels"]["M"].items()},
+        {
+            name: _expanded({**shared, **_long_names(value["M"])}, sources)
+            for name, value in item["channels"]["M"].items()
+        },
         int(item["version"]["N"]),
         item["due_at"]["S"],
     )
 
 
+def _long_names(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Stored fields under their long names; the long names of items written before the
+    short ones stay as they are."""
+    return {_LONG_FIELD.get(name, name): value for name, value in fields.items()}
+
+
+def _short_names(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {STATE_FIELDS[name]: value for name, value in fields.items()}
+
+
 def _compacted(
     channels: Mapping[str, Mapping[str, Any]],
-) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The channel entries with what they share stored once: the delivery's identity and the
-    measuring instant (SOURCE_ATTRIBUTES), common to the readings of one delivery taken at one
-    time, go into a `sources` map that each entry names by a short key. Cuts a multi-metric
-    sensor's item to about a quarter; the readers see whole entries (`_expanded`)."""
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, Any]]:
+    """The channel entries with what they share stored once, under short names: the delivery's
+    identity and the measuring instant (SOURCE_ATTRIBUTES), common to the readings of one
+    delivery taken at one time, go into a `sources` map that each entry names by a short key;
+    then a field every entry holds with one value (their status, their source) goes into
+    `shared`, when there are several entries. The readers see whole entries (`_expanded`)."""
     keys: dict[tuple[tuple[str, str], ...], str] = {}
     sources: dict[str, dict[str, Any]] = {}
     compact: dict[str, dict[str, Any]] = {}
@@ -194,10 +240,22 @@ def _compacted(
         identity = tuple(sorted((a, json.dumps(v, sort_keys=True)) for a, v in source.items()))
         if identity not in keys:
             keys[identity] = str(len(keys))
-            sources[keys[identity]] = source
-        compact[name] = {a: v for a, v in entry.items() if a not in SOURCE_ATTRIBUTES}
-        compact[name]["source"] = {"S": keys[identity]}
-    return compact, sources
+            sources[keys[identity]] = _short_names(source)
+        fields = {a: v for a, v in entry.items() if a not in SOURCE_ATTRIBUTES}
+        compact[name] = _short_names({**fields, "source": {"S": keys[identity]}})
+    shared: dict[str, Any] = {}
+    if len(compact) > 1:
+        first, *others = compact.values()
+        shared = {
+            field: value
+            for field, value in first.items()
+            if all(other.get(field) == value for other in others)
+        }
+        compact = {
+            name: {field: value for field, value in entry.items() if field not in shared}
+            for name, entry in compact.items()
+        }
+    return compact, sources, shared
 
 
 def _expanded(entry: Mapping[str, Any], sources: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -254,10 +312,11 @@ class SensorStateStore:
                 "series": {"S": f"{provider}#{sensor_id}"},
                 "metric_channel": {"S": LATEST_SORT_KEY},
             },
-            ProjectionExpression="#channels, #sources, #version, #due_at",
+            ProjectionExpression="#channels, #sources, #shared, #version, #due_at",
             ExpressionAttributeNames={
                 "#channels": "channels",
                 "#sources": "sources",
+                "#shared": "shared",
                 "#version": "version",
                 "#due_at": "due_at",
             },
