@@ -12,7 +12,8 @@
 5. The faults stop and the DLQ is redriven to the ingest queue, as docs/operations.md says (moto
    has no StartMessageMoveTask: the drill moves the messages, attributes included, itself).
 6. What landed is counted: readings lost or extra in DynamoDB, readings twice in the lake,
-   events published twice per dedupe id (`dedupe_id` when events carry one, else type,
+   gateway status reports missing from their history or not once in the lake, events
+   published twice per dedupe id (`dedupe_id` when events carry one, else type,
    delivery, sensor and first reading), deliveries without their events, quarantined objects.
 
 `lost_response` faults (the service acted, its answer was lost) are opt-in: a lost `PutEvents`
@@ -50,7 +51,7 @@ from local.faults import KINDS, LOST_RESPONSE, FaultInjector
 from local.runtime.stack import EmbeddedStack
 from local.sandbox import sandbox
 from sensorhook.core.flavors import Flavor
-from sensorhook.dal.readings_store import readings_in
+from sensorhook.dal.readings_store import is_gateway_history, iso_ms, readings_in
 from sensorhook.providers.registry import normalize
 
 _PUBLISHED_TYPES = ("readings.received", "steam_trap.state_changed")
@@ -68,6 +69,12 @@ class DrillFigures:
     extra: int = 0  # readings in DynamoDB that no accepted delivery carried
     doubled_in_lake: int = 0  # readings with more than one Parquet row
     lake_rows: int = 0
+    # gateway status reports (gateway, report time) of accepted deliveries, their history items
+    # in the readings table and their rows in the lake's gateway_status/
+    expected_gateway_statuses: int = 0
+    stored_gateway_statuses: int = 0
+    gateway_status_rows: int = 0
+    gateway_statuses_doubled_in_lake: int = 0
     events: int = 0
     published_twice: int = 0  # publication keys seen more than once on the bus
     deliveries_without_events: int = 0  # accepted deliveries with readings but no event
@@ -85,6 +92,9 @@ class DrillFigures:
             or self.extra
             or self.doubled_in_lake
             or self.lake_rows != self.stored_readings
+            or self.stored_gateway_statuses != self.expected_gateway_statuses
+            or self.gateway_status_rows != self.stored_gateway_statuses
+            or self.gateway_statuses_doubled_in_lake
             or self.published_twice
             or self.deliveries_without_events
             or self.dlq_left
@@ -102,6 +112,9 @@ class DrillFigures:
             f"readings           {self.stored_readings} stored of {self.expected_readings} "
             f"expected; {self.lake_rows} Parquet rows",
             f"lost               {self.lost}",
+            f"gateway statuses   {self.stored_gateway_statuses} stored of "
+            f"{self.expected_gateway_statuses} expected; {self.gateway_status_rows} Parquet rows, "
+            f"{self.gateway_statuses_doubled_in_lake} twice in the lake",
             f"doubled            {self.extra} extra in DynamoDB, {self.doubled_in_lake} twice in "
             "the lake",
             f"events             {self.events} published, {self.published_twice} published "
@@ -274,6 +287,7 @@ def _count_what_landed(
     dynamodb, s3, sqs = stack.client("dynamodb"), stack.client("s3"), stack.client("sqs")
     report = SendReport(results=results, elapsed_s=0.0)
     expected: set[tuple[str, str]] = set()
+    expected_statuses: set[tuple[str, str, str]] = set()
     with_events: set[str] = set()
     for result in report.delivered():
         delivery = result.delivery
@@ -284,6 +298,9 @@ def _count_what_landed(
             received_at=datetime.now(UTC),
         )
         expected.update((r.series_key, r.point_key) for r in normalized.readings)
+        expected_statuses.update(
+            (s.provider, s.gateway_id, iso_ms(s.reported_at)) for s in normalized.gateway_statuses
+        )
         if normalized.readings or normalized.steam_trap_changes:
             with_events.add(str(delivery.event_id))
     figures.accepted_deliveries = len(report.delivered())
@@ -292,9 +309,17 @@ def _count_what_landed(
     stored = {(r.series_key, r.point_key) for r in readings_in(items)}  # packed items unpacked
     figures.expected_readings, figures.stored_readings = len(expected), len(stored)
     figures.lost, figures.extra = len(expected - stored), len(stored - expected)
+    statuses = {
+        (i["provider"]["S"], i["gateway_id"]["S"], i["point"]["S"])
+        for i in items
+        if is_gateway_history(i)
+    }
+    figures.expected_gateway_statuses = len(expected_statuses)
+    figures.stored_gateway_statuses = len(statuses & expected_statuses)
 
     bucket = stack.outputs[Output.BUCKET_NAME]
     rows: Counter[tuple[str, ...]] = Counter()
+    status_rows: Counter[tuple[str, str, str]] = Counter()
     columns = ["provider", "sensor_id", "measured_at", "metric", "channel"]
     for obj in _paginate(s3, "list_objects_v2", "Contents", Bucket=bucket):
         key = obj["Key"]
@@ -304,8 +329,18 @@ def _count_what_landed(
             data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             for row in pq.read_table(io.BytesIO(data)).select(columns).to_pylist():
                 rows[tuple(str(row[name]) for name in columns)] += 1
+        elif key.startswith("gateway_status/") and key.endswith(".parquet"):
+            data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            table = pq.read_table(io.BytesIO(data)).select(
+                ["provider", "gateway_id", "reported_at"]
+            )
+            for row in table.to_pylist():
+                identity = (row["provider"], row["gateway_id"], iso_ms(row["reported_at"]))
+                status_rows[identity] += 1
     figures.lake_rows = sum(rows.values())
     figures.doubled_in_lake = sum(1 for n in rows.values() if n > 1)
+    figures.gateway_status_rows = sum(status_rows.values())
+    figures.gateway_statuses_doubled_in_lake = sum(1 for n in status_rows.values() if n > 1)
 
     published = [
         event

@@ -141,7 +141,10 @@ def test_sensor_state_holds_the_newest_reading_of_each_metric(landed):
                 continue  # the health run's silence flag, not a reading (docs/health.md)
             # (changed on purpose: one `#latest` item per sensor, an entry per metric#channel)
             assert item["metric_channel"]["S"] == LATEST_SORT_KEY
-            held = state_from_item(item["provider"]["S"], item["sensor_id"]["S"], item)
+            # (changed on purpose: the item no longer stores provider and sensor_id, its
+            # series is them, docs/architecture.md "Sensor state")
+            provider, _, sensor_id = item["series"]["S"].partition("#")
+            held = state_from_item(provider, sensor_id, item)
             for metric_channel, entry in held.channels.items():
                 state[(item["series"]["S"], metric_channel)] = entry["measured_at"]["S"]
     assert state == newest

@@ -24,6 +24,10 @@ def test_with_a_tenth_of_aws_calls_failing_nothing_is_lost_or_doubled() -> None:
     assert figures.stored_readings == figures.expected_readings > 0
     assert (figures.lost, figures.extra, figures.doubled_in_lake) == (0, 0, 0)
     assert figures.lake_rows == figures.stored_readings
+    # And every gateway status report once in its history and once in the lake
+    assert figures.stored_gateway_statuses == figures.expected_gateway_statuses > 0
+    assert figures.gateway_status_rows == figures.stored_gateway_statuses
+    assert figures.gateway_statuses_doubled_in_lake == 0
     # And every delivery's events were published, none twice per dedupe id
     assert figures.events > 0
     assert (figures.published_twice, figures.deliveries_without_events) == (0, 0)
