@@ -305,7 +305,9 @@ def _count_what_landed(
             with_events.add(str(delivery.event_id))
     figures.accepted_deliveries = len(report.delivered())
 
-    items = _paginate(dynamodb, "scan", "Items", TableName=stack.outputs[Output.READINGS_TABLE])
+    items = list(
+        _paginate(dynamodb, "scan", "Items", TableName=stack.outputs[Output.READINGS_TABLE])
+    )
     stored = {(r.series_key, r.point_key) for r in readings_in(items)}  # packed items unpacked
     figures.expected_readings, figures.stored_readings = len(expected), len(stored)
     figures.lost, figures.extra = len(expected - stored), len(stored - expected)
