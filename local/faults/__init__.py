@@ -1,6 +1,7 @@
 """Fault injection for the AWS calls sensorhook's functions make, through botocore's event hooks.
 
-A `FaultInjector` registers a `before-send` handler on a boto3 session: every HTTP request a
+A `FaultInjector` registers a `before-send` handler on a botocore session (by default on every
+session created after it is installed, the functions' own among them): every HTTP request a
 client of that session is about to send to DynamoDB, S3, SQS, EventBridge or Secrets Manager
 fails with probability `share`, the way AWS fails under load:
 
@@ -12,10 +13,10 @@ fails with probability `share`, the way AWS fails under load:
 | `connection_reset` | `ConnectionClosedError` | retried |
 | `lost_response` (opt-in) | the service acted, its answer is lost | retried: applied again |
 
-No product code changes: the handler sits where botocore would send the request. Clients copy
-their session's handlers when they are created, so install before the functions create their
-clients (the local stack re-imports the functions' code when it starts; integration tests clear
-`sensorhook.dal.aws_clients`' cache). Only calls made inside a Lambda invocation are faulted
+No product code changes: the handler sits where botocore would send the request. A session
+takes the built-in handlers when it is created and a client copies its session's, so install
+before the functions create their session (the local stack re-imports the functions' code when
+it starts; integration tests clear `sensorhook.dal.aws_clients`' cache, session included). Only calls made inside a Lambda invocation are faulted
 (`AWS_LAMBDA_FUNCTION_NAME` is set: the local runtime sets it for the invoking thread only), so
 the runtime's own pollers and a test's read-back are never hit.
 
@@ -34,6 +35,7 @@ from typing import Any
 import boto3
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+from botocore.handlers import BUILTIN_HANDLERS, REGISTER_FIRST
 
 # botocore's hyphenated service ids, as in `before-send.<service id>.<operation>`
 SERVICES = ("dynamodb", "s3", "sqs", "eventbridge", "secrets-manager")
@@ -113,24 +115,32 @@ class FaultInjector:
         self._calls: OrderedDict[str, str | None] = OrderedDict()  # invocation id -> its fault
 
     def install(self, session: boto3.Session | None = None) -> Callable[[], None]:
-        """Register on `session` (default: boto3's default session, which `boto3.client`
-        uses); returns the function that unregisters. Clients created before keep no hook."""
+        """Register on `session`, or when none is given on every botocore session created from
+        now on (botocore's built-in handlers, as moto does): the functions' clients come from
+        `sensorhook.dal.aws_clients.session()`, created at their first client, after the local
+        stack re-imported their code or a test cleared their clients. Returns the function that
+        unregisters; clients and sessions created before it keep their hooks."""
         if session is None:
-            if boto3.DEFAULT_SESSION is None:
-                boto3.setup_default_session()
-            session = boto3.DEFAULT_SESSION
-        if session is None:
-            raise RuntimeError("boto3 has no default session")
+            builtins = [
+                ("before-send", self._before_send, REGISTER_FIRST),
+                ("needs-retry", self._lose_answer, REGISTER_FIRST),
+            ]
+            BUILTIN_HANDLERS.extend(builtins)
+
+            def uninstall_builtins() -> None:
+                for handler in builtins:
+                    BUILTIN_HANDLERS.remove(handler)
+
+            return uninstall_builtins
+        events = session.events
         unique_id = f"sensorhook-faults-{id(self)}"
         # first: ahead of moto's own before-send handler when a moto mock is active in-process
-        session.events.register_first("before-send", self._before_send, unique_id=unique_id)
-        session.events.register_first(
-            "needs-retry", self._lose_answer, unique_id=f"{unique_id}-lost"
-        )
+        events.register_first("before-send", self._before_send, unique_id=unique_id)
+        events.register_first("needs-retry", self._lose_answer, unique_id=f"{unique_id}-lost")
 
         def uninstall() -> None:
-            session.events.unregister("before-send", unique_id=unique_id)
-            session.events.unregister("needs-retry", unique_id=f"{unique_id}-lost")
+            events.unregister("before-send", unique_id=unique_id)
+            events.unregister("needs-retry", unique_id=f"{unique_id}-lost")
 
         return uninstall
 

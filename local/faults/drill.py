@@ -156,8 +156,8 @@ def run_drill(
     max_resends: int = 20,
 ) -> DrillFigures:
     injector = FaultInjector(share=0.0, kinds=kinds, seed=seed, every_attempt=every_attempt)
-    # before the sandbox starts: the functions' clients, created at their first invocation,
-    # copy the default session's hooks
+    # before the sandbox starts: the functions' session, created at their first invocation,
+    # takes the hooks
     uninstall = injector.install()
     figures = DrillFigures()
     provider = Installation.create(

@@ -22,7 +22,11 @@ from sensorhook.core.dedupe import event_id_for
 from sensorhook.core.envelope import IngestEnvelope
 from sensorhook.core.flavors import ROUTES, Flavor
 from sensorhook.core.settings import receiver_settings
-from sensorhook.dal.aws_clients import clear_cached_clients, deadline_secretsmanager_client
+from sensorhook.dal.aws_clients import (
+    clear_cached_clients,
+    deadline_secretsmanager_client,
+    session,
+)
 from sensorhook.handlers import receiver
 from sensorhook.observability import logger
 from tests.builders import http_api_event, lambda_context, signed_v2020_headers
@@ -182,13 +186,12 @@ def secret_fetches(aws_receiver: Receiver) -> Iterator[list[str]]:
     def record(params: dict[str, Any], **_: Any) -> None:
         fetched.append(params["SecretId"])
 
-    session = boto3.DEFAULT_SESSION
-    assert session is not None  # the module's clients created it
+    events = session().get_component("event_emitter")  # the session the module's clients use
     hook = "before-parameter-build.secrets-manager.GetSecretValue"
-    session.events.register(hook, record)
+    events.register(hook, record)
     deadline_secretsmanager_client.cache_clear()  # the cold start creates one that copies it
     yield fetched
-    session.events.unregister(hook, record)
+    events.unregister(hook, record)
 
 
 # --- 202 ------------------------------------------------------------------------------------
