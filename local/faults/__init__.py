@@ -16,9 +16,10 @@ fails with probability `share`, the way AWS fails under load:
 No product code changes: the handler sits where botocore would send the request. A session
 takes the built-in handlers when it is created and a client copies its session's, so install
 before the functions create their session (the local stack re-imports the functions' code when
-it starts; integration tests clear `sensorhook.dal.aws_clients`' cache, session included). Only calls made inside a Lambda invocation are faulted
-(`AWS_LAMBDA_FUNCTION_NAME` is set: the local runtime sets it for the invoking thread only), so
-the runtime's own pollers and a test's read-back are never hit.
+it starts; integration tests clear `sensorhook.dal.aws_clients`' cache, session included).
+Only calls made inside a Lambda invocation are faulted (`AWS_LAMBDA_FUNCTION_NAME` is set: the
+local runtime sets it for the invoking thread only), so the runtime's own pollers and a test's
+read-back are never hit.
 
 `python -m local.faults` (`make faults`) runs the drill in `local.faults.drill`.
 """

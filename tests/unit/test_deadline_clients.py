@@ -23,7 +23,7 @@ def fresh_clients(monkeypatch: pytest.MonkeyPatch):
     [
         lambda: IngestQueue("https://sqs.eu-west-1.amazonaws.com/1/ingest")._client,
         lambda: Inbox("bucket")._client,
-        lambda: WebhookSecrets(max_age_seconds=60)._provider.client,
+        lambda: WebhookSecrets(max_age_seconds=60)._client,
     ],
     ids=["enqueue", "claim-check", "secret-read"],
 )

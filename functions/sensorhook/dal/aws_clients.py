@@ -47,9 +47,7 @@ def session() -> Session:
     """The session every client here comes from, as boto3's default session is for
     `boto3.client`: credentials and region from the environment, resolved once."""
     shared = Session()
-    shared.register_component(
-        "data_loader", _data_loader(shared.get_config_variable("data_path"))
-    )
+    shared.register_component("data_loader", _data_loader(shared.get_config_variable("data_path")))
     return shared
 
 

@@ -32,7 +32,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
+# Powertools' deserializer, the one its DynamoDBStreamEvent gives the lake writer its images
+# with: boto3's (the same mapping, Binary aside, which no readings item holds) imports boto3,
+# and with it s3transfer, into the cold start of every function that reads readings.
+from aws_lambda_powertools.shared.dynamodb_deserializer import TypeDeserializer
 
 from sensorhook.core.reading import Reading
 from sensorhook.dal.aws_clients import dynamodb_client

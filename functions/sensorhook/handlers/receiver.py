@@ -2,6 +2,11 @@
 
 The HTTP API routes each flavor's POST here and sends everything else through its `$default`
 route too, so unknown routes and methods get the receiver's own 404/405.
+
+The event is read as the dict it is, the fields Powertools' APIGatewayProxyEventV2 would give
+(path without the stage's prefix, as it strips it): importing that class imports Powertools'
+whole data_classes package, some forty event types, ~15 ms of the receiver's cold start
+(docs/cost.md, "Cold start"; tests/unit/test_cold_start.py keeps the package out).
 """
 
 import base64
@@ -14,7 +19,6 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sensorhook.core.settings import ReceiverSettings, receiver_settings
@@ -51,29 +55,16 @@ def receiver() -> Receiver:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    http_event = APIGatewayProxyEventV2(event)
     parts = receiver()
     try:
-        body = _raw_body(http_event)
+        body = _raw_body(event)
     except binascii.Error:
         response = ReceiverResponse(
             status_code=400, body={"message": "body is not valid base64"}, outcome="bad_encoding"
         )
     else:
-        request = WebhookRequest(
-            method=http_event.http_method,
-            route_key=http_event.get("routeKey") or "$default",
-            path=http_event.path,
-            raw_path=http_event.raw_path,
-            query=http_event.raw_query_string or "",
-            headers=http_event.headers,
-            body=body,
-            source_ip=http_event.request_context.http.source_ip,
-            request_id=http_event.request_context.request_id,
-            received_at=datetime.now(UTC),
-        )
         response = receive(
-            request,
+            _webhook_request(event, body),
             parts.settings,
             secrets=parts.secrets,
             queue=parts.queue,
@@ -88,12 +79,32 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     }
 
 
-def _raw_body(http_event: APIGatewayProxyEventV2) -> bytes:
-    body = http_event.body or ""
+def _raw_body(event: dict[str, Any]) -> bytes:
+    body = event.get("body") or ""
     return (
         base64.b64decode(body)
-        if http_event.is_base64_encoded
+        if event.get("isBase64Encoded")
         else body.encode(errors="surrogatepass")
+    )
+
+
+def _webhook_request(event: dict[str, Any], body: bytes) -> WebhookRequest:
+    """The request from an HTTP API payload v2 event (a missing field API Gateway always sends
+    raises, as it did through Powertools' data class)."""
+    context = event["requestContext"]
+    raw_path: str = event["rawPath"]
+    stage: str = context["stage"]
+    return WebhookRequest(
+        method=context["http"]["method"],
+        route_key=event.get("routeKey") or "$default",
+        path=raw_path if stage == "$default" else raw_path[len(f"/{stage}") :],
+        raw_path=raw_path,
+        query=event["rawQueryString"] or "",
+        headers=event.get("headers") or {},
+        body=body,
+        source_ip=context["http"]["sourceIp"],
+        request_id=context["requestId"],
+        received_at=datetime.now(UTC),
     )
 
 
