@@ -25,7 +25,12 @@ ASSET_EXCLUDES: Final = (
 # handlers with them, so it measures the cold start Lambda has). No pydantic plugin is installed
 # in a function, yet pydantic would scan every installed distribution's entry points for one
 # when the first model is built: tens of milliseconds of each cold start for nothing.
-FUNCTION_RUNTIME_ENVIRONMENT: Final = {"PYDANTIC_DISABLE_PLUGINS": "__all__"}
+# pyarrow imports numpy, and numpy's OpenBLAS starts a thread (with its buffers) per core when
+# it loads, about half of numpy's import; nothing here does linear algebra, one thread will do.
+FUNCTION_RUNTIME_ENVIRONMENT: Final = {
+    "PYDANTIC_DISABLE_PLUGINS": "__all__",
+    "OPENBLAS_NUM_THREADS": "1",
+}
 
 RECEIVER_HANDLER: Final = "sensorhook.handlers.receiver.handler"
 PROCESSOR_HANDLER: Final = "sensorhook.handlers.processor.handler"

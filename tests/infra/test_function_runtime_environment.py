@@ -16,8 +16,12 @@ def test_every_function_and_the_bench_share_the_runtime_environment(dev: Synth) 
     }
     assert len(functions) >= 9
 
-    # Then each carries the runtime variables (pydantic's plugin scan off among them)
-    assert FUNCTION_RUNTIME_ENVIRONMENT == {"PYDANTIC_DISABLE_PLUGINS": "__all__"}
+    # Then each carries the runtime variables (pydantic's plugin scan off, OpenBLAS on one
+    # thread)
+    assert FUNCTION_RUNTIME_ENVIRONMENT == {
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",
+        "OPENBLAS_NUM_THREADS": "1",
+    }
     for logical_id, properties in functions.items():
         variables = properties["Environment"]["Variables"]
         assert variables.items() >= FUNCTION_RUNTIME_ENVIRONMENT.items(), logical_id
