@@ -1,7 +1,7 @@
 """The provider API's client id and secret, from Secrets Manager, cached and never logged.
 
 An `ApiCredentials` is the `credentials` callable of `EveractiveApi`: the token source calls
-it on each token fetch (about daily), and Powertools' `max_age` cache keeps a burst of fetches
+it on each token fetch (about daily), and WebhookSecrets' `max_age` cache keeps a burst of fetches
 (a refresh after a 401) from reading Secrets Manager twice, while a rotation is seen within
 `max_age_seconds`.
 """
