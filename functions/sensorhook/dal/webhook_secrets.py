@@ -77,7 +77,8 @@ class WebhookSecrets:
             document = json.loads(answer.get("SecretString", answer.get("SecretBinary", "")))
         except ValueError:  # the message would quote the secret: only its kind is told
             raise SecretUnavailable(f"{secret_id}: not JSON") from None
-        self._documents[secret_id] = (now, document)
+        if document is not None:  # a `null` secret is read again next time, as Powertools did
+            self._documents[secret_id] = (now, document)
         return document
 
     def _may_force_fetch(self, secret_id: str) -> bool:
