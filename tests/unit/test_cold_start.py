@@ -37,17 +37,14 @@ BOTO3 = {"boto3", "s3transfer"}
 # Powertools' data_classes package imports some forty event classes (~15 ms) for the one a
 # handler would read: the receiver and the lake writer read their event's dict themselves.
 DATA_CLASSES = {"aws_lambda_powertools.utilities.data_classes"}
-# The delivery models (NormalizedDelivery & co.): the lake functions only name GatewayStatus.
-DELIVERY_MODELS = {"sensorhook.core.normalized"}
 DEFERRED = {
     "receiver": NEVER | ARROW | PROCESSING | BOTO3 | DATA_CLASSES,
     "processor": NEVER | ARROW,
     "lake_writer": NEVER
     | BOTO3
     | DATA_CLASSES
-    | DELIVERY_MODELS
     | {"aws_lambda_powertools.utilities.batch", "asyncio"},
-    "lake_compactor": NEVER | BOTO3 | DELIVERY_MODELS,
+    "lake_compactor": NEVER | BOTO3,
     "subscriptions": NEVER | ARROW,
     "gateway_health": NEVER | ARROW,
     "recovery": NEVER | ARROW,
@@ -128,13 +125,11 @@ def test_a_handler_import_loads_none_of_what_it_defers(handler: str) -> None:
 
 def test_the_probe_sees_what_an_import_loads() -> None:
     # The guard above would pass vacuously if the probe could not see a loaded module: the
-    # lake compactor does load pyarrow, and the processor the Powertools batch package, boto3
-    # (Powertools idempotency) and the delivery models.
+    # lake compactor does load pyarrow, and the processor the Powertools batch package (with
+    # data_classes) and boto3 (Powertools idempotency).
     compactor = _import_in_a_fresh_interpreter("sensorhook.handlers.lake_compactor")
     processor = _import_in_a_fresh_interpreter("sensorhook.handlers.processor")
 
     assert _loaded(compactor["modules"], {"pyarrow", "numpy"}) == {"pyarrow", "numpy"}
-    assert _loaded(processor["modules"], BOTO3 | DELIVERY_MODELS | DATA_CLASSES) == (
-        BOTO3 | DELIVERY_MODELS | DATA_CLASSES
-    )
+    assert _loaded(processor["modules"], BOTO3 | DATA_CLASSES) == BOTO3 | DATA_CLASSES
     assert "aws_lambda_powertools.utilities.batch" in processor["modules"]
