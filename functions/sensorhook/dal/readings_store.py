@@ -32,9 +32,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-# Powertools' deserializer, the one its DynamoDBStreamEvent gives the lake writer its images
-# with: boto3's (the same mapping, Binary aside, which no readings item holds) imports boto3,
-# and with it s3transfer, into the cold start of every function that reads readings.
+# Powertools' deserializer (its DynamoDBStreamEvent's; the lake writer's stream images go
+# through it here): boto3's (the same mapping, Binary aside, which no readings item holds)
+# imports boto3, and with it s3transfer, into the cold start of every function that reads them.
 from aws_lambda_powertools.shared.dynamodb_deserializer import TypeDeserializer
 
 from sensorhook.core.reading import Reading
