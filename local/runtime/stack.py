@@ -34,6 +34,7 @@ from local.runtime.lambda_runner import InProcessLambdas, Invocation, code_sha25
 from local.runtime.localize import localize
 from local.runtime.moto_fixes import (
     backend_lookup_is_cached,
+    dynamodb_items_are_dumped_as_json,
     event_bus_ref_is_its_name,
     input_paths_are_parsed_once,
     models_are_not_tracked,
@@ -173,6 +174,7 @@ class EmbeddedStack:
         self._undo.append(sqs_reads_the_clock_once())
         self._undo.append(input_paths_are_parsed_once())
         self._undo.append(stream_records_are_numbered_atomically())
+        self._undo.append(dynamodb_items_are_dumped_as_json())
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._aws_port, verbose=False)
         server.start()
         self._undo.append(server.stop)
@@ -432,6 +434,7 @@ class EmbeddedStack:
                     window_cap=self._batching_window_cap,
                     wakeups=self._wakeups,
                     idle_interval=self._idle_poll_interval,
+                    activity=self._activity,
                 )
             elif ":dynamodb:" in source and "/stream/" in source:
                 poller = DynamoDbStreamPoller(
@@ -445,6 +448,7 @@ class EmbeddedStack:
                     window_cap=self._batching_window_cap,
                     wakeups=self._wakeups,
                     idle_interval=self._idle_poll_interval,
+                    activity=self._activity,
                 )
             else:
                 log.warning("event source not emulated", extra={"source": source})
@@ -452,6 +456,12 @@ class EmbeddedStack:
             poller.start()
             self.pollers.append(poller)
         self._undo.append(self._stop_pollers)
+
+    def _activity(self) -> int | None:
+        """Invocations started so far, or None while one runs (a poller's flushed window)."""
+        if self.lambdas.in_flight or self.invoker.pending:
+            return None
+        return self.lambdas.started
 
     def _stop_pollers(self) -> None:
         for poller in self.pollers:
