@@ -2,6 +2,7 @@
 
 import sys
 import threading
+from typing import Any
 
 import boto3
 import pytest
@@ -10,6 +11,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.sqs.models import Message
 
 from local.runtime.moto_fixes import (
+    dynamodb_items_are_dumped_as_json,
     models_are_not_tracked,
     sqs_reads_the_clock_once,
     stream_records_are_numbered_atomically,
@@ -118,3 +120,69 @@ def test_stream_records_written_from_many_threads_are_numbered_once_each(aws: No
     # to read each record once
     first = shard.starting_sequence_number
     assert numbers == list(range(first, first + 8 * 150))
+
+
+def _item_operations() -> list[dict[str, Any]]:
+    """What the item operations answer (metadata aside), on a fresh table."""
+    client = boto3.client("dynamodb")
+    client.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    item = {
+        "pk": {"S": "a"},
+        "n": {"N": "1.5"},
+        "b": {"B": b"\x00\xff"},
+        "flag": {"BOOL": True},
+        "nothing": {"NULL": True},
+        "list": {"L": [{"S": "x"}, {"M": {"inner": {"NS": ["1", "2"]}}}]},
+    }
+    answers: list[dict[str, Any]] = [
+        client.put_item(TableName="t", Item=item, ReturnConsumedCapacity="TOTAL"),
+        client.put_item(TableName="t", Item={"pk": {"S": "b"}, "n": {"N": "2"}}),
+        client.get_item(TableName="t", Key={"pk": {"S": "a"}}, ConsistentRead=True),
+        client.get_item(TableName="t", Key={"pk": {"S": "missing"}}),
+        client.update_item(
+            TableName="t",
+            Key={"pk": {"S": "b"}},
+            UpdateExpression="ADD n :one SET s = :s",
+            ExpressionAttributeValues={":one": {"N": "1"}, ":s": {"SS": ["p", "q"]}},
+            ReturnValues="ALL_NEW",
+        ),
+        client.query(
+            TableName="t",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "a"}},
+            ReturnConsumedCapacity="TOTAL",
+        ),
+        client.scan(TableName="t", Limit=1),
+        client.batch_get_item(RequestItems={"t": {"Keys": [{"pk": {"S": "a"}}]}}),
+        client.transact_write_items(
+            TransactItems=[{"Put": {"TableName": "t", "Item": {"pk": {"S": "c"}}}}]
+        ),
+        client.delete_item(TableName="t", Key={"pk": {"S": "c"}}, ReturnValues="ALL_OLD"),
+    ]
+    try:
+        client.put_item(
+            TableName="t", Item={"pk": {"S": "a"}}, ConditionExpression="attribute_not_exists(pk)"
+        )
+    except client.exceptions.ConditionalCheckFailedException as error:
+        answers.append({"error": error.response["Error"]})
+    for answer in answers:
+        answer.pop("ResponseMetadata", None)
+    return answers
+
+
+def test_dynamodb_item_answers_dumped_as_json_are_those_of_moto_s_serializer(aws: None) -> None:
+    # Given what moto's own serializer answers to the item operations
+    with mock_aws():
+        expected = _item_operations()
+    # When the runtime dumps their results as JSON instead, every answer reads back the same
+    undo = dynamodb_items_are_dumped_as_json()
+    try:
+        with mock_aws():
+            assert _item_operations() == expected
+    finally:
+        undo()
