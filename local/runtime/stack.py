@@ -30,8 +30,10 @@ from local.runtime.assembly import (
     synthesize,
 )
 from local.runtime.http_front import HttpFront, http_apis
+from local.runtime.in_process_calls import InProcessCalls, calls_stay_in_process
 from local.runtime.lambda_runner import InProcessLambdas, Invocation, code_sha256
 from local.runtime.localize import localize
+from local.runtime.metrics_isolation import metrics_are_per_invocation
 from local.runtime.moto_fixes import (
     backend_lookup_is_cached,
     dynamodb_items_are_dumped_as_json,
@@ -135,6 +137,7 @@ class EmbeddedStack:
         self.timings: dict[str, float] = {}
         self._clients: dict[tuple[str, str], Any] = {}
         self._clients_lock = threading.Lock()
+        self.in_process_calls: InProcessCalls | None = None  # this process's calls to moto
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -175,11 +178,14 @@ class EmbeddedStack:
         self._undo.append(input_paths_are_parsed_once())
         self._undo.append(stream_records_are_numbered_atomically())
         self._undo.append(dynamodb_items_are_dumped_as_json())
+        self._undo.append(metrics_are_per_invocation())
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._aws_port, verbose=False)
         server.start()
         self._undo.append(server.stop)
         host, port = server.get_host_and_port()
         self.aws_endpoint = f"http://{host}:{port}"
+        self.in_process_calls, undo_in_process = calls_stay_in_process(port)
+        self._undo.append(undo_in_process)
         requests.post(f"{self.aws_endpoint}/moto-api/reset", timeout=10).raise_for_status()
         self._set_environ(
             {
