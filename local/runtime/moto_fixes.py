@@ -3,6 +3,7 @@
 Each returns its undo, so the runtime leaves moto as it found it.
 """
 
+import copy
 import json
 import threading
 from collections.abc import Callable
@@ -15,6 +16,12 @@ from moto.core.model_instances import reset_model_data
 from moto.core.responses import ActionContext, ActionResult
 from moto.core.utils import unix_time, unix_time_millis
 from moto.dynamodb.models.table import StreamShard
+
+# the module starts with `# type: ignore`: mypy sees none of its names
+from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
+    DepthFirstTraverser,
+    Node,
+)
 from moto.events.models import EventBus
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.sqs.models import Message, Queue, SQSBackend
@@ -291,5 +298,49 @@ def dynamodb_items_are_dumped_as_json() -> Callable[[], None]:
 
     def undo() -> None:
         ActionResult.execute_result = original  # type: ignore[method-assign]
+
+    return undo
+
+
+def update_expressions_copy_cheaply() -> Callable[[], None]:
+    """Copy an update expression's syntax tree node by node, and look a traverser's node types
+    up once.
+
+    moto validates an `UpdateItem` on a deep copy of the expression's tree (twice for a new
+    item), through `copy.deepcopy`'s generic reduce-and-reconstruct of every node, and each of
+    its ten validation passes rebuilt its tuple of node types at every node it visited. The
+    readings store's updates set up to a hundred readings each: 9% and 3% of a throughput run's
+    CPU. The copy made here is the same tree (same classes, attributes, parent links).
+    """
+    original_copy = Node.__dict__.get("__deepcopy__")
+    original_types = DepthFirstTraverser.nodes_to_be_processed
+
+    def __deepcopy__(self: Node, memo: dict[int, Any]) -> Node:
+        copied = self.__class__.__new__(self.__class__)
+        memo[id(self)] = copied
+        for name, value in self.__dict__.items():
+            if name == "children" and value is not None:
+                copied.__dict__[name] = [
+                    child if type(child) is str else copy.deepcopy(child, memo) for child in value
+                ]
+            else:
+                copied.__dict__[name] = value if type(value) is str else copy.deepcopy(value, memo)
+        return copied
+
+    def nodes_to_be_processed(self: DepthFirstTraverser) -> tuple[type, ...]:
+        types = self.__dict__.get("_node_types")
+        if types is None:
+            types = self.__dict__["_node_types"] = original_types(self)
+        return types
+
+    Node.__deepcopy__ = __deepcopy__
+    DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
+
+    def undo() -> None:
+        if original_copy is None:
+            del Node.__deepcopy__
+        else:
+            Node.__deepcopy__ = original_copy
+        DepthFirstTraverser.nodes_to_be_processed = original_types
 
     return undo

@@ -43,6 +43,7 @@ from local.runtime.moto_fixes import (
     sqs_reads_attributes_once,
     sqs_reads_the_clock_once,
     stream_records_are_numbered_atomically,
+    update_expressions_copy_cheaply,
 )
 from local.runtime.pollers import (
     DynamoDbStreamPoller,
@@ -178,6 +179,7 @@ class EmbeddedStack:
         self._undo.append(input_paths_are_parsed_once())
         self._undo.append(stream_records_are_numbered_atomically())
         self._undo.append(dynamodb_items_are_dumped_as_json())
+        self._undo.append(update_expressions_copy_cheaply())
         self._undo.append(metrics_are_per_invocation())
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._aws_port, verbose=False)
         server.start()

@@ -1,13 +1,16 @@
 """The runtime's corrections to moto keep its answers and drop its costs."""
 
+import copy
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.sqs.models import Message
 
 from local.runtime.moto_fixes import (
@@ -15,6 +18,7 @@ from local.runtime.moto_fixes import (
     models_are_not_tracked,
     sqs_reads_the_clock_once,
     stream_records_are_numbered_atomically,
+    update_expressions_copy_cheaply,
 )
 
 
@@ -186,3 +190,114 @@ def test_dynamodb_item_answers_dumped_as_json_are_those_of_moto_s_serializer(aws
             assert _item_operations() == expected
     finally:
         undo()
+
+
+def _updates() -> list[Any]:
+    """UpdateItem's answers and errors for valid and invalid expressions, on a fresh table."""
+    client = boto3.client("dynamodb")
+    client.create_table(
+        TableName="u",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    sets = ", ".join(f"#r{n} = :r{n}" for n in range(120))
+    many = {
+        "UpdateExpression": f"SET {sets}, #m.#k = :m ADD #c :one REMOVE #gone",
+        "ExpressionAttributeNames": {
+            **{f"#r{n}": f"r{n}" for n in range(120)},
+            "#m": "m",
+            "#k": "k",
+            "#c": "c",
+            "#gone": "gone",
+        },
+        "ExpressionAttributeValues": {
+            **{f":r{n}": {"M": {"v": {"N": str(n)}, "s": {"S": "ok"}}} for n in range(120)},
+            ":m": {"S": "nested"},
+            ":one": {"N": "1"},
+        },
+    }
+    answers: list[Any] = []
+    for key, update in [
+        (
+            "a",
+            {
+                "UpdateExpression": "SET #m = :m",
+                "ExpressionAttributeNames": {"#m": "m"},
+                "ExpressionAttributeValues": {":m": {"M": {}}},
+            },
+        ),
+        ("a", many),
+        ("a", {**many, "ConditionExpression": "attribute_not_exists(#c)"}),
+        (
+            "b",
+            {
+                "UpdateExpression": "SET a = :v, a.b = :v",
+                "ExpressionAttributeValues": {":v": {"S": "x"}},
+            },
+        ),
+        ("b", {"UpdateExpression": "SET pk = :v", "ExpressionAttributeValues": {":v": {"S": "x"}}}),
+        (
+            "b",
+            {
+                "UpdateExpression": "SET a = :v SET b = :v",
+                "ExpressionAttributeValues": {":v": {"S": "x"}},
+            },
+        ),
+        ("b", {"UpdateExpression": "SET a = :missing"}),
+        (
+            "b",
+            {
+                "UpdateExpression": "SET l = list_append(if_not_exists(l, :e), :v)",
+                "ExpressionAttributeValues": {":e": {"L": []}, ":v": {"L": [{"S": "x"}]}},
+            },
+        ),
+    ]:
+        try:
+            answer = client.update_item(
+                TableName="u", Key={"pk": {"S": key}}, ReturnValues="ALL_NEW", **update
+            )
+            answers.append(answer["Attributes"])
+        except client.exceptions.ClientError as error:
+            answers.append(error.response["Error"])
+    return answers
+
+
+def test_update_expressions_copied_cheaply_give_moto_s_own_answers(aws: None) -> None:
+    # Given moto's answers to updates valid and not (overlapping paths, a key, two SETs)
+    with mock_aws():
+        expected = _updates()
+    assert sum("Code" in answer for answer in expected) == 5
+    # When the runtime copies the expression trees node by node, the answers are the same
+    undo = update_expressions_copy_cheaply()
+    try:
+        with mock_aws():
+            assert _updates() == expected
+    finally:
+        undo()
+
+
+def _tree(node: Any) -> Iterator[Any]:
+    yield node
+    for child in getattr(node, "children", None) or []:
+        yield from _tree(child)
+
+
+def test_an_update_expression_copied_cheaply_is_a_whole_separate_tree() -> None:
+    expression = UpdateExpressionParser.make("SET a.b[1] = :v, c = if_not_exists(c, :z) ADD d :o")
+    undo = update_expressions_copy_cheaply()
+    try:
+        copied = copy.deepcopy(expression)
+    finally:
+        undo()
+    originals, copies = list(_tree(expression)), list(_tree(copied))
+    # the same shape, classes and leaves
+    assert [type(n) for n in copies] == [type(n) for n in originals]
+    leaves = [n for n in originals if not hasattr(n, "children")]
+    assert [n for n in copies if not hasattr(n, "children")] == leaves
+    # no node shared with the original, and every parent link inside the copy
+    nodes = [n for n in copies if hasattr(n, "children")]
+    assert not {id(n) for n in nodes} & {id(n) for n in originals}
+    inside = {id(n) for n in nodes}
+    assert copied.parent is None
+    assert all(id(child.parent) in inside for child in nodes[1:])
