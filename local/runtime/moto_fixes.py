@@ -11,6 +11,7 @@ from functools import lru_cache, wraps
 from typing import Any
 
 import jsonpath_ng.ext as jsonpath_ext
+from moto.core.base_backend import BackendDict
 from moto.core.common_models import BaseModel
 from moto.core.model_instances import reset_model_data
 from moto.core.responses import ActionContext, ActionResult
@@ -342,5 +343,32 @@ def update_expressions_copy_cheaply() -> Callable[[], None]:
         else:
             Node.__deepcopy__ = original_copy
         DepthFirstTraverser.nodes_to_be_processed = original_types
+
+    return undo
+
+
+def backends_are_found_without_a_lock() -> Callable[[], None]:
+    """Look up an account's backends without moto's process-wide lock once they exist.
+
+    Every model access (`sqs_backends[account]`, `lambda_backends[account]`, IAM's "account
+    visited" mark on every request) took moto's global lock, copied the dict's keys to a list
+    and searched the list of all backend dicts with a custom `__eq__`, to create the account's
+    backends the first time. With calls answered in their callers' threads, the HTTP front's
+    threads spent a quarter of their time waiting for that lock. Once an account is in the
+    dict, it was created and registered under the lock (moto's `reset` empties the dicts it
+    registered, so a reset account takes the locked path again).
+    """
+    original = BackendDict._create_account_specific_backend
+
+    @wraps(original)
+    def create_once(self: BackendDict[Any], account_id: str) -> None:
+        if dict.__contains__(self, account_id):
+            return
+        original(self, account_id)
+
+    BackendDict._create_account_specific_backend = create_once  # type: ignore[method-assign]
+
+    def undo() -> None:
+        BackendDict._create_account_specific_backend = original  # type: ignore[method-assign]
 
     return undo

@@ -14,6 +14,7 @@ from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ig
 from moto.sqs.models import Message
 
 from local.runtime.moto_fixes import (
+    backends_are_found_without_a_lock,
     dynamodb_items_are_dumped_as_json,
     models_are_not_tracked,
     sqs_reads_the_clock_once,
@@ -301,3 +302,28 @@ def test_an_update_expression_copied_cheaply_is_a_whole_separate_tree() -> None:
     inside = {id(n) for n in nodes}
     assert copied.parent is None
     assert all(id(child.parent) in inside for child in nodes[1:])
+
+
+def test_backends_found_without_the_lock_are_moto_s_and_a_reset_starts_over(aws: None) -> None:
+    from moto.core.base_backend import BackendDict, backend_lock
+    from moto.sqs.models import sqs_backends
+
+    undo = backends_are_found_without_a_lock()
+    try:
+        with mock_aws():
+            boto3.client("sqs").create_queue(QueueName="kept")
+            account = next(iter(dict.keys(sqs_backends)))
+            # an existing account's backends are found while another thread holds moto's lock
+            found: list[Any] = []
+            with backend_lock:
+                reader = threading.Thread(target=lambda: found.append(sqs_backends[account]))
+                reader.start()
+                reader.join(timeout=5)
+            assert found and "kept" in found[0]["us-east-1"].queues
+            # moto's reset empties what it registered: the account is created afresh after it
+            BackendDict.reset()
+            assert not dict.__contains__(sqs_backends, account)
+            assert sqs_backends[account]["us-east-1"].queues == {}
+            assert sqs_backends in BackendDict._instances
+    finally:
+        undo()
