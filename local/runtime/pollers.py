@@ -39,6 +39,13 @@ from local.runtime.lambda_runner import Invocation
 log = logging.getLogger(__name__)
 
 InvokeFunction = Callable[[str, dict[str, Any]], Invocation]
+# While draining, a batching window closes as soon as nothing else runs (nothing more is on its
+# way), and at the latest after this long: a window cut at once made the lake writer run once
+# per handful of stream records (700 invocations and Parquet objects for the demo's 400
+# requests), where AWS collects up to the batch size over the window.
+FLUSH_WINDOW_S = 2.0
+# The stack's activity: the number of invocations started so far, or None while any runs.
+Activity = Callable[[], int | None]
 
 
 def detach_moto_delivery() -> Callable[[], None]:
@@ -157,8 +164,11 @@ class Poller(threading.Thread):
         source_arn: str,
         wakeups: SourceWakeups | None,
         idle_interval: float,
+        activity: Activity | None = None,
     ) -> None:
         super().__init__(name=name, daemon=True)
+        self._activity = activity
+        self._last_activity: int | None = None
         self._invoke = invoke
         self._poll_interval = poll_interval
         self._stopping = threading.Event()
@@ -180,14 +190,27 @@ class Poller(threading.Thread):
         self._wake.set()
 
     def flush(self, flushing: bool = True) -> None:
-        """While flushing, a batching window is cut short: ``drain`` wants results, not batches."""
+        """While flushing, a batching window closes once nothing else runs (or after
+        ``FLUSH_WINDOW_S``): ``drain`` wants results soon, in batches as AWS would make them."""
         if flushing:
             self._flushing.set()
         else:
             self._flushing.clear()
 
-    def _window_over(self, deadline: float) -> bool:
-        return time.monotonic() >= deadline or self._stopping.is_set() or self._flushing.is_set()
+    def _window_over(self, opened: float, deadline: float) -> bool:
+        now = time.monotonic()
+        if now >= deadline or self._stopping.is_set():
+            return True
+        if not self._flushing.is_set():
+            return False
+        return self._others_quiet() or now >= opened + FLUSH_WINDOW_S
+
+    def _others_quiet(self) -> bool:
+        """No invocation ran since the previous look (without `activity`: always)."""
+        if self._activity is None:
+            return True
+        seen, self._last_activity = self._last_activity, self._activity()
+        return seen is not None and seen == self._last_activity
 
     def run(self) -> None:
         while not self._stopping.is_set():
@@ -222,6 +245,7 @@ class SqsPoller(Poller):
         window_cap: float | None = None,
         wakeups: SourceWakeups | None = None,
         idle_interval: float = 1.0,
+        activity: Activity | None = None,
     ) -> None:
         super().__init__(
             f"sqs-poller:{mapping['UUID']}",
@@ -230,6 +254,7 @@ class SqsPoller(Poller):
             source_arn=mapping["EventSourceArn"],
             wakeups=wakeups,
             idle_interval=idle_interval,
+            activity=activity,
         )
         self._mapping = mapping
         self._sqs = sqs
@@ -289,7 +314,7 @@ class SqsPoller(Poller):
 
     def _receive_batch(self) -> list[dict[str, Any]]:
         # The window opens with the first message; an empty queue answers at once.
-        deadline = float("inf")
+        opened, deadline = time.monotonic(), float("inf")
         messages: list[dict[str, Any]] = []
         while len(messages) < self._batch_size:
             received = self._sqs.receive_message(
@@ -301,9 +326,10 @@ class SqsPoller(Poller):
             if not messages and not received:
                 break
             if not messages:
-                deadline = time.monotonic() + self._window
+                opened = time.monotonic()
+                deadline = opened + self._window
             messages += received
-            if self._window_over(deadline):
+            if self._window_over(opened, deadline):
                 break
             if not received:
                 self._stopping.wait(min(self._poll_interval, max(0.0, deadline - time.monotonic())))
@@ -352,6 +378,7 @@ class DynamoDbStreamPoller(Poller):
         window_cap: float | None = None,
         wakeups: SourceWakeups | None = None,
         idle_interval: float = 1.0,
+        activity: Activity | None = None,
     ) -> None:
         super().__init__(
             f"stream-poller:{mapping['UUID']}",
@@ -360,6 +387,7 @@ class DynamoDbStreamPoller(Poller):
             source_arn=mapping["EventSourceArn"],
             wakeups=wakeups,
             idle_interval=idle_interval,
+            activity=activity,
         )
         self._mapping = mapping
         self._streams = streams
@@ -423,7 +451,7 @@ class DynamoDbStreamPoller(Poller):
         return True
 
     def _read_batch(self) -> list[dict[str, Any]]:
-        deadline = float("inf")  # opens with the first record, as for SQS
+        opened, deadline = time.monotonic(), float("inf")  # opens with the first record, as for SQS
         records: list[dict[str, Any]] = []
         while len(records) < self._batch_size:
             # Read in process, as Lambda's own poller reads the stream inside AWS: through the
@@ -437,9 +465,10 @@ class DynamoDbStreamPoller(Poller):
             if not records and not response["Records"]:
                 break
             if not records:
-                deadline = time.monotonic() + self._window
+                opened = time.monotonic()
+                deadline = opened + self._window
             records += [self._record(record) for record in response["Records"]]
-            if self._window_over(deadline):
+            if self._window_over(opened, deadline):
                 break
             if not response["Records"]:
                 self._stopping.wait(min(self._poll_interval, max(0.0, deadline - time.monotonic())))

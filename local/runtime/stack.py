@@ -9,6 +9,7 @@ SQS and DynamoDB stream pollers, the HTTP API front, EventBridge -> Lambda and s
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,16 +31,21 @@ from local.runtime.assembly import (
     synthesize,
 )
 from local.runtime.http_front import HttpFront, http_apis
+from local.runtime.in_process_calls import InProcessCalls, calls_stay_in_process
 from local.runtime.lambda_runner import InProcessLambdas, Invocation, code_sha256
 from local.runtime.localize import localize
+from local.runtime.metrics_isolation import metrics_are_per_invocation
 from local.runtime.moto_fixes import (
     backend_lookup_is_cached,
+    backends_are_found_without_a_lock,
+    dynamodb_items_are_dumped_as_json,
     event_bus_ref_is_its_name,
     input_paths_are_parsed_once,
     models_are_not_tracked,
     sqs_reads_attributes_once,
     sqs_reads_the_clock_once,
     stream_records_are_numbered_atomically,
+    update_expressions_copy_cheaply,
 )
 from local.runtime.pollers import (
     DynamoDbStreamPoller,
@@ -67,6 +73,19 @@ _ACTIVE_LOCK = threading.Lock()  # moto's backends are process-global: one stack
 
 class DrainTimeout(TimeoutError):
     """Work was still pending when ``drain`` gave up; the message says what."""
+
+
+# Every function, poller and HTTP thread shares one GIL. At Python's 5 ms switch interval, a
+# request thread woken by its socket waited up to 5 ms for a poller's batch each time it needed
+# the GIL (a dozen times per request): the receiver's latency, and so the rate a client with a
+# few connections gets answered at, was set by the processor's batches, not by its own work.
+SWITCH_INTERVAL_S = 0.001
+
+
+def _switch_threads_sooner() -> Callable[[], None]:
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    return lambda: sys.setswitchinterval(previous)
 
 
 class EmbeddedStack:
@@ -134,6 +153,7 @@ class EmbeddedStack:
         self.timings: dict[str, float] = {}
         self._clients: dict[tuple[str, str], Any] = {}
         self._clients_lock = threading.Lock()
+        self.in_process_calls: InProcessCalls | None = None  # this process's calls to moto
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -167,17 +187,27 @@ class EmbeddedStack:
 
         began = time.monotonic()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per call
-        self._undo.append(backend_lookup_is_cached())
-        self._undo.append(models_are_not_tracked())
-        self._undo.append(sqs_reads_attributes_once())
-        self._undo.append(sqs_reads_the_clock_once())
-        self._undo.append(input_paths_are_parsed_once())
-        self._undo.append(stream_records_are_numbered_atomically())
+        for fix in (
+            backend_lookup_is_cached,
+            backends_are_found_without_a_lock,
+            models_are_not_tracked,
+            sqs_reads_attributes_once,
+            sqs_reads_the_clock_once,
+            input_paths_are_parsed_once,
+            stream_records_are_numbered_atomically,
+            dynamodb_items_are_dumped_as_json,
+            update_expressions_copy_cheaply,
+            metrics_are_per_invocation,
+            _switch_threads_sooner,
+        ):
+            self._undo.append(fix())
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._aws_port, verbose=False)
         server.start()
         self._undo.append(server.stop)
         host, port = server.get_host_and_port()
         self.aws_endpoint = f"http://{host}:{port}"
+        self.in_process_calls, undo_in_process = calls_stay_in_process(port)
+        self._undo.append(undo_in_process)
         requests.post(f"{self.aws_endpoint}/moto-api/reset", timeout=10).raise_for_status()
         self._set_environ(
             {
@@ -432,6 +462,7 @@ class EmbeddedStack:
                     window_cap=self._batching_window_cap,
                     wakeups=self._wakeups,
                     idle_interval=self._idle_poll_interval,
+                    activity=self._activity,
                 )
             elif ":dynamodb:" in source and "/stream/" in source:
                 poller = DynamoDbStreamPoller(
@@ -445,6 +476,7 @@ class EmbeddedStack:
                     window_cap=self._batching_window_cap,
                     wakeups=self._wakeups,
                     idle_interval=self._idle_poll_interval,
+                    activity=self._activity,
                 )
             else:
                 log.warning("event source not emulated", extra={"source": source})
@@ -452,6 +484,12 @@ class EmbeddedStack:
             poller.start()
             self.pollers.append(poller)
         self._undo.append(self._stop_pollers)
+
+    def _activity(self) -> int | None:
+        """Invocations started so far, or None while one runs (a poller's flushed window)."""
+        if self.lambdas.in_flight or self.invoker.pending:
+            return None
+        return self.lambdas.started
 
     def _stop_pollers(self) -> None:
         for poller in self.pollers:

@@ -1,18 +1,25 @@
 """The runtime's corrections to moto keep its answers and drop its costs."""
 
+import copy
 import sys
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.sqs.models import Message
 
 from local.runtime.moto_fixes import (
+    backends_are_found_without_a_lock,
+    dynamodb_items_are_dumped_as_json,
     models_are_not_tracked,
     sqs_reads_the_clock_once,
     stream_records_are_numbered_atomically,
+    update_expressions_copy_cheaply,
 )
 
 
@@ -118,3 +125,205 @@ def test_stream_records_written_from_many_threads_are_numbered_once_each(aws: No
     # to read each record once
     first = shard.starting_sequence_number
     assert numbers == list(range(first, first + 8 * 150))
+
+
+def _item_operations() -> list[dict[str, Any]]:
+    """What the item operations answer (metadata aside), on a fresh table."""
+    client = boto3.client("dynamodb")
+    client.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    item = {
+        "pk": {"S": "a"},
+        "n": {"N": "1.5"},
+        "b": {"B": b"\x00\xff"},
+        "flag": {"BOOL": True},
+        "nothing": {"NULL": True},
+        "list": {"L": [{"S": "x"}, {"M": {"inner": {"NS": ["1", "2"]}}}]},
+    }
+    answers: list[dict[str, Any]] = [
+        client.put_item(TableName="t", Item=item, ReturnConsumedCapacity="TOTAL"),
+        client.put_item(TableName="t", Item={"pk": {"S": "b"}, "n": {"N": "2"}}),
+        client.get_item(TableName="t", Key={"pk": {"S": "a"}}, ConsistentRead=True),
+        client.get_item(TableName="t", Key={"pk": {"S": "missing"}}),
+        client.update_item(
+            TableName="t",
+            Key={"pk": {"S": "b"}},
+            UpdateExpression="ADD n :one SET s = :s",
+            ExpressionAttributeValues={":one": {"N": "1"}, ":s": {"SS": ["p", "q"]}},
+            ReturnValues="ALL_NEW",
+        ),
+        client.query(
+            TableName="t",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "a"}},
+            ReturnConsumedCapacity="TOTAL",
+        ),
+        client.scan(TableName="t", Limit=1),
+        client.batch_get_item(RequestItems={"t": {"Keys": [{"pk": {"S": "a"}}]}}),
+        client.transact_write_items(
+            TransactItems=[{"Put": {"TableName": "t", "Item": {"pk": {"S": "c"}}}}]
+        ),
+        client.delete_item(TableName="t", Key={"pk": {"S": "c"}}, ReturnValues="ALL_OLD"),
+    ]
+    try:
+        client.put_item(
+            TableName="t", Item={"pk": {"S": "a"}}, ConditionExpression="attribute_not_exists(pk)"
+        )
+    except client.exceptions.ConditionalCheckFailedException as error:
+        answers.append({"error": error.response["Error"]})
+    for answer in answers:
+        answer.pop("ResponseMetadata", None)
+    return answers
+
+
+def test_dynamodb_item_answers_dumped_as_json_are_those_of_moto_s_serializer(aws: None) -> None:
+    # Given what moto's own serializer answers to the item operations
+    with mock_aws():
+        expected = _item_operations()
+    # When the runtime dumps their results as JSON instead, every answer reads back the same
+    undo = dynamodb_items_are_dumped_as_json()
+    try:
+        with mock_aws():
+            assert _item_operations() == expected
+    finally:
+        undo()
+
+
+def _updates() -> list[Any]:
+    """UpdateItem's answers and errors for valid and invalid expressions, on a fresh table."""
+    client = boto3.client("dynamodb")
+    client.create_table(
+        TableName="u",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    sets = ", ".join(f"#r{n} = :r{n}" for n in range(120))
+    many = {
+        "UpdateExpression": f"SET {sets}, #m.#k = :m ADD #c :one REMOVE #gone",
+        "ExpressionAttributeNames": {
+            **{f"#r{n}": f"r{n}" for n in range(120)},
+            "#m": "m",
+            "#k": "k",
+            "#c": "c",
+            "#gone": "gone",
+        },
+        "ExpressionAttributeValues": {
+            **{f":r{n}": {"M": {"v": {"N": str(n)}, "s": {"S": "ok"}}} for n in range(120)},
+            ":m": {"S": "nested"},
+            ":one": {"N": "1"},
+        },
+    }
+    answers: list[Any] = []
+    for key, update in [
+        (
+            "a",
+            {
+                "UpdateExpression": "SET #m = :m",
+                "ExpressionAttributeNames": {"#m": "m"},
+                "ExpressionAttributeValues": {":m": {"M": {}}},
+            },
+        ),
+        ("a", many),
+        ("a", {**many, "ConditionExpression": "attribute_not_exists(#c)"}),
+        (
+            "b",
+            {
+                "UpdateExpression": "SET a = :v, a.b = :v",
+                "ExpressionAttributeValues": {":v": {"S": "x"}},
+            },
+        ),
+        ("b", {"UpdateExpression": "SET pk = :v", "ExpressionAttributeValues": {":v": {"S": "x"}}}),
+        (
+            "b",
+            {
+                "UpdateExpression": "SET a = :v SET b = :v",
+                "ExpressionAttributeValues": {":v": {"S": "x"}},
+            },
+        ),
+        ("b", {"UpdateExpression": "SET a = :missing"}),
+        (
+            "b",
+            {
+                "UpdateExpression": "SET l = list_append(if_not_exists(l, :e), :v)",
+                "ExpressionAttributeValues": {":e": {"L": []}, ":v": {"L": [{"S": "x"}]}},
+            },
+        ),
+    ]:
+        try:
+            answer = client.update_item(
+                TableName="u", Key={"pk": {"S": key}}, ReturnValues="ALL_NEW", **update
+            )
+            answers.append(answer["Attributes"])
+        except client.exceptions.ClientError as error:
+            answers.append(error.response["Error"])
+    return answers
+
+
+def test_update_expressions_copied_cheaply_give_moto_s_own_answers(aws: None) -> None:
+    # Given moto's answers to updates valid and not (overlapping paths, a key, two SETs)
+    with mock_aws():
+        expected = _updates()
+    assert sum("Code" in answer for answer in expected) == 5
+    # When the runtime copies the expression trees node by node, the answers are the same
+    undo = update_expressions_copy_cheaply()
+    try:
+        with mock_aws():
+            assert _updates() == expected
+    finally:
+        undo()
+
+
+def _tree(node: Any) -> Iterator[Any]:
+    yield node
+    for child in getattr(node, "children", None) or []:
+        yield from _tree(child)
+
+
+def test_an_update_expression_copied_cheaply_is_a_whole_separate_tree() -> None:
+    expression = UpdateExpressionParser.make("SET a.b[1] = :v, c = if_not_exists(c, :z) ADD d :o")
+    undo = update_expressions_copy_cheaply()
+    try:
+        copied = copy.deepcopy(expression)
+    finally:
+        undo()
+    originals, copies = list(_tree(expression)), list(_tree(copied))
+    # the same shape, classes and leaves
+    assert [type(n) for n in copies] == [type(n) for n in originals]
+    leaves = [n for n in originals if not hasattr(n, "children")]
+    assert [n for n in copies if not hasattr(n, "children")] == leaves
+    # no node shared with the original, and every parent link inside the copy
+    nodes = [n for n in copies if hasattr(n, "children")]
+    assert not {id(n) for n in nodes} & {id(n) for n in originals}
+    inside = {id(n) for n in nodes}
+    assert copied.parent is None
+    assert all(id(child.parent) in inside for child in nodes[1:])
+
+
+def test_backends_found_without_the_lock_are_moto_s_and_a_reset_starts_over(aws: None) -> None:
+    from moto.core.base_backend import BackendDict, backend_lock
+    from moto.sqs.models import sqs_backends
+
+    undo = backends_are_found_without_a_lock()
+    try:
+        with mock_aws():
+            boto3.client("sqs").create_queue(QueueName="kept")
+            account = next(iter(dict.keys(sqs_backends)))
+            # an existing account's backends are found while another thread holds moto's lock
+            found: list[Any] = []
+            with backend_lock:
+                reader = threading.Thread(target=lambda: found.append(sqs_backends[account]))
+                reader.start()
+                reader.join(timeout=5)
+            assert found and "kept" in found[0]["us-east-1"].queues
+            # moto's reset empties what it registered: the account is created afresh after it
+            BackendDict.reset()
+            assert not dict.__contains__(sqs_backends, account)
+            assert sqs_backends[account]["us-east-1"].queues == {}
+            assert sqs_backends in BackendDict._instances
+    finally:
+        undo()
