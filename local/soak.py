@@ -13,13 +13,16 @@ answers 503 once it misses its deadline.
 """
 
 import argparse
+import gc
 import itertools
 import os
 import random
 import sys
 import threading
 import time
+import tracemalloc
 from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -60,7 +63,88 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[max(0, int(share * len(ordered)) - 1)] if ordered else float("nan")
 
 
-def soak(duration_s: float, rate: float, interval_s: float, pool_size: int, seed: int) -> int:
+class AllocationGrowth:
+    """`--tracemalloc`: where the memory allocated between two moments of the run is held.
+
+    Tracing starts at the first report line at or after the first of `at_s` (after warm-up,
+    so the traffic before it runs at full speed), and a snapshot is taken at the first line at
+    or after each of the others: what was allocated since tracing started and is still alive,
+    grouped by the traceback that allocated it (`frames` deep), largest first.
+    """
+
+    def __init__(self, frames: int, at_s: list[float], top: int = 12) -> None:
+        self.frames, self.pending, self.top = frames, sorted(at_s), top
+        self.first: tracemalloc.Snapshot | None = None
+        self.first_t = 0.0
+
+    def observe(self, t: float) -> None:
+        if not self.pending or t < self.pending[0]:
+            return
+        self.pending.pop(0)
+        if self.first is None:
+            tracemalloc.start(self.frames)
+            self.first, self.first_t = tracemalloc.take_snapshot(), t
+            print(f"tracemalloc: tracing from {t:.0f} s", flush=True)
+            return
+        snapshot = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__)]
+        )
+        stats = snapshot.compare_to(self.first, "traceback")
+        grown = sum(stat.size_diff for stat in stats)
+        print(
+            f"\ntracemalloc: {grown / 1e6:+.1f} MB traced between {self.first_t:.0f} s and "
+            f"{t:.0f} s; the top {self.top} tracebacks by growth:",
+            flush=True,
+        )
+        for stat in stats[: self.top]:
+            print(f"  {stat.size_diff / 1e3:+9.1f} KB  {stat.count_diff:+7d} blocks", flush=True)
+            for line in stat.traceback.format(most_recent_first=True):
+                print(f"      {line}", flush=True)
+
+
+def _type_name(kind: type) -> str:
+    return f"{kind.__module__}.{kind.__qualname__}"  # either may be a descriptor: formatted
+
+
+class ObjectCensus:
+    """`--census`: the live objects per type, counted by the garbage collector at each report
+    line, against the count at the first line at or after `from_s` (cheap: no tracing)."""
+
+    def __init__(self, from_s: float, top: int = 12) -> None:
+        self.from_s, self.top = from_s, top
+        self.first: Counter[str] | None = None
+
+    @staticmethod
+    def count() -> Counter[str]:
+        gc.collect()
+        return Counter(_type_name(type(o)) for o in gc.get_objects())
+
+    def observe(self, t: float) -> None:
+        if t < self.from_s:
+            return
+        counted = self.count()
+        if self.first is None:
+            self.first = counted
+            print(f"census: {counted.total()} objects at {t:.0f} s", flush=True)
+            return
+        grown = counted.copy()
+        grown.subtract(self.first)
+        print(
+            f"census at {t:.0f} s: {counted.total() - self.first.total():+d} objects; "
+            + ", ".join(f"{name} {n:+d}" for name, n in grown.most_common(self.top)),
+            flush=True,
+        )
+
+
+def soak(
+    duration_s: float,
+    rate: float,
+    interval_s: float,
+    pool_size: int,
+    seed: int,
+    *,
+    observers: Sequence[Callable[[float], None]] = (),
+) -> int:
     provider = Installation.create(
         seed=seed, sensors=3, gateways=2, start=datetime.now(UTC) - timedelta(hours=1)
     )
@@ -134,6 +218,8 @@ def soak(duration_s: float, rate: float, interval_s: float, pool_size: int, seed
                     f"{held.stream_records:11d} {row['queued']:6d} {row['load']:5.1f}",
                     flush=True,
                 )
+                for observe in observers:  # --tracemalloc, --census
+                    observe(row["t"])
         finally:
             stopping.set()
             sender.close()
@@ -173,7 +259,12 @@ def soak(duration_s: float, rate: float, interval_s: float, pool_size: int, seed
     )
     print(
         f"  bucket              {len(objects)} objects, "
-        f"{sum(o['Size'] for o in objects) / 1e6:.1f} MB (raw archive: every attempt)"
+        f"{sum(o['Size'] for o in objects) / 1e6:.1f} MB (raw archive: every attempt); by "
+        "prefix: "
+        + ", ".join(
+            f"{prefix} {n}"
+            for prefix, n in Counter(o["Key"].split("/")[0] for o in objects).most_common()
+        )
     )
     return 0 if bad == 0 else 1
 
@@ -185,8 +276,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=60.0, help="seconds per report line")
     parser.add_argument("--pool", type=int, default=300, help="distinct deliveries cycled")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--tracemalloc",
+        type=int,
+        default=0,
+        metavar="FRAMES",
+        help="trace allocations FRAMES deep and print what grew between snapshots (slow)",
+    )
+    parser.add_argument(
+        "--snapshots",
+        default="180,720",
+        help="seconds into the run of the tracemalloc snapshots, comma-separated",
+    )
+    parser.add_argument(
+        "--census",
+        type=float,
+        default=None,
+        metavar="FROM_S",
+        help="count live objects per type at every line from FROM_S seconds on, print growth",
+    )
     args = parser.parse_args(argv)
-    return soak(args.duration, args.rate, args.interval, args.pool, args.seed)
+    observers = []
+    if args.census is not None:
+        observers.append(ObjectCensus(args.census).observe)
+    if args.tracemalloc:
+        snapshots = [float(t) for t in args.snapshots.split(",")]
+        observers.append(AllocationGrowth(args.tracemalloc, snapshots).observe)
+    return soak(args.duration, args.rate, args.interval, args.pool, args.seed, observers=observers)
 
 
 if __name__ == "__main__":

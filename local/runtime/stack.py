@@ -37,6 +37,7 @@ from local.runtime.moto_fixes import (
     event_bus_ref_is_its_name,
     input_paths_are_parsed_once,
     models_are_not_tracked,
+    requests_leave_no_garbage_cycles,
     sqs_reads_attributes_once,
     sqs_reads_the_clock_once,
     stream_records_are_numbered_atomically,
@@ -169,6 +170,7 @@ class EmbeddedStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per call
         self._undo.append(backend_lookup_is_cached())
         self._undo.append(models_are_not_tracked())
+        self._undo.append(requests_leave_no_garbage_cycles())
         self._undo.append(sqs_reads_attributes_once())
         self._undo.append(sqs_reads_the_clock_once())
         self._undo.append(input_paths_are_parsed_once())

@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -10,6 +11,7 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodbstreams.models import dynamodbstreams_backends
+from moto.logs.models import logs_backends
 from moto.sqs.models import sqs_backends
 
 from local.runtime.retention import Janitor, RetentionBounds
@@ -132,3 +134,31 @@ def test_a_queue_remembers_only_its_newest_deleted_receipt_handles(aws: None) ->
     assert handles[0] not in queue.deleted_messages
     assert len(queue.deleted_messages) <= 10
     assert trimmed.deleted_receipt_handles >= 20
+
+
+def test_log_streams_older_than_the_age_bound_are_trimmed_beyond_the_newest_few(
+    aws: None,
+) -> None:
+    # Given a function on a compressed schedule: 30 invocation streams, the 25 oldest created
+    # 20 minutes ago, well under the count bound of 200
+    logs = boto3.client("logs")
+    logs.create_log_group(logGroupName="/aws/lambda/scheduled")
+    for n in range(30):
+        logs.create_log_stream(logGroupName="/aws/lambda/scheduled", logStreamName=f"s{n:02d}")
+    group = logs_backends[DEFAULT_ACCOUNT_ID][REGION].groups["/aws/lambda/scheduled"]
+    for stream in list(group.streams.values())[:25]:
+        stream.creation_time -= timedelta(minutes=20)
+    janitor = Janitor(
+        DEFAULT_ACCOUNT_ID,
+        REGION,
+        RetentionBounds(log_streams_per_group=200, log_streams_any_age=8, log_stream_age_s=600),
+    )
+
+    # When the janitor trims
+    trimmed = janitor.trim()
+
+    # Then the group keeps the 5 recent streams and, of the old ones, the newest 3 (8 in all):
+    # what the group holds stops growing after the age bound, not after 200 invocations
+    streams_left = logs.describe_log_streams(logGroupName="/aws/lambda/scheduled")["logStreams"]
+    assert [s["logStreamName"] for s in streams_left] == [f"s{n:02d}" for n in range(22, 30)]
+    assert trimmed.log_streams == 22
