@@ -38,6 +38,7 @@ from local.emulator import (
     Stream,
     backdated_start,
 )
+from local.runtime.retention import Trimmed
 from local.sandbox import _deliver_periodically, sandbox
 from sensorhook.core.flavors import Flavor
 
@@ -143,6 +144,7 @@ def soak(
     pool_size: int,
     seed: int,
     *,
+    warmup_s: float = 600.0,
     observers: Sequence[Callable[[float], None]] = (),
 ) -> int:
     provider = Installation.create(
@@ -186,7 +188,7 @@ def soak(
         print(
             f"{'t (s)':>6} {'RSS MB':>8} {'sent':>6} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
             f"{'non-202':>7} {'log streams':>11} {'log events':>10} {'archived':>8} "
-            f"{'stream recs':>11} {'queued':>6} {'load':>5}",
+            f"{'stream recs':>11} {'S3 objects':>10} {'items':>6} {'queued':>6} {'load':>5}",
             flush=True,
         )
         started = time.monotonic()
@@ -215,7 +217,8 @@ def soak(
                     f"{row['t']:6.0f} {row['rss']:8.1f} {row['sent']:6d} {row['rate']:7.1f} "
                     f"{row['p50']:7.1f} {row['p99']:7.1f} {row['bad']:7d} "
                     f"{held.log_streams:11d} {held.log_events:10d} {held.archived_events:8d} "
-                    f"{held.stream_records:11d} {row['queued']:6d} {row['load']:5.1f}",
+                    f"{held.stream_records:11d} {held.s3_objects:10d} {held.dynamodb_items:6d} "
+                    f"{row['queued']:6d} {row['load']:5.1f}",
                     flush=True,
                 )
                 for observe in observers:  # --tracemalloc, --census
@@ -232,6 +235,24 @@ def soak(
             for o in page.get("Contents", [])
         ]
         trimmed = stack.janitor.trimmed
+    return _summary(rows, statuses, trimmed, objects, warmup_s)
+
+
+def _slope(rows: list[dict[str, Any]], key: str) -> float:
+    """Least-squares growth of `key` per minute over `rows`."""
+    ts, ys = [row["t"] / 60 for row in rows], [float(row[key]) for row in rows]
+    mean_t, mean_y = sum(ts) / len(ts), sum(ys) / len(ys)
+    spread = sum((t - mean_t) ** 2 for t in ts)
+    return sum((t - mean_t) * (y - mean_y) for t, y in zip(ts, ys, strict=True)) / spread
+
+
+def _summary(
+    rows: list[dict[str, Any]],
+    statuses: Counter[str],
+    trimmed: Trimmed,
+    objects: list[dict[str, Any]],
+    warmup_s: float,
+) -> int:
     measured = rows[1:]
     if not measured:
         return 1
@@ -243,6 +264,17 @@ def soak(
         f"  RSS                 start {rows[0]['rss']:.1f} MB, after the first interval "
         f"{first['rss']:.1f} MB, end {last['rss']:.1f} MB"
     )
+    settled = [row for row in measured if row["t"] >= warmup_s]
+    if len(settled) >= 2:
+        print(
+            f"  after warm-up       from {settled[0]['t']:.0f} s: RSS {settled[0]['rss']:.1f} -> "
+            f"{settled[-1]['rss']:.1f} MB, {_slope(settled, 'rss'):+.2f} MB/min (least squares); "
+            f"per minute {_slope(settled, 's3_objects'):+.0f} S3 objects, "
+            f"{_slope(settled, 'dynamodb_items'):+.0f} items, "
+            f"{_slope(settled, 'log_streams'):+.0f} log streams, "
+            f"{_slope(settled, 'log_events'):+.0f} log events; req/s "
+            f"{min(r['rate'] for r in settled):.1f} to {max(r['rate'] for r in settled):.1f}"
+        )
     print(
         f"  throughput          first interval {first['rate']:.1f} req/s, last "
         f"{last['rate']:.1f} req/s; p99 {first['p99']:.1f} -> {last['p99']:.1f} ms"
@@ -277,6 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pool", type=int, default=300, help="distinct deliveries cycled")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument(
+        "--warmup",
+        type=float,
+        default=600.0,
+        help="seconds after which memory must be flat: the summary's slope starts there",
+    )
+    parser.add_argument(
         "--tracemalloc",
         type=int,
         default=0,
@@ -302,7 +340,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.tracemalloc:
         snapshots = [float(t) for t in args.snapshots.split(",")]
         observers.append(AllocationGrowth(args.tracemalloc, snapshots).observe)
-    return soak(args.duration, args.rate, args.interval, args.pool, args.seed, observers=observers)
+    return soak(
+        args.duration,
+        args.rate,
+        args.interval,
+        args.pool,
+        args.seed,
+        warmup_s=args.warmup,
+        observers=observers,
+    )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,9 @@ from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodbstreams.models import dynamodbstreams_backends
 from moto.events.models import events_backends
 from moto.logs.models import logs_backends
+from moto.s3.models import s3_backends
 from moto.sqs.models import sqs_backends
+from moto.utilities.utils import get_partition
 
 from local.runtime.moto_fixes import STREAM_LOCK
 
@@ -91,6 +93,9 @@ class Retained:
     log_events: int = 0
     archived_events: int = 0
     stream_records: int = 0
+    # the user's data, never trimmed: every version of every object, every item
+    s3_objects: int = 0
+    dynamodb_items: int = 0
 
 
 @dataclass
@@ -138,6 +143,12 @@ class Janitor:
         for table in list(dynamodb_backends[self.account_id][self.region].tables.values()):
             if table.stream_shard is not None:
                 held.stream_records += len(table.stream_shard.items)
+            held.dynamodb_items += len(table)
+        for bucket in list(
+            s3_backends[self.account_id][get_partition(self.region)].buckets.values()
+        ):
+            # moto keeps each key's versions (and delete markers) in a list: dict's own values
+            held.s3_objects += sum(len(versions) for versions in list(dict.values(bucket.keys)))
         return held
 
     def _trim_logs(self) -> None:
