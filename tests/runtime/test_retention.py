@@ -162,3 +162,27 @@ def test_log_streams_older_than_the_age_bound_are_trimmed_beyond_the_newest_few(
     streams_left = logs.describe_log_streams(logGroupName="/aws/lambda/scheduled")["logStreams"]
     assert [s["logStreamName"] for s in streams_left] == [f"s{n:02d}" for n in range(22, 30)]
     assert trimmed.log_streams == 22
+
+
+def test_retained_counts_every_object_version_and_item_and_trims_none(aws: None) -> None:
+    # Given a versioned bucket where one key was written twice and then deleted, another key
+    # once, and a table of 3 items
+    s3, dynamodb = boto3.client("s3"), boto3.client("dynamodb")
+    s3.create_bucket(Bucket="archive-bucket")
+    s3.put_bucket_versioning(Bucket="archive-bucket", VersioningConfiguration={"Status": "Enabled"})
+    for body in (b"1", b"2"):
+        s3.put_object(Bucket="archive-bucket", Key="raw/a", Body=body)
+    s3.delete_object(Bucket="archive-bucket", Key="raw/a")
+    s3.put_object(Bucket="archive-bucket", Key="raw/b", Body=b"3")
+    _table_with_stream(dynamodb, "readings")
+    for n in range(3):
+        dynamodb.put_item(TableName="readings", Item={"k": {"S": str(n)}})
+    janitor = Janitor(DEFAULT_ACCOUNT_ID, REGION)
+
+    # When the janitor trims and counts what is held
+    janitor.trim()
+    held = janitor.retained()
+
+    # Then both versions and the delete marker of the first key count (AWS keeps them until
+    # the lifecycle rule for noncurrent versions), with the second key: 4; and the 3 items
+    assert (held.s3_objects, held.dynamodb_items) == (4, 3)
