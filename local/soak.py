@@ -13,13 +13,16 @@ answers 503 once it misses its deadline.
 """
 
 import argparse
+import gc
 import itertools
 import os
 import random
 import sys
 import threading
 import time
+import tracemalloc
 from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,7 @@ from local.emulator import (
     Stream,
     backdated_start,
 )
+from local.runtime.retention import Trimmed
 from local.sandbox import _deliver_periodically, sandbox
 from sensorhook.core.flavors import Flavor
 
@@ -60,7 +64,89 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[max(0, int(share * len(ordered)) - 1)] if ordered else float("nan")
 
 
-def soak(duration_s: float, rate: float, interval_s: float, pool_size: int, seed: int) -> int:
+class AllocationGrowth:
+    """`--tracemalloc`: where the memory allocated between two moments of the run is held.
+
+    Tracing starts at the first report line at or after the first of `at_s` (after warm-up,
+    so the traffic before it runs at full speed), and a snapshot is taken at the first line at
+    or after each of the others: what was allocated since tracing started and is still alive,
+    grouped by the traceback that allocated it (`frames` deep), largest first.
+    """
+
+    def __init__(self, frames: int, at_s: list[float], top: int = 12) -> None:
+        self.frames, self.pending, self.top = frames, sorted(at_s), top
+        self.first: tracemalloc.Snapshot | None = None
+        self.first_t = 0.0
+
+    def observe(self, t: float) -> None:
+        if not self.pending or t < self.pending[0]:
+            return
+        self.pending.pop(0)
+        if self.first is None:
+            tracemalloc.start(self.frames)
+            self.first, self.first_t = tracemalloc.take_snapshot(), t
+            print(f"tracemalloc: tracing from {t:.0f} s", flush=True)
+            return
+        snapshot = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__)]
+        )
+        stats = snapshot.compare_to(self.first, "traceback")
+        grown = sum(stat.size_diff for stat in stats)
+        print(
+            f"\ntracemalloc: {grown / 1e6:+.1f} MB traced between {self.first_t:.0f} s and "
+            f"{t:.0f} s; the top {self.top} tracebacks by growth:",
+            flush=True,
+        )
+        for stat in stats[: self.top]:
+            print(f"  {stat.size_diff / 1e3:+9.1f} KB  {stat.count_diff:+7d} blocks", flush=True)
+            for line in stat.traceback.format(most_recent_first=True):
+                print(f"      {line}", flush=True)
+
+
+def _type_name(kind: type) -> str:
+    return f"{kind.__module__}.{kind.__qualname__}"  # either may be a descriptor: formatted
+
+
+class ObjectCensus:
+    """`--census`: the live objects per type, counted by the garbage collector at each report
+    line, against the count at the first line at or after `from_s` (cheap: no tracing)."""
+
+    def __init__(self, from_s: float, top: int = 12) -> None:
+        self.from_s, self.top = from_s, top
+        self.first: Counter[str] | None = None
+
+    @staticmethod
+    def count() -> Counter[str]:
+        gc.collect()
+        return Counter(_type_name(type(o)) for o in gc.get_objects())
+
+    def observe(self, t: float) -> None:
+        if t < self.from_s:
+            return
+        counted = self.count()
+        if self.first is None:
+            self.first = counted
+            print(f"census: {counted.total()} objects at {t:.0f} s", flush=True)
+            return
+        grown = counted.copy()
+        grown.subtract(self.first)
+        print(
+            f"census at {t:.0f} s: {counted.total() - self.first.total():+d} objects; "
+            + ", ".join(f"{name} {n:+d}" for name, n in grown.most_common(self.top)),
+            flush=True,
+        )
+
+
+def soak(
+    duration_s: float,
+    rate: float,
+    interval_s: float,
+    pool_size: int,
+    seed: int,
+    *,
+    warmup_s: float = 600.0,
+    observers: Sequence[Callable[[float], None]] = (),
+) -> int:
     provider = Installation.create(
         seed=seed, sensors=3, gateways=2, start=datetime.now(UTC) - timedelta(hours=1)
     )
@@ -102,7 +188,7 @@ def soak(duration_s: float, rate: float, interval_s: float, pool_size: int, seed
         print(
             f"{'t (s)':>6} {'RSS MB':>8} {'sent':>6} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
             f"{'non-202':>7} {'log streams':>11} {'log events':>10} {'archived':>8} "
-            f"{'stream recs':>11} {'queued':>6} {'load':>5}",
+            f"{'stream recs':>11} {'S3 objects':>10} {'items':>6} {'queued':>6} {'load':>5}",
             flush=True,
         )
         started = time.monotonic()
@@ -131,9 +217,12 @@ def soak(duration_s: float, rate: float, interval_s: float, pool_size: int, seed
                     f"{row['t']:6.0f} {row['rss']:8.1f} {row['sent']:6d} {row['rate']:7.1f} "
                     f"{row['p50']:7.1f} {row['p99']:7.1f} {row['bad']:7d} "
                     f"{held.log_streams:11d} {held.log_events:10d} {held.archived_events:8d} "
-                    f"{held.stream_records:11d} {row['queued']:6d} {row['load']:5.1f}",
+                    f"{held.stream_records:11d} {held.s3_objects:10d} {held.dynamodb_items:6d} "
+                    f"{row['queued']:6d} {row['load']:5.1f}",
                     flush=True,
                 )
+                for observe in observers:  # --tracemalloc, --census
+                    observe(row["t"])
         finally:
             stopping.set()
             sender.close()
@@ -146,6 +235,24 @@ def soak(duration_s: float, rate: float, interval_s: float, pool_size: int, seed
             for o in page.get("Contents", [])
         ]
         trimmed = stack.janitor.trimmed
+    return _summary(rows, statuses, trimmed, objects, warmup_s)
+
+
+def _slope(rows: list[dict[str, Any]], key: str) -> float:
+    """Least-squares growth of `key` per minute over `rows`."""
+    ts, ys = [row["t"] / 60 for row in rows], [float(row[key]) for row in rows]
+    mean_t, mean_y = sum(ts) / len(ts), sum(ys) / len(ys)
+    spread = sum((t - mean_t) ** 2 for t in ts)
+    return sum((t - mean_t) * (y - mean_y) for t, y in zip(ts, ys, strict=True)) / spread
+
+
+def _summary(
+    rows: list[dict[str, Any]],
+    statuses: Counter[str],
+    trimmed: Trimmed,
+    objects: list[dict[str, Any]],
+    warmup_s: float,
+) -> int:
     measured = rows[1:]
     if not measured:
         return 1
@@ -157,6 +264,17 @@ def soak(duration_s: float, rate: float, interval_s: float, pool_size: int, seed
         f"  RSS                 start {rows[0]['rss']:.1f} MB, after the first interval "
         f"{first['rss']:.1f} MB, end {last['rss']:.1f} MB"
     )
+    settled = [row for row in measured if row["t"] >= warmup_s]
+    if len(settled) >= 2:
+        print(
+            f"  after warm-up       from {settled[0]['t']:.0f} s: RSS {settled[0]['rss']:.1f} -> "
+            f"{settled[-1]['rss']:.1f} MB, {_slope(settled, 'rss'):+.2f} MB/min (least squares); "
+            f"per minute {_slope(settled, 's3_objects'):+.0f} S3 objects, "
+            f"{_slope(settled, 'dynamodb_items'):+.0f} items, "
+            f"{_slope(settled, 'log_streams'):+.0f} log streams, "
+            f"{_slope(settled, 'log_events'):+.0f} log events; req/s "
+            f"{min(r['rate'] for r in settled):.1f} to {max(r['rate'] for r in settled):.1f}"
+        )
     print(
         f"  throughput          first interval {first['rate']:.1f} req/s, last "
         f"{last['rate']:.1f} req/s; p99 {first['p99']:.1f} -> {last['p99']:.1f} ms"
@@ -173,7 +291,12 @@ def soak(duration_s: float, rate: float, interval_s: float, pool_size: int, seed
     )
     print(
         f"  bucket              {len(objects)} objects, "
-        f"{sum(o['Size'] for o in objects) / 1e6:.1f} MB (raw archive: every attempt)"
+        f"{sum(o['Size'] for o in objects) / 1e6:.1f} MB (raw archive: every attempt); by "
+        "prefix: "
+        + ", ".join(
+            f"{prefix} {n}"
+            for prefix, n in Counter(o["Key"].split("/")[0] for o in objects).most_common()
+        )
     )
     return 0 if bad == 0 else 1
 
@@ -185,8 +308,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=60.0, help="seconds per report line")
     parser.add_argument("--pool", type=int, default=300, help="distinct deliveries cycled")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=600.0,
+        help="seconds after which memory must be flat: the summary's slope starts there",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        type=int,
+        default=0,
+        metavar="FRAMES",
+        help="trace allocations FRAMES deep and print what grew between snapshots (slow)",
+    )
+    parser.add_argument(
+        "--snapshots",
+        default="180,720",
+        help="seconds into the run of the tracemalloc snapshots, comma-separated",
+    )
+    parser.add_argument(
+        "--census",
+        type=float,
+        default=None,
+        metavar="FROM_S",
+        help="count live objects per type at every line from FROM_S seconds on, print growth",
+    )
     args = parser.parse_args(argv)
-    return soak(args.duration, args.rate, args.interval, args.pool, args.seed)
+    observers = []
+    if args.census is not None:
+        observers.append(ObjectCensus(args.census).observe)
+    if args.tracemalloc:
+        snapshots = [float(t) for t in args.snapshots.split(",")]
+        observers.append(AllocationGrowth(args.tracemalloc, snapshots).observe)
+    return soak(
+        args.duration,
+        args.rate,
+        args.interval,
+        args.pool,
+        args.seed,
+        warmup_s=args.warmup,
+        observers=observers,
+    )
 
 
 if __name__ == "__main__":

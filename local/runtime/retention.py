@@ -7,7 +7,10 @@ moto does not, so a `make local` left running grows by the minute. A `Janitor` t
 them every few seconds to what a person or a poller can still need:
 
 - log groups keep their newest `log_streams_per_group` streams (one per invocation: the recent
-  invocations stay readable with `aws logs`);
+  invocations stay readable with `aws logs`), and of those only the ones created in the last
+  `log_stream_age_s` beyond the newest `log_streams_any_age`: a function invoked every few
+  seconds by a compressed schedule would otherwise take most of an hour to reach the count,
+  and the process's memory would grow all that time;
 - EventBridge archives keep their newest `archived_events` events;
 - a DynamoDB stream shard drops the records every open iterator has read (the runtime's poller
   holds one iterator per stream, see `pollers.py`), and keeps at most `stream_records` records
@@ -24,13 +27,17 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+from moto.core.utils import utcnow
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodbstreams.models import dynamodbstreams_backends
 from moto.events.models import events_backends
 from moto.logs.models import logs_backends
+from moto.s3.models import s3_backends
 from moto.sqs.models import sqs_backends
+from moto.utilities.utils import get_partition
 
 from local.runtime.moto_fixes import STREAM_LOCK
 
@@ -40,6 +47,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class RetentionBounds:
     log_streams_per_group: int = 200
+    log_streams_any_age: int = 20
+    log_stream_age_s: float = 600.0
     archived_events: int = 1000
     stream_records: int = 10_000
     # trimmed in whole steps, so the shard's list is shifted rarely (under the lock that
@@ -84,6 +93,9 @@ class Retained:
     log_events: int = 0
     archived_events: int = 0
     stream_records: int = 0
+    # the user's data, never trimmed: every version of every object, every item
+    s3_objects: int = 0
+    dynamodb_items: int = 0
 
 
 @dataclass
@@ -131,13 +143,25 @@ class Janitor:
         for table in list(dynamodb_backends[self.account_id][self.region].tables.values()):
             if table.stream_shard is not None:
                 held.stream_records += len(table.stream_shard.items)
+            held.dynamodb_items += len(table)
+        for bucket in list(
+            s3_backends[self.account_id][get_partition(self.region)].buckets.values()
+        ):
+            # moto keeps each key's versions (and delete markers) in a list: dict's own values
+            held.s3_objects += sum(len(versions) for versions in list(dict.values(bucket.keys)))
         return held
 
     def _trim_logs(self) -> None:
-        keep = self.bounds.log_streams_per_group
+        bounds = self.bounds
+        aged = utcnow() - timedelta(seconds=bounds.log_stream_age_s)  # moto's clock: naive UTC
         for group in list(logs_backends[self.account_id][self.region].groups.values()):
             names = list(group.streams)  # insertion order: oldest first
-            for name in names[: max(0, len(names) - keep)]:
+            over_count = len(names) - bounds.log_streams_per_group
+            any_age = min(bounds.log_streams_any_age, bounds.log_streams_per_group)
+            for n, name in enumerate(names[: max(0, len(names) - any_age)]):
+                stream = group.streams.get(name)
+                if n >= over_count and stream is not None and stream.creation_time >= aged:
+                    break  # this stream and every newer one are within both bounds
                 group.streams.pop(name, None)
                 self.trimmed.log_streams += 1
 

@@ -401,3 +401,19 @@ def test_requests_are_logged_with_method_path_and_status(emulator):
         ("GET", "/ds/v1/health", 200),
         ("DELETE", "/ds/v1/eversensors", 405),
     ]
+
+
+def test_the_request_log_keeps_only_its_newest_requests():
+    # Given the emulator keeping the newest 3 requests in its log
+    with running_api(request_log_limit=3) as (api, _):
+        # When a client makes 4: a token, a health check, an unknown path, a health check
+        token = ds_token(api)
+        call(api.base_url, "GET", f"{DS}/health", token=token)
+        call(api.base_url, "GET", f"{DS}/nothing-here", token=token)
+        call(api.base_url, "GET", f"{DS}/health", token=token)
+    # Then the log holds the last 3, in order (a long `make local` run does not grow it)
+    assert list(api.requests) == [
+        ("GET", f"{DS}/health", 200),
+        ("GET", f"{DS}/nothing-here", 404),
+        ("GET", f"{DS}/health", 200),
+    ]

@@ -1,6 +1,7 @@
 """The runtime's corrections to moto keep its answers and drop its costs."""
 
 import copy
+import gc
 import sys
 import threading
 from collections.abc import Iterator
@@ -8,15 +9,18 @@ from typing import Any
 
 import boto3
 import pytest
+import werkzeug
 from moto import mock_aws
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+from moto.server import ThreadedMotoServer
 from moto.sqs.models import Message
 
 from local.runtime.moto_fixes import (
     backends_are_found_without_a_lock,
     dynamodb_items_are_dumped_as_json,
     models_are_not_tracked,
+    requests_leave_no_garbage_cycles,
     sqs_reads_the_clock_once,
     stream_records_are_numbered_atomically,
     update_expressions_copy_cheaply,
@@ -325,5 +329,48 @@ def test_backends_found_without_the_lock_are_moto_s_and_a_reset_starts_over(aws:
             assert not dict.__contains__(sqs_backends, account)
             assert sqs_backends[account]["us-east-1"].queues == {}
             assert sqs_backends in BackendDict._instances
+    finally:
+        undo()
+
+
+@pytest.fixture
+def moto_server(aws: None) -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def _requests_left_as_garbage(endpoint: str, count: int) -> int:
+    """Requests the server answered that are unreachable but still alive: only a full
+    collection of the garbage collector frees them (with their bodies)."""
+    sqs = boto3.client("sqs", endpoint_url=endpoint)
+    sqs.list_queues()  # the app and the client warmed up
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds is kept in gc.garbage, to count
+    try:
+        for _ in range(count):
+            sqs.list_queues()
+        gc.collect()
+        return sum(isinstance(o, werkzeug.Request) for o in gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+
+
+def test_requests_to_the_embedded_aws_leave_no_garbage_cycles(moto_server: str) -> None:
+    # Given moto's server, whose Flask apps run in debug mode, where each of 50 requests is
+    # left in a reference cycle
+    assert _requests_left_as_garbage(moto_server, 50) == 50
+
+    # When the runtime's fix is on, each request is freed as soon as it is answered
+    undo = requests_leave_no_garbage_cycles()
+    try:
+        assert _requests_left_as_garbage(moto_server, 50) == 0
     finally:
         undo()

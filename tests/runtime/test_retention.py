@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -10,6 +11,7 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodbstreams.models import dynamodbstreams_backends
+from moto.logs.models import logs_backends
 from moto.sqs.models import sqs_backends
 
 from local.runtime.retention import Janitor, RetentionBounds
@@ -132,3 +134,55 @@ def test_a_queue_remembers_only_its_newest_deleted_receipt_handles(aws: None) ->
     assert handles[0] not in queue.deleted_messages
     assert len(queue.deleted_messages) <= 10
     assert trimmed.deleted_receipt_handles >= 20
+
+
+def test_log_streams_older_than_the_age_bound_are_trimmed_beyond_the_newest_few(
+    aws: None,
+) -> None:
+    # Given a function on a compressed schedule: 30 invocation streams, the 25 oldest created
+    # 20 minutes ago, well under the count bound of 200
+    logs = boto3.client("logs")
+    logs.create_log_group(logGroupName="/aws/lambda/scheduled")
+    for n in range(30):
+        logs.create_log_stream(logGroupName="/aws/lambda/scheduled", logStreamName=f"s{n:02d}")
+    group = logs_backends[DEFAULT_ACCOUNT_ID][REGION].groups["/aws/lambda/scheduled"]
+    for stream in list(group.streams.values())[:25]:
+        stream.creation_time -= timedelta(minutes=20)
+    janitor = Janitor(
+        DEFAULT_ACCOUNT_ID,
+        REGION,
+        RetentionBounds(log_streams_per_group=200, log_streams_any_age=8, log_stream_age_s=600),
+    )
+
+    # When the janitor trims
+    trimmed = janitor.trim()
+
+    # Then the group keeps the 5 recent streams and, of the old ones, the newest 3 (8 in all):
+    # what the group holds stops growing after the age bound, not after 200 invocations
+    streams_left = logs.describe_log_streams(logGroupName="/aws/lambda/scheduled")["logStreams"]
+    assert [s["logStreamName"] for s in streams_left] == [f"s{n:02d}" for n in range(22, 30)]
+    assert trimmed.log_streams == 22
+
+
+def test_retained_counts_every_object_version_and_item_and_trims_none(aws: None) -> None:
+    # Given a versioned bucket where one key was written twice and then deleted, another key
+    # once, and a table of 3 items
+    s3, dynamodb = boto3.client("s3"), boto3.client("dynamodb")
+    s3.create_bucket(Bucket="archive-bucket")
+    s3.put_bucket_versioning(Bucket="archive-bucket", VersioningConfiguration={"Status": "Enabled"})
+    for body in (b"1", b"2"):
+        s3.put_object(Bucket="archive-bucket", Key="raw/a", Body=body)
+    s3.delete_object(Bucket="archive-bucket", Key="raw/a")
+    s3.put_object(Bucket="archive-bucket", Key="raw/b", Body=b"3")
+    _table_with_stream(dynamodb, "readings")
+    for n in range(3):
+        dynamodb.put_item(TableName="readings", Item={"k": {"S": str(n)}})
+    janitor = Janitor(DEFAULT_ACCOUNT_ID, REGION)
+
+    # When the janitor trims and counts what is held
+    janitor.trim()
+    held = janitor.retained()
+
+    # Then both versions and the delete marker of the first key count (AWS keeps them until
+    # the lifecycle rule for noncurrent versions), with the second key: 4; and the 3 items
+    assert (held.s3_objects, held.dynamodb_items) == (4, 3)

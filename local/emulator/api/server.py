@@ -147,8 +147,11 @@ class ProviderApi:
         allow_http_loopback_callbacks: bool = True,
         clock: Callable[[], datetime] = utc_now,
         history: timedelta = DEFAULT_HISTORY,
+        request_log_limit: int = 10_000,
     ) -> None:
-        """`history`: how far back the readings API serves (a longer outage needs more)."""
+        """`history`: how far back the readings API serves (a longer outage needs more);
+        `request_log_limit`: how many of the newest requests `requests` keeps (`make local`
+        runs for hours, and its control plane calls the API every few seconds)."""
         self.installation = installation
         self.credentials = dict(credentials)
         self.token_ttl_s = token_ttl_s
@@ -162,6 +165,7 @@ class ProviderApi:
         self.webhooks: dict[str, Json] = {}  # Data Services: id -> the webhook as served
         self.v2020_subscriptions: dict[str, Json] = {}  # id -> subscription incl. its secret
         self.requests: list[tuple[str, str, int]] = []
+        self.request_log_limit = request_log_limit
         self.base_url = ""
         self._lock = self.cloud.lock  # one lock for the registry and the simulated devices
         self._failures: deque[tuple[int, float | None]] = deque()
@@ -560,6 +564,7 @@ class ProviderApi:
     def _log(self, method: str, path: str, status: int) -> None:
         with self._lock:
             self.requests.append((method, path, status))
+            del self.requests[: -self.request_log_limit]  # a list still: tests compare it
 
 
 def _path(prefix: str, route: str) -> re.Pattern[str]:
