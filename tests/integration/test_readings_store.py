@@ -234,6 +234,36 @@ def test_old_per_reading_items_and_packed_items_are_read_together(aws: Aws) -> N
     assert store.newest_before("everactive", MAC, AT) is None
 
 
+def test_the_newest_reading_before_an_incident_is_one_received_before_it_too(aws: Aws) -> None:
+    # Given a sensor's reading delivered before an incident was detected, and one measured in
+    # the incident's hole that was delivered late, after detection (the webhook re-enabled)
+    store = ReadingsStore(READINGS_TABLE)
+    detected_at = AT + 5 * MINUTE
+    store.put_readings(mhm(), ttl_days=90)  # measured AT, received RECEIVED_AT (before)
+    late = [
+        r.model_copy(update={"measured_at": AT + 2 * MINUTE, "received_at": detected_at + MINUTE})
+        for r in mhm("everactive-ds-sensor-reading:late")
+    ]
+    store.put_readings(late, ttl_days=90)
+    # and one in the hole delivered again later, once before detection: that copy counts
+    both = [
+        r.model_copy(update={"measured_at": AT + MINUTE, "received_at": AT + MINUTE})
+        for r in mhm("everactive-ds-sensor-reading:early")
+    ]
+    store.put_readings(both, ttl_days=90)
+    store.put_readings(
+        [r.model_copy(update={"received_at": detected_at + 2 * MINUTE}) for r in both],
+        ttl_days=90,
+    )
+
+    # Then the backfill continues from the newest reading received before detection, so the
+    # hole before the late reading is read back
+    # (the reading delivered twice counts by its first delivery, though it names the second)
+    assert store.newest_before("everactive", MAC, detected_at) == AT + MINUTE
+    # and before that one was received, the late one still does not count
+    assert store.newest_before("everactive", MAC, AT + MINUTE) == AT
+
+
 @pytest.mark.parametrize(
     ("start", "end", "count"),
     [

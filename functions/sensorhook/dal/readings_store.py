@@ -263,6 +263,17 @@ def _second(moment: datetime) -> str:
     return (moment.astimezone(UTC) if moment.tzinfo else moment).strftime("%Y-%m-%dT%H:%M:%S")
 
 
+def _receipts(item: Mapping[str, AttributeValue], readings: Iterable[Reading]) -> set[datetime]:
+    """When an item's readings were received: each reading's own delivery, and every delivery
+    whose source the item keeps (a reading delivered again names only its latest source)."""
+    receipts = {reading.received_at for reading in readings}
+    for name, value in item.items():
+        if name.startswith(SOURCE_PREFIX) and "r" in value.get("M", {}):
+            received = value["M"]["r"]["S"]
+            receipts.add(datetime.fromisoformat(received.replace("Z", "+00:00")))
+    return receipts
+
+
 class ReadingsStore:
     def __init__(self, table_name: str, client: Any = None, *, writers: int = WRITERS) -> None:
         self._table_name = table_name
@@ -358,9 +369,14 @@ class ReadingsStore:
                 self._client.update_item(**request)
 
     def newest_before(self, provider: str, sensor_id: str, before: datetime) -> datetime | None:
-        """When the sensor's newest reading measured before `before` (whole seconds) was
-        measured; None when it has none. One Query reading one item."""
-        response = self._client.query(
+        """When the sensor's newest reading measured before `before` (whole seconds), and
+        received before it too, was measured; None when it has none.
+
+        A reading received later (a delivery of the incident's hole that came after the webhook
+        was re-enabled) does not count: where a backfill starts from it, the hole's readings
+        measured before it would never be read back (logic/backfill.py). Usually one Query page
+        of one item; one more item per such late reading."""
+        pages = self._client.get_paginator("query").paginate(
             TableName=self._table_name,
             KeyConditionExpression="series = :series AND point < :before",
             ExpressionAttributeValues={
@@ -368,17 +384,15 @@ class ReadingsStore:
                 # below both layouts' points of that second ("<second>.mmmZ", "<second>Z#...")
                 ":before": {"S": _second(before)},
             },
-            ProjectionExpression="#point, #measured_at",
-            ExpressionAttributeNames={"#point": "point", "#measured_at": "measured_at"},
             ScanIndexForward=False,
-            Limit=1,
+            PaginationConfig={"PageSize": 4},
         )
-        items = response.get("Items", [])
-        if not items:
-            return None
-        item = items[0]
-        measured_at = item["point"]["S"] if is_packed(item) else item["measured_at"]["S"]
-        return datetime.fromisoformat(measured_at.replace("Z", "+00:00"))
+        for page in pages:
+            for item in page.get("Items", []):
+                readings = readings_from_item(deserialized(item))
+                if readings and min(_receipts(item, readings)) < before:
+                    return readings[0].measured_at
+        return None
 
     def query_range(
         self, provider: str, sensor_id: str, start: datetime, end: datetime

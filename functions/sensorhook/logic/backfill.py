@@ -8,9 +8,10 @@ key is made of (a body hash today, a semantic sensor + reading-time key tomorrow
 that arrives both by webhook and by backfill has one key, and the processor's idempotency
 stores and publishes it once.
 
-The plan covers, per sensor, the gap from its newest reading stored before the incident was
-detected (deliveries may have resumed since: the reconciler re-enables a disabled webhook as it
-detects it, so the newest reading stored now can lie after the hole) to the moment the plan is
+The plan covers, per sensor, the gap from its newest reading measured and received before the
+incident was detected (deliveries may have resumed since: the reconciler re-enables a disabled
+webhook as it detects it, so the newest reading stored now can lie after the hole, and a reading
+of the hole delivered late would hide the readings before it) to the moment the plan is
 made (after deliveries resumed, so the overlap with the webhook is deduplicated, never a hole),
 at most `backfill_max_hours` back. It is carried in the execution's state and run in an inline
 Map: at most `map_max_items` sensors per incident (docs/recovery.md, "Bounds").
@@ -108,7 +109,8 @@ def plan_backfill(
     request: BackfillRequest | None = None,
 ) -> BackfillPlan:
     """Per sensor, the gap to read. `newest_before(sensor_id)`: its newest stored reading
-    measured before the incident was detected (None: none, nothing to continue from). A
+    measured and received before the incident was detected (None: none, nothing to continue
+    from). A
     request (a backfill started on its own) names the range, and the sensors or none for
     every known one."""
     reason = NOT_RECOVERABLE.get((provider, event_type))
