@@ -6,6 +6,7 @@ and supplies what moto lacks, all derived from the same template: in-process Lam
 SQS and DynamoDB stream pollers, the HTTP API front, EventBridge -> Lambda and schedules.
 """
 
+import functools
 import json
 import logging
 import os
@@ -170,6 +171,8 @@ class EmbeddedStack:
         self.invoker = AsyncInvoker(self.invoke_arn)
         self.pollers: list[Poller] = []
         self._poller_functions: dict[Poller, str] = {}  # the function each poller invokes
+        self._poller_mappings: dict[Poller, str] = {}  # the event source mapping's id
+        self._flush_scopes: dict[str, DrainScope] = {}  # mapping id -> the draining scope
         self.fronts: list[HttpFront] = []
         self.scheduler: Scheduler | None = None
         self.artifact: StackArtifact | None = None
@@ -480,6 +483,7 @@ class EmbeddedStack:
         for mapping_id in sorted(mapping_ids):
             mapping = lambda_client.get_event_source_mapping(UUID=mapping_id)
             source = mapping["EventSourceArn"]
+            activity = functools.partial(self._activity_for, mapping_id)
             poller: Poller
             if source.startswith("arn:aws:sqs:"):
                 poller = SqsPoller(
@@ -491,7 +495,7 @@ class EmbeddedStack:
                     window_cap=self._batching_window_cap,
                     wakeups=self._wakeups,
                     idle_interval=self._idle_poll_interval,
-                    activity=self._activity,
+                    activity=activity,
                 )
             elif ":dynamodb:" in source and "/stream/" in source:
                 poller = DynamoDbStreamPoller(
@@ -505,7 +509,7 @@ class EmbeddedStack:
                     window_cap=self._batching_window_cap,
                     wakeups=self._wakeups,
                     idle_interval=self._idle_poll_interval,
-                    activity=self._activity,
+                    activity=activity,
                 )
             else:
                 log.warning("event source not emulated", extra={"source": source})
@@ -513,13 +517,22 @@ class EmbeddedStack:
             poller.start()
             self.pollers.append(poller)
             self._poller_functions[poller] = mapping["FunctionArn"].rsplit(":", 1)[-1]
+            self._poller_mappings[poller] = mapping_id
         self._undo.append(self._stop_pollers)
 
-    def _activity(self) -> int | None:
-        """Invocations started so far, or None while one runs (a poller's flushed window)."""
-        if self.lambdas.in_flight or self.invoker.pending:
+    def _activity_for(self, mapping_id: str) -> int | None:
+        """Invocations started so far, or None while one runs (a poller's flushed window),
+        within the scope of the drain that flushes the mapping's poller: another part's
+        invocations (a scoped drain's `rest`) do not hold its batching window open."""
+        scope = self._flush_scopes.get(mapping_id, EVERYTHING)
+        if self._in_flight_in(scope) or self.invoker.pending:
             return None
-        return self.lambdas.started
+        return self._started_in(scope)
+
+    def _in_flight_in(self, scope: DrainScope) -> int:
+        return sum(
+            n for name, n in self.lambdas.in_flight_by.copy().items() if scope.covers_function(name)
+        )
 
     def _stop_pollers(self) -> None:
         for poller in self.pollers:
@@ -602,12 +615,14 @@ class EmbeddedStack:
         """
         pollers = [p for p in self.pollers if scope.covers_function(self._poller_functions[p])]
         for poller in pollers:
+            self._flush_scopes[self._poller_mappings[poller]] = scope
             poller.flush()
         try:
             self._wait_settled(timeout, scope, pollers)
         finally:
             for poller in pollers:
                 poller.flush(False)
+                self._flush_scopes.pop(self._poller_mappings[poller], None)
 
     def _started_in(self, scope: DrainScope) -> int:
         return sum(
@@ -634,9 +649,7 @@ class EmbeddedStack:
 
     def _busy(self, scope: DrainScope = EVERYTHING) -> list[str]:
         busy = []
-        in_flight = sum(
-            n for name, n in self.lambdas.in_flight_by.copy().items() if scope.covers_function(name)
-        )
+        in_flight = self._in_flight_in(scope)
         if in_flight:
             busy.append(f"{in_flight} invocation(s) running")
         if self.invoker.pending:
