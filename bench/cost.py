@@ -341,29 +341,32 @@ def body_bytes(request: AWSRequest) -> int:
     return int(request.headers.get("X-Amz-Decoded-Content-Length", 0))
 
 
-def readings_items(requests: Iterable[AWSRequest], table: str) -> list[dict[str, Any]]:
-    """The packed readings items the processor's UpdateItem calls on `table` leave."""
+def _items_written(
+    requests: Iterable[AWSRequest],
+    table: str,
+    operation: bytes,
+    item_of: Callable[[dict[str, Any]], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """The items the `operation` calls (`.PutItem`, `UpdateItem`) on `table` leave."""
     items = []
     for request in requests:
-        if not request.headers.get("X-Amz-Target", b"").endswith(b"UpdateItem"):
+        if not request.headers.get("X-Amz-Target", b"").endswith(operation):
             continue
         payload = json.loads(request.body)
         if payload["TableName"] == table:
-            items.append(updated_item(payload))
+            items.append(item_of(payload))
     return items
+
+
+def readings_items(requests: Iterable[AWSRequest], table: str) -> list[dict[str, Any]]:
+    """The packed readings items the processor's UpdateItem calls on `table` leave."""
+    return _items_written(requests, table, b"UpdateItem", updated_item)
 
 
 def history_items(requests: Iterable[AWSRequest], table: str) -> list[dict[str, Any]]:
     """The gateway status history items the processor's PutItem calls on `table` write (one
     stream record and one lake row each)."""
-    items = []
-    for request in requests:
-        if not request.headers.get("X-Amz-Target", b"").endswith(b".PutItem"):
-            continue
-        payload = json.loads(request.body)
-        if payload["TableName"] == table:
-            items.append(payload["Item"])
-    return items
+    return _items_written(requests, table, b".PutItem", lambda payload: payload["Item"])
 
 
 def readings_in_item(item: dict[str, Any]) -> int:
