@@ -1,6 +1,7 @@
 """The sensor_state table's `#latest` item on moto: exact per-channel ordering under concurrent
 writers, one read per sensor and delivery, and gateway health reading only what is due."""
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from sensorhook.dal.sensor_state_store import (
     SilenceSchedule,
     StateWriteContended,
 )
-from tests.builders import efento_temperature_reading
+from tests.builders import efento_temperature_reading, largest_efento_batch
 from tests.fixtures.loader import fixture_text
 from tests.integration.conftest import TABLES, Aws
 from tests.integration.test_processor import envelope, run
@@ -176,6 +177,48 @@ def test_due_at_is_never_later_than_silence_and_moves_once_per_threshold() -> No
         stored = due
     assert 300 / 4 < moves <= 300 / 2  # about every third reading, never every one
     assert schedule.due_at(None, T0, None, {"trap_state"}).startswith("9999")
+
+
+def test_a_sensor_sending_batches_is_due_a_batch_after_its_newest_reading(aws: Aws) -> None:
+    # Given an Efento sensor measuring each minute and transmitting every 15 minutes: two
+    # channels, 15 measurements each, received 5 s after the last, processed by the processor
+    health = HealthStore(GATEWAYS_TABLE, SENSOR_STATE_TABLE)
+    batch = largest_efento_batch(channels=2, points=15, period_s=60)
+    received_at = datetime.fromisoformat(batch["measurementsReceivedAt"])
+    delivery = envelope(Flavor.EFENTO_MEASUREMENTS, json.dumps(batch), received_at=received_at)
+    assert run(("e-1", delivery)) == {"batchItemFailures": []}
+
+    # Then it is not due while its next batch is not (14 minutes on), nor at its silence
+    # threshold: three expected intervals of a minute and its batch (14 min 5 s, first
+    # measurement to the device readings at receipt), 45 min 15 s after its newest reading
+    threshold = timedelta(seconds=3 * (60 + 845))
+    assert health.due_sensors(received_at + timedelta(minutes=14)) == []
+    assert health.due_sensors(received_at + threshold - timedelta(seconds=1)) == []
+    [due] = health.due_sensors(received_at + threshold)
+    assert (due.sensor_id, due.newest_measured_at, due.period_s, due.batch_s) == (
+        "4242",
+        received_at,
+        60,
+        845,
+    )
+
+
+def test_only_the_delivery_bringing_the_newest_reading_sets_the_batch(aws: Aws) -> None:
+    store = SensorStateStore(SENSOR_STATE_TABLE)
+    # Given a sensor whose newest delivery reached back 14 minutes
+    store.update([(reading("temperature", T0, 20.0), T0)], oldest=T0 - timedelta(minutes=14))
+    assert store.read("efento", "s-1").batch_s == 840
+
+    # When a late delivery brings a new channel's older readings, reaching back an hour
+    late = T0 - timedelta(minutes=5)
+    assert store.update([(reading("humidity", late, 40.0), late)], oldest=T0 - timedelta(hours=1))
+
+    # Then the batch is still the newest delivery's; the next one in order sets its own
+    assert store.read("efento", "s-1").batch_s == 840
+    store.update(
+        [(reading("temperature", T0 + timedelta(minutes=1), 20.5), T0 + timedelta(minutes=1))]
+    )
+    assert store.read("efento", "s-1").batch_s == 0
 
 
 def sensors_heard_at(count: int, heard: datetime) -> list[str]:

@@ -177,6 +177,7 @@ class World:
         *,
         provider: str = "efento",
         period_s: int | None,
+        batch_s: int = 0,
         metrics: frozenset[str] = frozenset({"temperature"}),
     ) -> None:
         self.store.sensor_records.append(
@@ -185,6 +186,7 @@ class World:
                 sensor_id=sensor_id,
                 newest_measured_at=newest,
                 period_s=period_s,
+                batch_s=batch_s,
                 metrics=metrics,
             )
         )
@@ -429,6 +431,27 @@ def test_a_sensor_is_silent_after_the_configured_number_of_its_periods(
         period_s or 60,
         silent_after_s,
     )
+
+
+def test_a_sensor_sending_batches_is_silent_only_after_its_periods_and_its_batch(
+    world: World,
+) -> None:
+    # Given an Efento sensor measuring each minute and transmitting every 15 minutes, heard
+    # 12 minutes ago: its newest delivery reached back 14 minutes (batch_s 840)
+    world.sensor("282c02424eed", NOW - timedelta(minutes=12), period_s=60, batch_s=840)
+
+    # When runs judge it while its next batch is not yet due, at its threshold (3 x (60 + 840)
+    # s = 45 minutes) and one second past it
+    waiting = world.run()
+    at_threshold = world.run(after=timedelta(minutes=33))
+    after_threshold = world.run(after=timedelta(seconds=1))
+
+    # Then it is silent only past the threshold (three minutes would call it silent for 12 of
+    # every 15, and resumed on every batch)
+    assert [r.sensors_silent for r in (waiting, at_threshold, after_threshold)] == [0, 0, 1]
+    [(detail_type, detail)] = world.publisher.take()
+    assert detail_type == SENSOR_SILENT
+    assert (detail["expected_period_s"], detail["silent_after_s"]) == (60, 2700)
 
 
 def test_silence_and_resumption_are_each_published_once(world: World) -> None:

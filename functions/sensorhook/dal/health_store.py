@@ -48,7 +48,7 @@ ALWAYS_DUE = "0000-01-01T00:00:00.000Z"
 # only, so the processor's writes that leave `due_at` alone cost the index nothing). The
 # provider and sensor id come from the series, the metrics from the channels' names
 # (`latest_metrics`); a read is billed on the item's size whatever it projects.
-_JUDGED_ATTRIBUTES = ("series", "heard_at", "period_s", "channels")
+_JUDGED_ATTRIBUTES = ("series", "heard_at", "period_s", "batch_s", "channels")
 _BATCH_GET_MAX_KEYS = 100
 _UNPROCESSED_RETRIES = 8
 
@@ -83,6 +83,7 @@ class SensorRecord(BaseModel):
     sensor_id: str
     newest_measured_at: UtcDatetime  # across every metric and channel
     period_s: int | None = None  # the longest stated measurement period, when any is stated
+    batch_s: int = 0  # how far its newest delivery reached back (a sensor sending batches)
     metrics: frozenset[str] = frozenset()  # the metric names it has items for
     silent: bool = False
 
@@ -210,6 +211,7 @@ class HealthStore:
                 sensor_id=_provider_and_sensor(fields["series"])[1],
                 newest_measured_at=datetime.fromisoformat(fields["heard_at"]),
                 period_s=fields.get("period_s"),
+                batch_s=fields.get("batch_s", 0),
                 metrics=frozenset(latest_metrics(fields["channels"])),
                 silent=fields["series"] in silent,
             )
@@ -253,6 +255,7 @@ class HealthStore:
                 "measured_at",
                 "state_at",
                 "period_s",
+                "batch_s",
                 "silent",
                 "heard_at",
                 "channels",
@@ -261,6 +264,7 @@ class HealthStore:
         newest: dict[str, datetime] = {}
         identity: dict[str, tuple[str, str]] = {}
         periods: dict[str, int] = {}
+        batches: dict[str, int] = {}
         metrics: dict[str, set[str]] = {}
         silent: dict[str, bool] = {}
         # eventually consistent: half the read cost, and a reading a second late only delays
@@ -275,6 +279,7 @@ class HealthStore:
             if fields["metric_channel"] == LATEST_SORT_KEY:
                 metrics.setdefault(series, set()).update(latest_metrics(fields["channels"]))
                 measured_at = datetime.fromisoformat(fields["heard_at"])
+                batches[series] = int(fields.get("batch_s", 0))
             else:  # an item of the earlier layout, one per metric and channel
                 metrics.setdefault(series, set()).add(fields["metric_channel"].partition("#")[0])
                 # state_at: measured_at clamped by the processor (items before it lack it)
@@ -290,6 +295,7 @@ class HealthStore:
                 sensor_id=identity[series][1],
                 newest_measured_at=newest[series],
                 period_s=periods.get(series),
+                batch_s=batches.get(series, 0),
                 metrics=frozenset(metrics[series]),
                 silent=silent.get(series, False),
             )

@@ -14,12 +14,14 @@ provider and sensor id are read from):
   fit in under 1 KB, one write unit per write instead of two;
 - `version`: bumped by every write; each write is conditional on the version it read
   (optimistic lock), so two writers merging into one sensor cannot lose each other's channels;
-- `heard_at` (newest `state_at` of any channel), `period_s` (longest stated period), and the
-  due index's keys `due_shard` and `due_at`: a time no later than when the sensor will be
-  silent if nothing newer comes (`heard_at` + `sensor_silent_after_periods` periods;
-  `SilenceSchedule.due_at`). Gateway health Queries that index for what is due instead of
-  scanning the table (dal/health_store.py); it takes the sensor's metrics from the channels'
-  names (`latest_metrics`).
+- `heard_at` (newest `state_at` of any channel), `period_s` (longest stated period),
+  `batch_s` (how far the newest delivery's readings reach back from its newest one, when they
+  do: a sensor that sends its measurements in batches) and the due index's keys `due_shard`
+  and `due_at`: a time no later than when the sensor will be silent if nothing newer comes
+  (`heard_at` + `sensor_silent_after_periods` expected intervals, `SilenceSchedule`). Gateway
+  health Queries that index for what is due instead of scanning the table
+  (dal/health_store.py); it takes the sensor's metrics from the channels' names
+  (`latest_metrics`).
 
 `#latest` items written before the short names (long field names, no `shared`, and
 `provider`, `sensor_id` and `metrics` attributes) are read as they are and rewritten in this
@@ -95,16 +97,27 @@ class StateWriteContended(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class SilenceSchedule:
-    """When a sensor is due to be judged silent: the same figures gateway health judges by."""
+    """When a sensor is due to be judged silent: the same figures gateway health judges by.
+
+    A sensor is expected again one interval after its newest reading: its measurement period,
+    plus its batch when it sends its measurements in batches (an Efento sensor measuring each
+    minute and transmitting every 15 minutes is next heard about 15 minutes after its newest
+    measurement, not one minute). Silent after `silent_after_periods` such intervals."""
 
     silent_after_periods: float = 3.0
     default_period_s: int = 60
 
-    def silent_after(self, period_s: int | None) -> timedelta:
-        return timedelta(seconds=self.silent_after_periods * (period_s or self.default_period_s))
+    def silent_after(self, period_s: int | None, batch_s: int = 0) -> timedelta:
+        interval_s = (period_s or self.default_period_s) + batch_s
+        return timedelta(seconds=self.silent_after_periods * interval_s)
 
     def due_at(
-        self, stored: str | None, heard_at: datetime, period_s: int | None, metrics: set[str]
+        self,
+        stored: str | None,
+        heard_at: datetime,
+        period_s: int | None,
+        metrics: set[str],
+        batch_s: int = 0,
     ) -> str:
         """The sensor's `due_at` after a write: never later than its silence (`heard_at` plus
         its threshold), so health misses nothing; early is allowed (health judges by the exact
@@ -114,7 +127,7 @@ class SilenceSchedule:
         the index two writes (docs/cost.md, "Gateway health")."""
         if metrics <= EVENT_STATE_METRICS:
             return NEVER_DUE
-        silent_at = iso_ms(heard_at + self.silent_after(period_s))
+        silent_at = iso_ms(heard_at + self.silent_after(period_s, batch_s))
         if stored is not None and iso_ms(heard_at) < stored <= silent_at:
             return stored
         return silent_at
@@ -129,6 +142,7 @@ class SensorState:
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     version: int | None = None  # None: no `#latest` item yet
     due_at: str | None = None  # as stored
+    batch_s: int = 0  # as stored: how far the newest delivery reached back from its newest
 
     @property
     def series(self) -> str:
@@ -144,10 +158,16 @@ class SensorState:
             return None
         return channel_reading(self.provider, self.sensor_id, f"{metric}#{channel}", entry)
 
-    def merged(self, readings: Iterable[tuple[Reading, datetime]]) -> tuple["SensorState", int]:
+    def merged(
+        self, readings: Iterable[tuple[Reading, datetime]], oldest: datetime | None = None
+    ) -> tuple["SensorState", int]:
         """This state with each reading in its channel where it is newer (by its `state_at`,
         strictly: a reading at the same instant does not replace the stored one); and how many
-        channels changed."""
+        channels changed. `oldest` is the `state_at` of the delivery's oldest reading of this
+        sensor (None: a delivery of one instant): when the delivery brings the sensor's newest
+        reading, how far back it reached is the sensor's batch."""
+        readings = list(readings)
+        heard_before = self.heard_at
         channels = dict(self.channels)
         changed: set[str] = set()
         for reading, at in readings:
@@ -165,8 +185,19 @@ class SensorState:
                 entry["state_at"] = {"S": at_text}
             channels[metric_channel] = entry
             changed.add(metric_channel)
-        merged = SensorState(self.provider, self.sensor_id, channels, self.version, self.due_at)
+        batch_s = self.batch_s
+        newest = max(at for _, at in readings)
+        if changed and (heard_before is None or iso_ms(newest) > heard_before):
+            batch_s = int((newest - min(oldest or newest, newest)).total_seconds())
+        merged = SensorState(
+            self.provider, self.sensor_id, channels, self.version, self.due_at, batch_s
+        )
         return merged, len(changed)
+
+    @property
+    def heard_at(self) -> str | None:
+        """The newest `state_at` of any channel (ISO text), None for a sensor never heard."""
+        return max(map(entry_state_at, self.channels.values()), default=None)
 
     def item(self, schedule: SilenceSchedule) -> dict[str, Any]:
         """The `#latest` item for this state, one version on."""
@@ -174,7 +205,9 @@ class SensorState:
         periods = [int(e["period_s"]["N"]) for e in self.channels.values() if "period_s" in e]
         period_s = max(periods) if periods else None
         metrics = latest_metrics(self.channels)
-        due_at = schedule.due_at(self.due_at, datetime.fromisoformat(heard_at), period_s, metrics)
+        due_at = schedule.due_at(
+            self.due_at, datetime.fromisoformat(heard_at), period_s, metrics, self.batch_s
+        )
         channels, sources, shared = _compacted(self.channels)
         item: dict[str, Any] = {
             "series": {"S": self.series},
@@ -190,6 +223,8 @@ class SensorState:
             item["shared"] = {"M": shared}
         if period_s is not None:
             item["period_s"] = number(period_s)
+        if self.batch_s:  # only batching sensors store one: the others' items stay as small
+            item["batch_s"] = number(self.batch_s)
         return item
 
 
@@ -211,6 +246,7 @@ def state_from_item(provider: str, sensor_id: str, item: Mapping[str, Any]) -> S
         },
         int(item["version"]["N"]),
         item["due_at"]["S"],
+        int(item.get("batch_s", {"N": "0"})["N"]),
     )
 
 
@@ -312,13 +348,14 @@ class SensorStateStore:
                 "series": {"S": f"{provider}#{sensor_id}"},
                 "metric_channel": {"S": LATEST_SORT_KEY},
             },
-            ProjectionExpression="#channels, #sources, #shared, #version, #due_at",
+            ProjectionExpression="#channels, #sources, #shared, #version, #due_at, #batch_s",
             ExpressionAttributeNames={
                 "#channels": "channels",
                 "#sources": "sources",
                 "#shared": "shared",
                 "#version": "version",
                 "#due_at": "due_at",
+                "#batch_s": "batch_s",
             },
             ConsistentRead=True,
         )
@@ -332,20 +369,23 @@ class SensorStateStore:
         readings: Sequence[tuple[Reading, datetime]],
         *,
         read: SensorState | None = None,
+        oldest: datetime | None = None,
     ) -> int:
         """Merge one sensor's readings (each with its `state_at`) into its state; returns how
         many channels moved forward (0: nothing was newer, nothing written).
 
         `read` is the state the caller already read for this sensor (the processor reads it
         before, for gap detection); it is only a first guess: a write made since is detected by
-        the version and merged again from a fresh read.
+        the version and merged again from a fresh read. `oldest` is the `state_at` of the
+        delivery's oldest reading of the sensor (`readings` hold only each channel's newest):
+        how far back a batch reaches (`SensorState.merged`).
         """
         if not readings:
             return 0
         first = readings[0][0]
         state = read or self.read(first.provider, first.sensor_id)
         for _attempt in range(MAX_WRITE_ATTEMPTS):
-            merged, changed = state.merged(readings)
+            merged, changed = state.merged(readings, oldest)
             if not changed:
                 return 0
             if self._put(merged):

@@ -3,7 +3,8 @@
 A gateway's last contact is the newest of what the provider API says and what sensorhook saw
 itself (its gateway_status webhooks, the readings it relayed); it is online while that contact
 is at most `gateway_offline_after` old. A sensor is silent when its newest reading is older than
-`sensor_silent_after_periods` of its measurement period; a series whose only metrics are states
+`sensor_silent_after_periods` of its expected interval (its measurement period, plus its batch
+for a sensor that sends its measurements in batches); a series whose only metrics are states
 reported on change (a v2020-07 steam trap's `trap_state`) is never silent, since its quiet says
 nothing. Each change is stored with a conditional write before its event is published, so
 repeated or concurrent runs publish it once; an event that cannot be published undoes its
@@ -28,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from sensorhook.core.timestamps import UtcDatetime
 from sensorhook.dal.events import OutboundEvent
 from sensorhook.dal.health_store import GatewayHealth, GatewayRecord, SensorRecord
-from sensorhook.dal.sensor_state_store import EVENT_STATE_METRICS
+from sensorhook.dal.sensor_state_store import EVENT_STATE_METRICS, SilenceSchedule
 from sensorhook.dal.webhook_secrets import SecretUnavailable
 from sensorhook.observability import logger, metrics
 from sensorhook.providers.everactive_api.models import (
@@ -325,6 +326,14 @@ class HealthMonitor:
         )
         logger.info("gateway health changed", extra=json.loads(change.model_dump_json()))
 
+    def _silent_after(self, sensor: SensorRecord) -> timedelta:
+        """The sensor's silence threshold: the figure the processor set its due time by."""
+        schedule = SilenceSchedule(
+            self._thresholds.sensor_silent_after_periods,
+            self._thresholds.default_sensor_period_s,
+        )
+        return schedule.silent_after(sensor.period_s, sensor.batch_s)
+
     def _provider_has_more(self, stored: dict[str, SensorRecord]) -> bool:
         """Does the provider's API hold a reading of a known sensor newer than the newest
         stored, by more than that sensor's silence threshold? Then deliveries are missing,
@@ -334,14 +343,12 @@ class HealthMonitor:
         except (ApiError, SecretUnavailable) as error:
             _api_failed("provider sensors could not be listed", error)
             return False
-        periods = self._thresholds.sensor_silent_after_periods
         for sensor in listed:
             known = stored.get(sensor.mac_address)
             last = sensor.last_reading_at
             if known is None or last is None:
                 continue
-            period_s = known.period_s or self._thresholds.default_sensor_period_s
-            if last - known.newest_measured_at > timedelta(seconds=periods * period_s):
+            if last - known.newest_measured_at > self._silent_after(known):
                 logger.warning(
                     "the provider has readings sensorhook did not receive",
                     extra={"sensor_id": sensor.mac_address, "provider_last_reading_at": last},
@@ -356,12 +363,11 @@ class HealthMonitor:
         returns the provider API's sensors among them as stored, by id. A sensor whose provider
         holds readings newer than its stored ones by more than its silence threshold is due
         (the provider's reading is not later than now), so `_provider_has_more` misses none."""
-        periods = self._thresholds.sensor_silent_after_periods
         stored: dict[str, SensorRecord] = {}
         for sensor in self._store.due_sensors(now):
             report.sensors += 1
             period_s = sensor.period_s or self._thresholds.default_sensor_period_s
-            silent_after = timedelta(seconds=periods * period_s)
+            silent_after = self._silent_after(sensor)
             silent = (
                 not sensor.metrics <= EVENT_STATE_METRICS
                 and now - sensor.newest_measured_at > silent_after

@@ -326,6 +326,12 @@ class DeliveryProcessor:
             per_sensor.setdefault((reading.provider, reading.sensor_id), []).append(
                 (reading, state_at(reading, tolerance))
             )
+        # how far back each sensor's readings reach: a sensor sending batches is expected again
+        # a batch later (dal/sensor_state_store.py, SilenceSchedule)
+        oldest: dict[tuple[str, str], datetime] = {}
+        for reading in readings:
+            key, at = (reading.provider, reading.sensor_id), state_at(reading, tolerance)
+            oldest[key] = min(oldest.get(key, at), at)
         states = {key: self.stores.sensor_state.read(*key) for key in per_sensor}
         gaps = (
             detect_gaps(
@@ -341,7 +347,7 @@ class DeliveryProcessor:
             readings, ttl_days=self.limits.reading_ttl_days
         )
         summary.state_updates += sum(
-            self.stores.sensor_state.update(entries, read=states[key])
+            self.stores.sensor_state.update(entries, read=states[key], oldest=oldest[key])
             for key, entries in per_sensor.items()
         )
         for status in chunk.gateway_statuses:
