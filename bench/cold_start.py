@@ -2,8 +2,9 @@
 the environment Lambda gives the function, beside the target (issue #12, docs/cost.md).
 
 `python -m bench.cold_start` prints the table alone (`python -m bench.cold_start DIR`: of the
-functions folder DIR, e.g. another checkout's, with this bench); `make bench` prints it with
-the rest. What a handler defers (pyarrow, the other flavors' models, Powertools utilities a
+functions folder DIR, e.g. another checkout's, with this bench; `--compare DIR [MODULE
+[PAIRS]]`: one handler from DIR and from here, alternated); `make bench` prints it with the
+rest. What a handler defers (pyarrow, the other flavors' models, Powertools utilities a
 request may not take) is guarded by tests/unit/test_cold_start.py.
 
 The handlers are imported from copies of the functions folder made as the stack's asset is
@@ -141,5 +142,42 @@ def _print_cold_imports(runs: int, functions: Path, *, compiled: Path, deployed:
         )
 
 
+def compare(other: Path, module: str, pairs: int) -> None:
+    """One handler's import from `other` (a functions folder, e.g. main's) and from this
+    checkout's, each compiled and not, the four alternated `pairs` times: a change of a few
+    milliseconds shows in the medians where two whole tables, minutes apart on a shared
+    machine, would bury it."""
+    ours = ROOT / "functions"
+    with (
+        as_deployed(other) as other_compiled,
+        as_deployed(ours) as ours_compiled,
+        as_deployed(other) as other_deployed,
+        as_deployed(ours) as ours_deployed,
+    ):
+        compileall.compile_dir(other_compiled, quiet=1)
+        compileall.compile_dir(ours_compiled, quiet=1)
+        trees = {
+            f"{other}, compiled": other_compiled,
+            f"{ours}, compiled": ours_compiled,
+            f"{other}, no bytecode": other_deployed,
+            f"{ours}, no bytecode": ours_deployed,
+        }
+        cpus: dict[str, list[float]] = {name: [] for name in trees}
+        for _ in range(pairs):
+            for name, tree in trees.items():
+                cpus[name].append(cold_import(module, 1, tree).cpu_ms)
+    print(f"\n{module}: CPU ms of its cold import, the four alternated {pairs} times")
+    for name, values in cpus.items():
+        print(f"  {name:60} median {statistics.median(values):7.1f}  min {min(values):7.1f}")
+
+
 if __name__ == "__main__":
-    print_cold_imports(functions=Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "functions")
+    if sys.argv[1:2] == ["--compare"]:
+        # python -m bench.cold_start --compare OTHER/functions [MODULE [PAIRS]]
+        compare(
+            Path(sys.argv[2]),
+            sys.argv[3] if len(sys.argv) > 3 else "sensorhook.handlers.processor",
+            int(sys.argv[4]) if len(sys.argv) > 4 else 15,
+        )
+    else:
+        print_cold_imports(functions=Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "functions")
