@@ -27,7 +27,35 @@ def _json(payload: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
     return 200, {"content-type": "application/x-amz-json-1.0"}, json.dumps(payload).encode()
 
 
-def _answer(request: AWSRequest, secrets: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+class CannedTables:
+    """The items PutItem wrote, answered back to GetItem once `publish` made them visible.
+
+    The cost model publishes between batches: every record of a batch reads the state the
+    batches before it left (a batch of ten sensors' next deliveries), not the state another
+    record of the same batch wrote (its records repeat one sensor's body). Conditions are not
+    evaluated: every write succeeds."""
+
+    def __init__(self) -> None:
+        self._written: dict[str, list[dict[str, Any]]] = {}
+        self._visible: dict[str, list[dict[str, Any]]] = {}
+
+    def put(self, payload: dict[str, Any]) -> None:
+        self._written.setdefault(payload["TableName"], []).append(payload["Item"])
+
+    def get(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        key = payload["Key"]
+        for item in reversed(self._visible.get(payload["TableName"], [])):
+            if all(item.get(name) == value for name, value in key.items()):
+                return item
+        return None
+
+    def publish(self) -> None:
+        self._visible = {table: list(items) for table, items in self._written.items()}
+
+
+def _answer(
+    request: AWSRequest, secrets: dict[str, str], tables: CannedTables | None = None
+) -> tuple[int, dict[str, str], bytes]:
     target = request.headers.get("X-Amz-Target", b"")
     target = target.decode() if isinstance(target, bytes) else target
     body = request.body or b"{}"
@@ -40,8 +68,11 @@ def _answer(request: AWSRequest, secrets: dict[str, str]) -> tuple[int, dict[str
         return _json({"SecretString": secrets[payload["SecretId"]], "Name": payload["SecretId"]})
     if operation == "BatchWriteItem":
         return _json({"UnprocessedItems": {}})
+    if tables is not None and operation == "PutItem":
+        tables.put(payload)
     if operation in {"UpdateItem", "PutItem", "DeleteItem", "GetItem"}:
-        return _json({})
+        item = tables.get(payload) if tables is not None and operation == "GetItem" else None
+        return _json({"Item": item} if item is not None else {})
     if operation == "PutEvents":
         return _json(
             {"FailedEntryCount": 0, "Entries": [{"EventId": "e"} for _ in payload["Entries"]]}
@@ -53,15 +84,17 @@ def _answer(request: AWSRequest, secrets: dict[str, str]) -> tuple[int, dict[str
 
 @contextmanager
 def canned_aws(
-    secrets: dict[str, str], *, keep_requests: bool = True
+    secrets: dict[str, str], *, keep_requests: bool = True, tables: CannedTables | None = None
 ) -> Iterator[list[AWSRequest | None]]:
     """Patch the HTTP layer; yields the list of every request answered, in order (None for
-    each when not `keep_requests`: a run of 100,000 calls would otherwise measure the list)."""
+    each when not `keep_requests`: a run of 100,000 calls would otherwise measure the list).
+    With `tables`, GetItem answers what PutItem wrote (CannedTables); without, it finds
+    nothing."""
     sent: list[AWSRequest | None] = []
 
     def send(_session: URLLib3Session, request: AWSRequest) -> AWSResponse:
         sent.append(request if keep_requests else None)
-        status, headers, body = _answer(request, secrets)
+        status, headers, body = _answer(request, secrets, tables)
         return AWSResponse(request.url, status, headers, _Raw(body))
 
     with mock.patch.object(URLLib3Session, "send", send):

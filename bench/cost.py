@@ -164,7 +164,11 @@ def _key_of(payload: dict[str, Any], item: dict[str, Any]) -> str:
 
 
 def _dynamodb_units(
-    operation: str, payload: dict[str, Any], units: Units, written: dict[str, int]
+    operation: str,
+    payload: dict[str, Any],
+    units: Units,
+    written: dict[str, int],
+    every_s: int = 60,
 ) -> None:
     if operation == "PutItem":
         units.dynamodb_write_request_unit += write_units(payload["Item"])
@@ -173,7 +177,9 @@ def _dynamodb_units(
             # the new one, each billed like a write of the entry (at steady state; the canned
             # AWS answers every read empty, so each write here looks like a first one)
             units.dynamodb_write_request_unit += (
-                2 * write_units(due_index_entry(payload["Item"])) * due_index_moves(payload["Item"])
+                2
+                * write_units(due_index_entry(payload["Item"]))
+                * due_index_moves(payload["Item"], every_s)
             )
     elif operation == "UpdateItem":
         # billed on the larger of the item before and after; the bench's items are new or
@@ -202,7 +208,7 @@ def _target(request: AWSRequest) -> str:
     return target.decode() if isinstance(target, bytes) else target
 
 
-def call_units(requests: Iterable[AWSRequest]) -> CallUnits:
+def call_units(requests: Iterable[AWSRequest], every_s: int = 60) -> CallUnits:
     """Turn recorded requests into billed units; UpdateItem is sized by the item it leaves
     (`updated_item`: an item it adds to is billed larger in AWS, said in docs). A sensor-state
     GetItem is sized by the item written back under its key (the canned AWS answers it empty;
@@ -228,7 +234,7 @@ def call_units(requests: Iterable[AWSRequest]) -> CallUnits:
         result.operations[operation] += 1
         if target.startswith("DynamoDB_"):
             result.latency_ms += CALL_LATENCY_MS["dynamodb"]
-            _dynamodb_units(operation, payload, units, written)
+            _dynamodb_units(operation, payload, units, written, every_s)
         elif target.startswith("AmazonSQS."):
             result.latency_ms += CALL_LATENCY_MS["sqs"]
             entries = payload.get("Entries") or [payload]
@@ -298,7 +304,7 @@ def printed_into(sink: io.StringIO) -> Iterator[None]:
                 handler.setStream(stream)
 
 
-def measure(recorded: list[AWSRequest], work: Callable[[], Any]) -> Invocation:
+def measure(recorded: list[AWSRequest], work: Callable[[], Any], every_s: int = 60) -> Invocation:
     """Run one invocation; its requests are those recorded meanwhile, its log bytes every
     line it printed (`printed_into`)."""
     first = len(recorded)
@@ -307,12 +313,16 @@ def measure(recorded: list[AWSRequest], work: Callable[[], Any]) -> Invocation:
         began = time.process_time()
         work()
         cpu_ms = (time.process_time() - began) * 1000
-    return Invocation(call_units(recorded[first:]), cpu_ms, len(sink.getvalue().encode()))
+    return Invocation(call_units(recorded[first:], every_s), cpu_ms, len(sink.getvalue().encode()))
 
 
 @dataclass
 class FlavorCost:
     flavor: str
+    label: str  # the sensor's deliveries (bench/workload.py, cost_workload)
+    kind: str  # change or steady (bench/workload.py)
+    what: str  # what the delivery is
+    events: float  # per delivery
     body_bytes: int
     readings: int  # per delivery
     actual: Units
@@ -398,10 +408,14 @@ def stream_event(items: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 
 def flavor_cost(
-    flavor: Any, body: bytes, config: Any, recorded: list[AWSRequest], context: Any
+    label: str, step: Any, config: Any, recorded: list[AWSRequest], context: Any
 ) -> FlavorCost:
-    from bench.workload import processor_batch, receiver_request
+    """One delivery's cost, from a batch of `processor_batch_size` records of `step`'s body
+    (each with its own event id) through the receiver, processor and lake writer."""
+    from bench.workload import CHANGE, STEADY, processor_batch, receiver_request
     from sensorhook.handlers import lake_writer, processor, receiver
+
+    flavor, body = step.flavor, step.body
 
     # receiver: one request, measured after a first one filled the secret cache (the cache
     # lasts secret_cache_seconds, so a busy endpoint reads each secret about once a minute)
@@ -412,7 +426,7 @@ def flavor_cost(
     batch_size = config.processor_batch_size
     batch = processor_batch(flavor, body, batch_size)
     first = len(recorded)
-    processed = measure(recorded, lambda: processor.handler(batch, context))
+    processed = measure(recorded, lambda: processor.handler(batch, context), step.every_s)
     from bench.workload import BENCH_ENV
 
     writes = readings_items(recorded[first:], BENCH_ENV["READINGS_TABLE"])
@@ -452,6 +466,11 @@ def flavor_cost(
         + lake_share
     )
     events = processed.calls.units.eventbridge_event / batch_size
+    # the row is what it says: a change publishes a second event, a steady delivery one (a
+    # delivery without readings none)
+    expected = {CHANGE: (events >= 2), STEADY: events == min(1, readings)}[step.kind]
+    if not expected:
+        raise SystemExit(f"bench setup: {label} ({step.what}) published {events} events")
     floor = (
         floor_units(
             body,
@@ -494,10 +513,14 @@ def flavor_cost(
             index_entry_bytes=stored_bytes(due_index_entry(latest[0])) + 100,
             index_wru_per_delivery=2
             * write_units(due_index_entry(latest[0]))
-            * due_index_moves(latest[0]),
+            * due_index_moves(latest[0], step.every_s),
         )
     return FlavorCost(
         flavor=flavor.value,
+        label=label,
+        kind=step.kind,
+        what=step.what,
+        events=events,
         body_bytes=len(body),
         readings=readings,
         actual=actual,
@@ -534,7 +557,9 @@ class StateSizes:
 DUE_SHARE = 0.01
 
 
-def health_month(state: StateSizes, sensors: int, config: Any) -> dict[str, float]:
+def health_month(
+    state: StateSizes, sensors: int, config: Any, deliveries_per_sensor: float = MONTH_MINUTES
+) -> dict[str, float]:
     """DynamoDB dollars a month of gateway health's sensor reads, before and after the due
     index, for `sensors` each delivering once a minute. Reads: eventually consistent, 0.5 RRU
     per started 4 KB; a Scan is billed on the whole items it reads (pages of 1 MB), a
@@ -553,7 +578,7 @@ def health_month(state: StateSizes, sensors: int, config: Any) -> dict[str, floa
         "scan_before": scan(sensors * state.legacy_bytes),
         "scan_latest": scan(sensors * state.latest_bytes),
         "due_reads": (query + batch_get) * runs * rru,
-        "due_index_writes": state.index_wru_per_delivery * sensors * MONTH_MINUTES * wru,
+        "due_index_writes": (state.index_wru_per_delivery * sensors * deliveries_per_sensor * wru),
     }
 
 
@@ -606,34 +631,122 @@ def floor_units(
 
 
 def cost_table(config: Any, context: Any, secrets: dict[str, str]) -> list[FlavorCost]:
-    from bench.canned_aws import canned_aws
-    from bench.workload import bodies
+    """Every measured delivery of the workload (bench/workload.py, cost_workload), each
+    sensor's in order: a batch reads the state the batches before it wrote."""
+    from bench.canned_aws import CannedTables, canned_aws
+    from bench.workload import WARM_UP, cost_workload, processor_batch
+    from sensorhook.handlers import processor
 
-    with canned_aws(secrets) as recorded, contextlib.redirect_stdout(io.StringIO()):
-        return [
-            flavor_cost(flavor, body, config, recorded, context)
-            for flavor, body in bodies().items()
-        ]
+    tables = CannedTables()
+    costs = []
+    with (
+        canned_aws(secrets, tables=tables) as recorded,
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
+        for sensor in cost_workload():
+            for step in sensor.steps:
+                if step.kind == WARM_UP:
+                    batch = processor_batch(step.flavor, step.body, config.processor_batch_size)
+                    with printed_into(io.StringIO()):
+                        processor.handler(batch, context)
+                else:
+                    costs.append(flavor_cost(sensor.label, step, config, recorded, context))
+                tables.publish()
+    return costs
 
 
-def monthly(cost: FlavorCost, sensors: int, config: Any) -> dict[str, float]:
-    """Dollars a month for `sensors` sending one delivery a minute: requests and, at steady
-    state, DynamoDB readings kept for the TTL; S3 grows by the month's raw and Parquet bytes."""
-    deliveries = sensors * MONTH_MINUTES
-    readings = deliveries * cost.readings
+# Real traffic's changes (an assumption, printed with the monthly table, docs/cost.md): a
+# sensor reporting each minute changes state, or shows a gap, a handful of times a month
+CHANGES_PER_SENSOR_MONTH = 5
+
+
+@dataclass(frozen=True)
+class MonthlyTraffic:
+    """A month of one kind of sensor: its steady deliveries, and its changes (a second event)
+    at CHANGES_PER_SENSOR_MONTH, each priced as measured."""
+
+    label: str
+    steady: FlavorCost | None  # None: every delivery of the flavor is a change (v2020-07)
+    change: FlavorCost | None  # None: the flavor has no change deliveries (Data Services)
+    deliveries_per_sensor: float
+    changes_per_sensor: float
+
+
+def monthly(traffic: MonthlyTraffic, sensors: int, config: Any) -> dict[str, float]:
+    """Dollars a month for `sensors`: requests and, at steady state, DynamoDB readings kept for
+    the TTL; S3 grows by the month's raw and Parquet bytes."""
+    parts = [
+        (traffic.steady, traffic.deliveries_per_sensor - traffic.changes_per_sensor),
+        (traffic.change, traffic.changes_per_sensor),
+    ]
     prices = PRICES["prices"]
-    dynamodb_gb = readings / 30 * config.reading_ttl_days * cost.dynamodb_bytes_per_reading / 1e9
-    s3_gb = (
-        deliveries * cost.raw_bytes_per_delivery + readings * cost.parquet_bytes_per_reading
-    ) / 1e9
-    return {
-        "requests": cost.actual.dollars() * deliveries,
-        "dynamodb_storage": dynamodb_gb * prices["dynamodb_storage_gb_month"]["usd"],
-        "s3_storage_added": s3_gb * prices["s3_storage_gb_month"]["usd"],
-    }
+    totals = {"requests": 0.0, "dynamodb_storage": 0.0, "s3_storage_added": 0.0}
+    for cost, per_sensor in parts:
+        if cost is None or not per_sensor:
+            continue
+        deliveries = sensors * per_sensor
+        readings = deliveries * cost.readings
+        dynamodb_gb = (
+            readings / 30 * config.reading_ttl_days * cost.dynamodb_bytes_per_reading / 1e9
+        )
+        s3_gb = (
+            deliveries * cost.raw_bytes_per_delivery + readings * cost.parquet_bytes_per_reading
+        ) / 1e9
+        totals["requests"] += cost.actual.dollars() * deliveries
+        totals["dynamodb_storage"] += dynamodb_gb * prices["dynamodb_storage_gb_month"]["usd"]
+        totals["s3_storage_added"] += s3_gb * prices["s3_storage_gb_month"]["usd"]
+    return totals
+
+
+def monthly_traffic(costs: list[FlavorCost]) -> list[MonthlyTraffic]:
+    """The month's sensors, each priced by its last measured steady and change deliveries
+    (those made with the sensor's state stored, as in real traffic)."""
+    from bench.workload import CHANGE, EFENTO_TRANSMISSION_S, STEADY
+
+    def last(label: str, kind: str) -> FlavorCost | None:
+        return next((c for c in reversed(costs) if c.label == label and c.kind == kind), None)
+
+    changes = CHANGES_PER_SENSOR_MONTH
+    return [
+        MonthlyTraffic(
+            "Everactive Data Services",
+            last("everactive-ds-sensor-reading", STEADY),
+            None,
+            MONTH_MINUTES,
+            0,
+        ),
+        MonthlyTraffic(
+            "Efento, fixture's shape",
+            last("efento (test fixture)", STEADY),
+            last("efento (test fixture)", CHANGE),
+            MONTH_MINUTES,
+            changes,
+        ),
+        MonthlyTraffic(
+            "Efento as it reports",
+            last("efento (as it reports)", STEADY),
+            last("efento (as it reports)", CHANGE),
+            MONTH_MINUTES * 60 / EFENTO_TRANSMISSION_S,
+            changes,
+        ),
+        MonthlyTraffic(
+            "Everactive v2020-07 traps",
+            None,
+            last("everactive-v2020-07", CHANGE),
+            changes,
+            changes,
+        ),
+    ]
 
 
 def print_cost_report(config: Any, context: Any, secrets: dict[str, str]) -> None:
+    from bench.workload import (
+        EFENTO_BATCH_MEASUREMENTS,
+        EFENTO_PERIOD_S,
+        EFENTO_TRANSMISSION_S,
+        WARM_UP,
+    )
+
     costs = cost_table(config, context, secrets)
     print(
         f"\ncost per delivery at list prices ({PRICES['region']}, {PRICES['architecture']}, "
@@ -641,46 +754,67 @@ def print_cost_report(config: Any, context: Any, secrets: dict[str, str]) -> Non
         f"{config.processor_batch_size}"
     )
     print(
-        f"  {'flavor':32} {'rdg':>4} {'$/M deliv':>10} {'$/M meas':>9} {'floor $/M':>10} "
-        f"{'ratio':>6} {'WRU':>6} {'floor WRU':>9}"
+        "  each sensor's deliveries in order (bench/workload.py): a change carries a second "
+        "event (v2020-07:\n  every delivery, its only webhook; Efento: a gap); a steady one "
+        "does not; 'state stored': the\n  sensor's earlier delivery was processed first. "
+        f"Efento as it reports: 2 channels, one measurement\n  per {EFENTO_PERIOD_S} s, a batch "
+        f"every {EFENTO_TRANSMISSION_S // 60} min ({EFENTO_BATCH_MEASUREMENTS} measurements a "
+        f"channel; its first batch, '{WARM_UP}', is not priced)"
+    )
+    print(
+        f"  {'sensor: delivery':58} {'kind':>6} {'rdg':>4} {'ev':>4} {'$/M deliv':>10} "
+        f"{'$/M meas':>9} {'floor $/M':>10} {'ratio':>6} {'WRU':>6} {'floor WRU':>9}"
     )
     for cost in costs:
         per_million = cost.actual.dollars() * 1e6
         per_measurement = f"{per_million / cost.readings:9.3f}" if cost.readings else f"{'-':>9}"
         print(
-            f"  {cost.flavor:32} {cost.readings:4d} {per_million:10.2f} {per_measurement} "
+            f"  {cost.label + ': ' + cost.what:58} {cost.kind:>6} {cost.readings:4d} "
+            f"{cost.events:4.0f} {per_million:10.2f} {per_measurement} "
             f"{cost.floor.dollars() * 1e6:10.2f} {cost.ratio:6.2f} "
             f"{cost.actual.dynamodb_write_request_unit:6.1f} "
             f"{cost.floor.dynamodb_write_request_unit:9.1f}"
         )
     print("\n  where the money goes, $ per million deliveries (actual / floor)")
     names = [f.name for f in fields(Units)]
-    print("  " + f"{'':32}" + "".join(f"{n.split('_')[0][:9]:>10}" for n in names))
+    print("  " + f"{'':58}" + "".join(f"{n.split('_')[0][:9]:>10}" for n in names))
     for cost in costs:
         actual, floor = cost.actual.dollars_by_unit(), cost.floor.dollars_by_unit()
-        print(f"  {cost.flavor:32}" + "".join(f"{actual[n] * 1e6:10.2f}" for n in names))
-        print(f"  {'  floor':32}" + "".join(f"{floor[n] * 1e6:10.2f}" for n in names))
+        print(
+            f"  {cost.label + ': ' + cost.what:58}"
+            + "".join(f"{actual[n] * 1e6:10.2f}" for n in names)
+        )
+        print(f"  {'  floor':58}" + "".join(f"{floor[n] * 1e6:10.2f}" for n in names))
     print("\n  AWS calls per delivery (receiver + processor share)")
     for cost in costs:
         calls = ", ".join(f"{op} {n:g}" for op, n in sorted(cost.operations.items()))
-        print(f"  {cost.flavor:32} {sum(cost.operations.values()):5.1f}: {calls}")
+        print(f"  {cost.label + ': ' + cost.what:58} {sum(cost.operations.values()):5.1f}: {calls}")
     print("\n  bytes printed per delivery (receiver, processor share, lake writer share)")
     for cost in costs:
         receiver_b, processor_b, lake_b = cost.log_bytes
-        print(f"  {cost.flavor:32} {receiver_b:8.0f} {processor_b:8.0f} {lake_b:8.0f}")
-    by_flavor = {cost.flavor: cost for cost in costs}
+        print(
+            f"  {cost.label + ': ' + cost.what:58} {receiver_b:8.0f} {processor_b:8.0f} "
+            f"{lake_b:8.0f}"
+        )
+    traffics = monthly_traffic(costs)
     print(
-        "\n  a month at one delivery per sensor per minute ($: requests + DynamoDB storage at "
-        f"{config.reading_ttl_days} d TTL + S3 added)"
+        "\n  a month ($: requests + DynamoDB storage at "
+        f"{config.reading_ttl_days} d TTL + S3 added): steady deliveries as measured with the "
+        f"sensor's\n  state stored, plus {CHANGES_PER_SENSOR_MONTH} change deliveries per sensor "
+        "(a state change or a gap: an assumption)"
     )
-    for label, flavor in (
-        ("Everactive Data Services", "everactive-ds-sensor-reading"),
-        ("Efento", "efento-measurements"),
-    ):
+    for traffic in traffics:
+        every = MONTH_MINUTES * 60 / traffic.deliveries_per_sensor
+        cadence = (
+            f"one delivery per {every / 60:g} min"
+            if traffic.steady is not None
+            else f"{traffic.changes_per_sensor:g} changes a month"
+        )
+        print(f"  {traffic.label} ({cadence})")
         for sensors in (100, 1_000, 10_000):
-            month = monthly(by_flavor[flavor], sensors, config)
+            month = monthly(traffic, sensors, config)
             parts = " + ".join(f"{v:,.2f}" for v in month.values())
-            print(f"  {label:26} {sensors:6,d} sensors: {sum(month.values()):10,.2f}  ({parts})")
+            print(f"  {'':4}{sensors:6,d} sensors: {sum(month.values()):10,.2f}  ({parts})")
     print(
         "\n  gateway health's sensor reads a month, DynamoDB $ (runs every "
         f"{config.gateway_health_schedule_minutes} min; due index: {DUE_SHARE:.0%} of sensors "
@@ -690,17 +824,14 @@ def print_cost_report(config: Any, context: Any, secrets: dict[str, str]) -> Non
         f"  {'':26} {'sensors':>14} {'scan before':>12} {'scan #latest':>13} "
         f"{'due reads':>10} {'+ index writes':>15} {'= due total':>12}"
     )
-    for label, flavor in (
-        ("Everactive Data Services", "everactive-ds-sensor-reading"),
-        ("Efento", "efento-measurements"),
-    ):
-        state = by_flavor[flavor].state
+    for traffic in traffics[:3]:
+        state = traffic.steady.state if traffic.steady is not None else None
         if state is None:
             continue
         for sensors in (100, 1_000, 10_000):
-            h = health_month(state, sensors, config)
+            h = health_month(state, sensors, config, traffic.deliveries_per_sensor)
             print(
-                f"  {label:26} {sensors:6,d} sensors: {h['scan_before']:12,.2f} "
+                f"  {traffic.label:26} {sensors:6,d} sensors: {h['scan_before']:12,.2f} "
                 f"{h['scan_latest']:13,.2f} {h['due_reads']:10,.2f} "
                 f"{h['due_index_writes']:15,.2f} {h['due_reads'] + h['due_index_writes']:12,.2f}"
             )

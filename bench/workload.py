@@ -5,7 +5,8 @@ model, so both measure the same deliveries."""
 import hashlib
 import json
 import os
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +174,220 @@ def processor_batch(flavor: Any, body: bytes, size: int) -> dict[str, Any]:
             for n, envelope in enumerate(envelopes)
         ]
     }
+
+
+# The cost model's deliveries (bench/cost.py): per sensor, in the order they are processed,
+# each a batch of its own. A batch's records see the state the batches before it wrote
+# (bench/canned_aws.py, CannedTables), as a batch of ten sensors' next deliveries would.
+CHANGE, STEADY, WARM_UP = "change", "steady", "warm-up"  # WARM_UP: processed, not measured
+# Efento as its sensors report (docs/cost.md, "Efento as it reports"): a temperature and
+# humidity sensor, one measurement a minute per channel, sent every 15 minutes
+EFENTO_PERIOD_S, EFENTO_BATCH_MEASUREMENTS = 60, 15
+EFENTO_TRANSMISSION_S = EFENTO_PERIOD_S * EFENTO_BATCH_MEASUREMENTS
+
+
+@dataclass(frozen=True)
+class Step:
+    flavor: Any
+    body: bytes
+    kind: str  # CHANGE, STEADY or WARM_UP
+    what: str  # what the delivery is, as the report prints it
+    every_s: int = 60  # the sensor's deliveries' spacing (its state's due index moves by it)
+
+
+@dataclass(frozen=True)
+class SensorDeliveries:
+    label: str
+    steps: list[Step]
+
+
+def _json_bytes(payload: dict[str, Any]) -> bytes:
+    return (json.dumps(payload, indent=2) + "\n").encode()
+
+
+def _shifted(stamp: Any, seconds: int) -> Any:
+    """A timestamp `seconds` later, in the format it was written in (Efento's fixture mixes
+    epoch seconds, ISO with `Z`, with `+00:00`, naive, and with a space)."""
+    if isinstance(stamp, int):
+        return stamp + seconds
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")) + timedelta(seconds=seconds)
+    if stamp.endswith("Z"):
+        text = moment.replace(tzinfo=None).isoformat(
+            timespec="milliseconds" if "." in stamp else "seconds"
+        )
+        return text + "Z"
+    if " " in stamp:
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return moment.isoformat()
+
+
+def ds_reading_next(body: bytes) -> bytes:
+    """The same machine-health sensor's next reading, a minute later (same values)."""
+    payload = json.loads(body)
+    payload["readingDate"] = _shifted(payload["readingDate"], 60)
+    payload["timestamp"] += 60
+    payload["packetNumberGateway"] += 1
+    payload["packetNumberEversensor"] += 1
+    return _json_bytes(payload)
+
+
+def v2020_next_change(body: bytes) -> bytes:
+    """The same trap's next state change, a day later, back to the state it left: v2020-07's
+    only webhook is the state change (seeds/everactive-api-v2020-07.txt), so every delivery of
+    the flavor carries one."""
+    payload = json.loads(body)
+    payload["eventId"] = payload["eventId"].rstrip("0123456789") + "2"
+    payload["eventTimestamp"] += 86_400
+    payload["trapStartState"], payload["trapEndState"] = (
+        payload["trapEndState"],
+        payload["trapStartState"],
+    )
+    return _json_bytes(payload)
+
+
+def efento_fixture_next(body: bytes) -> bytes:
+    """The fixture's sensor's next batch: every channel's first measurement one period after
+    its last one in the fixture (its 300 s channel from 08:15, its 600 s ones from 08:20), all
+    OK (the fixture's MISSING measurement measured now), so the batch reveals no gap."""
+    payload = json.loads(body)
+    for channel in payload["measurementsEvents"]:
+        # the fixture's last measurement of every channel is at 08:10
+        shift = 600 + channel["events"][0]["period"]
+        for event in channel["events"]:
+            event["timestamp"] = _shifted(event["timestamp"], shift)
+            if event["status"] == "MISSING":
+                event["status"], event["value"] = "OK", 21.6
+    payload["firstMeasurementTimestamp"] = _shifted(payload["firstMeasurementTimestamp"], 900)
+    payload["lastMeasurementTimestamp"] = _shifted(payload["lastMeasurementTimestamp"], 900)
+    payload["measurementsReceivedAt"] = _shifted(payload["measurementsReceivedAt"], 900)
+    return _json_bytes(payload)
+
+
+def efento_as_it_reports(first: datetime, *, missing: bool = False) -> bytes:
+    """One batch of an Efento temperature and humidity sensor (2 channels) measuring every
+    EFENTO_PERIOD_S and sending every EFENTO_TRANSMISSION_S, as measurement events (only
+    changes are sent, seeds/efento-cloud-measurement-webhooks.txt): the temperature moves by
+    0.1 °C every 3 minutes, the humidity once. `missing`: the sensor was out of range for two
+    periods, which both channels mark MISSING (a gap, published as an event per channel)."""
+
+    def at(minute: int) -> str:
+        return (first + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def event(minute: int, value: float | None, status: str = "OK") -> dict[str, Any]:
+        return {
+            "timestamp": at(minute),
+            "value": value,
+            "period": EFENTO_PERIOD_S,
+            "status": status,
+        }
+
+    temperature = [event(0, 21.3), event(3, 21.4), event(6, 21.5), event(9, 21.4), event(12, 21.3)]
+    humidity = [event(0, 45), event(8, 46)]
+    if missing:
+        temperature = [*temperature[:2], event(6, None, "MISSING"), *temperature[3:]]
+        temperature.insert(3, event(8, 21.5))
+        humidity = [humidity[0], event(6, None, "MISSING"), humidity[1]]
+    last = first + timedelta(seconds=EFENTO_TRANSMISSION_S - EFENTO_PERIOD_S)
+    return _json_bytes(
+        {
+            "measurementPointId": 1204,
+            "measurementPointName": "Cold store 2",
+            "firstMeasurementTimestamp": at(0),
+            "lastMeasurementTimestamp": at(EFENTO_BATCH_MEASUREMENTS - 1),
+            "measurementsReceivedAt": (last + timedelta(seconds=4)).strftime(
+                "%Y-%m-%dT%H:%M:%S.%f"
+            )[:-3]
+            + "Z",
+            "signalStrength": -79,
+            "batteryStatus": "OK",
+            "measurementsEvents": [
+                {"channelNumber": 1, "channelType": "TEMPERATURE", "events": temperature},
+                {"channelNumber": 2, "channelType": "HUMIDITY", "events": humidity},
+            ],
+        }
+    )
+
+
+def cost_workload() -> list[SensorDeliveries]:
+    """Per flavor, the deliveries the cost model measures, in order: the body as today (for
+    v2020-07 and Efento's fixture a change: a second event), then the same sensor's next
+    delivery with its state stored (no change, no gap where the flavor has such a thing)."""
+    from sensorhook.core.flavors import Flavor
+
+    sample = bodies()
+    v2020 = sample[Flavor.EVERACTIVE_V2020_STEAM_TRAP]
+    reading = sample[Flavor.EVERACTIVE_DS_SENSOR_READING]
+    fixture = sample[Flavor.EFENTO_MEASUREMENTS]
+    start = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+    batch = timedelta(seconds=EFENTO_TRANSMISSION_S)
+    efento = Flavor.EFENTO_MEASUREMENTS
+    return [
+        SensorDeliveries(
+            "everactive-v2020-07",
+            [
+                Step(Flavor.EVERACTIVE_V2020_STEAM_TRAP, v2020, CHANGE, "state change"),
+                Step(
+                    Flavor.EVERACTIVE_V2020_STEAM_TRAP,
+                    v2020_next_change(v2020),
+                    CHANGE,
+                    "next change, state stored",
+                ),
+            ],
+        ),
+        SensorDeliveries(
+            "everactive-ds-sensor-reading",
+            [
+                Step(Flavor.EVERACTIVE_DS_SENSOR_READING, reading, STEADY, "MHM sample"),
+                Step(
+                    Flavor.EVERACTIVE_DS_SENSOR_READING,
+                    ds_reading_next(reading),
+                    STEADY,
+                    "next reading, state stored",
+                ),
+            ],
+        ),
+        SensorDeliveries(
+            "everactive-ds-gateway-status",
+            [
+                Step(
+                    Flavor.EVERACTIVE_DS_GATEWAY_STATUS,
+                    sample[Flavor.EVERACTIVE_DS_GATEWAY_STATUS],
+                    STEADY,
+                    "v3 sample",
+                )
+            ],
+        ),
+        SensorDeliveries(
+            "efento (test fixture)",
+            [
+                Step(efento, fixture, CHANGE, "fixture: MISSING gap"),
+                Step(efento, efento_fixture_next(fixture), STEADY, "next batch, state stored"),
+            ],
+        ),
+        SensorDeliveries(
+            "efento (as it reports)",
+            [
+                Step(
+                    efento,
+                    efento_as_it_reports(start),
+                    WARM_UP,
+                    "first batch",
+                    EFENTO_TRANSMISSION_S,
+                ),
+                Step(
+                    efento,
+                    efento_as_it_reports(start + batch, missing=True),
+                    CHANGE,
+                    "batch with a gap",
+                    EFENTO_TRANSMISSION_S,
+                ),
+                Step(
+                    efento,
+                    efento_as_it_reports(start + 2 * batch),
+                    STEADY,
+                    "next batch, state stored",
+                    EFENTO_TRANSMISSION_S,
+                ),
+            ],
+        ),
+    ]

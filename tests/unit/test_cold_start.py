@@ -14,6 +14,7 @@ import pytest
 from bench.cold_start import IMPORT_TARGETS_MS, import_environment
 from bench.workload import ROOT
 from infra import constants
+from tests.fixtures.loader import fixture_text, sample_text
 
 # Loaded by no handler's import: a Tracer (aws_xray_sdk) costs ~140 ms with tracing off.
 NEVER = {"aws_xray_sdk"}
@@ -37,9 +38,18 @@ BOTO3 = {"boto3", "s3transfer"}
 # Powertools' data_classes package imports some forty event classes (~15 ms) for the one a
 # handler would read: the receiver and the lake writer read their event's dict themselves.
 DATA_CLASSES = {"aws_lambda_powertools.utilities.data_classes"}
+# Each flavor's adapter (its models and normalizer) and Efento's gap detection: imported by
+# the first delivery that takes them (providers/registry.py, logic/process.py efento_gaps), as
+# one delivery takes one flavor's.
+FLAVOR_ADAPTERS = {
+    "sensorhook.providers.efento",
+    "sensorhook.providers.everactive_ds",
+    "sensorhook.providers.everactive_v2020",
+    "sensorhook.logic.efento_gaps",
+}
 DEFERRED = {
     "receiver": NEVER | ARROW | PROCESSING | BOTO3 | DATA_CLASSES,
-    "processor": NEVER | ARROW,
+    "processor": NEVER | ARROW | FLAVOR_ADAPTERS,
     "lake_writer": NEVER
     | BOTO3
     | DATA_CLASSES
@@ -133,3 +143,61 @@ def test_the_probe_sees_what_an_import_loads() -> None:
     assert _loaded(compactor["modules"], {"pyarrow", "numpy"}) == {"pyarrow", "numpy"}
     assert _loaded(processor["modules"], BOTO3 | DATA_CLASSES) == BOTO3 | DATA_CLASSES
     assert "aws_lambda_powertools.utilities.batch" in processor["modules"]
+
+
+_NORMALIZE = """
+import json, sys
+from datetime import UTC, datetime
+from sensorhook.core.flavors import Flavor
+from sensorhook.providers.registry import DeliveryChunks
+
+flavor = Flavor(sys.argv[1])
+chunks = DeliveryChunks(
+    flavor, sys.stdin.read(), event_id="e", received_at=datetime.now(UTC), chunk_size=1000
+)
+readings = sum(len(chunk.readings) for chunk in chunks.chunks())
+if flavor is Flavor.EFENTO_MEASUREMENTS:
+    from sensorhook.logic.process import efento_gaps
+    efento_gaps([], {})
+print(json.dumps({"readings": readings, "modules": sorted(sys.modules)}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("flavor", "body", "adapter"),
+    [
+        (
+            "everactive-ds-sensor-reading",
+            sample_text("everactive-ds/sensor-reading-mhm.json"),
+            {"sensorhook.providers.everactive_ds"},
+        ),
+        (
+            "efento-measurements",
+            fixture_text("efento/multi-channel-batch.json"),
+            {"sensorhook.providers.efento", "sensorhook.logic.efento_gaps"},
+        ),
+        (
+            "everactive-v2020-07",
+            fixture_text("everactive-v2020/steam-trap-state-change.json"),
+            {"sensorhook.providers.everactive_v2020"},
+        ),
+    ],
+)
+def test_a_delivery_imports_its_own_flavors_adapter_and_no_other(
+    flavor: str, body: str, adapter: set[str]
+) -> None:
+    # Given one delivery of a flavor normalized in a fresh interpreter, as a cold processor's
+    # first delivery is
+    done = subprocess.run(  # noqa: S603 - our own interpreter and a fixed snippet
+        [sys.executable, "-c", _NORMALIZE, flavor],
+        input=body,
+        env=import_environment(),
+        cwd=ROOT / "functions",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = json.loads(done.stdout)
+    # Then it was normalized with its flavor's adapter, which is now loaded, and no other is
+    assert loaded["readings"] > 0
+    assert _loaded(loaded["modules"], FLAVOR_ADAPTERS) == adapter

@@ -92,6 +92,9 @@ from infra.config import StageConfig
 print(json.dumps([
     {
         "flavor": c.flavor,
+        "row": f"{c.label}: {c.what}",
+        "kind": c.kind,
+        "events": c.events,
         "ratio": c.ratio,
         "readings": c.readings,
         "operations": dict(c.operations),
@@ -113,18 +116,71 @@ def test_the_real_handlers_calls_are_counted_per_delivery() -> None:
         text=True,
         check=True,
     )
-    costs = {cost["flavor"]: cost for cost in json.loads(done.stdout.splitlines()[-1])}
-    # Then every flavor is priced above its floor and below ten times it
+    costs = {cost["row"]: cost for cost in json.loads(done.stdout.splitlines()[-1])}
+    # Then every delivery is priced above its floor and below ten times it
     for cost in costs.values():
-        assert 1.0 <= cost["ratio"] < 10, cost["flavor"]
+        assert 1.0 <= cost["ratio"] < 10, cost["row"]
+    # and each sensor's change carries a second event, its steady delivery one
+    assert costs["everactive-v2020-07: state change"]["events"] == 2
+    assert costs["efento (test fixture): fixture: MISSING gap"]["events"] == 2
+    assert costs["efento (test fixture): next batch, state stored"]["events"] == 1
+    assert costs["efento (as it reports): batch with a gap"]["events"] == 3
+    assert costs["efento (as it reports): next batch, state stored"]["events"] == 1
+    assert costs["efento (as it reports): next batch, state stored"]["readings"] == 33
     # and the machine-health sample's 16 readings are one packed readings item (one UpdateItem
     # of about 3.5 KB), with one sensor-state write per metric: the floor undercuts that
-    mhm = costs["everactive-ds-sensor-reading"]
+    mhm = costs["everactive-ds-sensor-reading: MHM sample"]
     assert mhm["readings"] == 16
     assert mhm["operations"]["SendMessage"] == 1
     assert mhm["operations"]["PutEvents"] == 1
     assert "BatchWriteItem" not in mhm["operations"]
     assert mhm["wru"] > mhm["floor_wru"]
+
+
+_NEXT_BATCH = """
+import json, os, sys
+from datetime import UTC, datetime, timedelta
+sys.path.insert(0, "functions")
+from bench.workload import (
+    BENCH_ENV, CONTEXT, EFENTO_TRANSMISSION_S, SECRETS, efento_as_it_reports, processor_batch
+)
+os.environ.update(BENCH_ENV)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+from bench.canned_aws import CannedTables, canned_aws
+from bench.cost import call_units
+from sensorhook.core.flavors import Flavor
+from sensorhook.handlers import processor
+
+publish = sys.argv[1] == "publish"
+start = datetime(2026, 11, 2, 12, tzinfo=UTC)
+tables = CannedTables()
+with canned_aws(SECRETS, tables=tables) as recorded:
+    first = efento_as_it_reports(start)
+    processor.handler(processor_batch(Flavor.EFENTO_MEASUREMENTS, first, 1), CONTEXT)
+    if publish:
+        tables.publish()
+    # the batch after the next: a whole batch lost on the way, a gap of each channel
+    later = efento_as_it_reports(start + timedelta(seconds=2 * EFENTO_TRANSMISSION_S))
+    before = len(recorded)
+    processor.handler(processor_batch(Flavor.EFENTO_MEASUREMENTS, later, 1), CONTEXT)
+    print(call_units(recorded[before:]).units.eventbridge_event)
+"""
+
+
+@pytest.mark.parametrize(("publish", "events"), [("publish", 3), ("keep", 1)])
+def test_a_later_batch_reads_the_state_an_earlier_one_stored(publish: str, events: int) -> None:
+    # Given an Efento sensor's batch processed on the canned AWS, its state published (or not)
+    # and then the sensor's batch after a lost one
+    done = subprocess.run(  # noqa: S603 - our own interpreter and a fixed snippet
+        [sys.executable, "-c", _NEXT_BATCH, publish],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # Then with the state stored, the processor sees the lost batch (a gap per channel, with
+    # the readings' event); without it, nothing stands before the later batch
+    assert float(done.stdout.splitlines()[-1]) == events
 
 
 def test_a_state_read_is_sized_by_the_item_written_back_and_a_due_move_costs_the_index() -> None:

@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.idempotency import (
@@ -55,9 +56,8 @@ from sensorhook.dal.events import EventPublisher
 from sensorhook.dal.gateway_history import GatewayHistoryStore
 from sensorhook.dal.gateways_store import GatewaysStore
 from sensorhook.dal.readings_store import ReadingsStore
-from sensorhook.dal.sensor_state_store import SensorStateStore
+from sensorhook.dal.sensor_state_store import SensorState, SensorStateStore
 from sensorhook.logic.domain_events import delivery_events
-from sensorhook.logic.efento_gaps import detect_gaps, gap_events
 from sensorhook.observability import logger, metrics
 from sensorhook.providers.registry import (
     CHANNEL_ORDER,
@@ -65,6 +65,9 @@ from sensorhook.providers.registry import (
     DeliveryChunks,
     InvalidPayload,
 )
+
+if TYPE_CHECKING:
+    from sensorhook.logic.efento_gaps import GapDetected
 
 
 class DeliverySummary(BaseModel):
@@ -333,16 +336,9 @@ class DeliveryProcessor:
             key, at = (reading.provider, reading.sensor_id), state_at(reading, tolerance)
             oldest[key] = min(oldest.get(key, at), at)
         states = {key: self.stores.sensor_state.read(*key) for key in per_sensor}
-        gaps = (
-            detect_gaps(
-                readings,
-                lambda sensor_id, metric, channel: states[("efento", sensor_id)].measured_at(
-                    metric, channel
-                ),
-            )
-            if envelope.flavor is Flavor.EFENTO_MEASUREMENTS
-            else []
-        )
+        gaps = []
+        if envelope.flavor is Flavor.EFENTO_MEASUREMENTS:
+            gaps = efento_gaps(readings, states)
         summary.readings += self.stores.readings.put_readings(
             readings, ttl_days=self.limits.reading_ttl_days
         )
@@ -366,11 +362,30 @@ class DeliveryProcessor:
         events = delivery_events(
             envelope.event_id, chunk.model_copy(update={"readings": readings}), chunk=index
         )
-        events += gap_events(gaps, event_id=envelope.event_id, chunk=index, first=len(events))
+        if gaps:
+            from sensorhook.logic.efento_gaps import gap_events  # noqa: PLC0415 - see efento_gaps
+
+            events += gap_events(gaps, event_id=envelope.event_id, chunk=index, first=len(events))
         published = self.stores.events.publish(events)
         summary.steam_trap_changes += len(chunk.steam_trap_changes)
         summary.events += published
         summary.future_dated += readings_ahead + statuses_ahead
+
+
+def efento_gaps(
+    readings: Sequence[Reading], states: Mapping[tuple[str, str], SensorState]
+) -> list["GapDetected"]:
+    """The gaps an Efento chunk reveals against its sensors' stored state. Gap detection
+    (logic/efento_gaps.py, its models) is imported by the first Efento delivery, not with the
+    processor: no other flavor takes it (docs/cost.md, "Cold start")."""
+    from sensorhook.logic.efento_gaps import detect_gaps  # noqa: PLC0415 - on Efento's path
+
+    return detect_gaps(
+        readings,
+        lambda sensor_id, metric, channel: states[("efento", sensor_id)].measured_at(
+            metric, channel
+        ),
+    )
 
 
 def state_at(reading: Reading, tolerance: timedelta) -> datetime:

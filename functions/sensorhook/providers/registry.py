@@ -1,23 +1,28 @@
-"""Which provider adapter handles which flavor: the processor's single entry to providers."""
+"""Which provider adapter handles which flavor: the processor's single entry to providers.
 
+Each flavor's adapter (its models, its normalizer) is imported by the first delivery of that
+flavor, not with the processor: one delivery takes one flavor's, and a cold start pays for the
+flavor it was woken by, not for all of them (docs/cost.md, "Cold start";
+tests/unit/test_cold_start.py guards it).
+"""
+
+import importlib
 import itertools
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from sensorhook.core.flavors import Flavor
 from sensorhook.core.normalized import NormalizedDelivery
 from sensorhook.providers.common import InvalidPayload, delivery_of, describe_validation_error
-from sensorhook.providers.efento.normalize import PlannedMeasurements, normalize_measurements
-from sensorhook.providers.everactive_ds.normalize import (
-    normalize_gateway_status,
-    normalize_sensor_reading,
-)
-from sensorhook.providers.everactive_v2020.normalize import normalize_state_change
+
+if TYPE_CHECKING:
+    from sensorhook.providers.efento.normalize import PlannedMeasurements
 
 __all__ = ["CHANNEL_ORDER", "TIME_ORDER", "DeliveryChunks", "InvalidPayload", "normalize"]
 
@@ -28,12 +33,30 @@ CHANNEL_ORDER = "channel"
 
 Adapter = Callable[..., NormalizedDelivery]
 
-_ADAPTERS: dict[Flavor, Adapter] = {
-    Flavor.EVERACTIVE_V2020_STEAM_TRAP: normalize_state_change,
-    Flavor.EVERACTIVE_DS_SENSOR_READING: normalize_sensor_reading,
-    Flavor.EVERACTIVE_DS_GATEWAY_STATUS: normalize_gateway_status,
-    Flavor.EFENTO_MEASUREMENTS: normalize_measurements,
+# Each flavor's adapter: module and function, imported on first use (`adapter`)
+_ADAPTERS: dict[Flavor, tuple[str, str]] = {
+    Flavor.EVERACTIVE_V2020_STEAM_TRAP: (
+        "sensorhook.providers.everactive_v2020.normalize",
+        "normalize_state_change",
+    ),
+    Flavor.EVERACTIVE_DS_SENSOR_READING: (
+        "sensorhook.providers.everactive_ds.normalize",
+        "normalize_sensor_reading",
+    ),
+    Flavor.EVERACTIVE_DS_GATEWAY_STATUS: (
+        "sensorhook.providers.everactive_ds.normalize",
+        "normalize_gateway_status",
+    ),
+    Flavor.EFENTO_MEASUREMENTS: ("sensorhook.providers.efento.normalize", "normalize_measurements"),
 }
+
+
+@cache
+def adapter(flavor: Flavor) -> Adapter:
+    """The flavor's adapter, its module imported by the first call (module docstring)."""
+    module, name = _ADAPTERS[flavor]
+    found: Adapter = getattr(importlib.import_module(module), name)
+    return found
 
 
 def _reject_non_standard_constant(name: str) -> Any:
@@ -75,7 +98,7 @@ def normalize(
     """
     payload = _parse(flavor, body)
     with _as_invalid_payload(flavor):
-        return _ADAPTERS[flavor](payload, event_id=event_id, received_at=received_at)
+        return adapter(flavor)(payload, event_id=event_id, received_at=received_at)
 
 
 class DeliveryChunks:
@@ -103,12 +126,15 @@ class DeliveryChunks:
         self._whole: NormalizedDelivery | None = None
         with _as_invalid_payload(flavor):
             if flavor is Flavor.EFENTO_MEASUREMENTS:
-                self._planned = PlannedMeasurements(
+                # Efento's adapter on its first delivery (module docstring)
+                from sensorhook.providers.efento import normalize as efento  # noqa: PLC0415
+
+                self._planned = efento.PlannedMeasurements(
                     payload, event_id=event_id, received_at=received_at
                 )
                 self.count = max(1, -(-self._planned.size // chunk_size))
             else:
-                self._whole = _ADAPTERS[flavor](payload, event_id=event_id, received_at=received_at)
+                self._whole = adapter(flavor)(payload, event_id=event_id, received_at=received_at)
                 self.count = 1
 
     def chunks(self, start: int = 0, *, order: str = TIME_ORDER) -> Iterator[NormalizedDelivery]:
