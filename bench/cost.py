@@ -147,12 +147,14 @@ def due_index_moves(item: dict[str, Any], every_s: int = 60, deliveries: int = 6
 
     schedule = SilenceSchedule()
     period_s = int(item["period_s"]["N"]) if "period_s" in item else None
+    batch_s = int(item["batch_s"]["N"]) if "batch_s" in item else 0  # a sensor sending batches
     metrics = {name.partition("#")[0] for name in item["channels"]["M"]}  # latest_metrics
     start = datetime(2026, 1, 1, tzinfo=UTC)
     stored: str | None = None
     moves = 0
     for n in range(deliveries):
-        due = schedule.due_at(stored, start + timedelta(seconds=n * every_s), period_s, metrics)
+        heard_at = start + timedelta(seconds=n * every_s)
+        due = schedule.due_at(stored, heard_at, period_s, metrics, batch_s)
         moves += due != stored
         stored = due
     return moves / deliveries
