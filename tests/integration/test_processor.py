@@ -253,6 +253,57 @@ def test_last_reading_at_is_a_moment_the_gateway_was_surely_in_contact(
     assert last_reading_at() == "2022-06-28T21:00:00.000Z"
 
 
+def test_a_gateways_last_contact_is_written_once_per_fifteenth_of_its_offline_threshold(
+    aws: Aws,
+) -> None:
+    gateways_table = TABLES["GATEWAYS_TABLE"][0]
+    writes: list[str] = []
+
+    def count(params: dict[str, Any], **_: Any) -> None:
+        if params.get("TableName") == gateways_table:
+            writes.append(params["ExpressionAttributeValues"][":at"]["S"])
+
+    client = dynamodb_client()
+    client.meta.events.register("provide-client-params.dynamodb.UpdateItem", count)
+    try:
+        # Given readings relayed by one gateway, measured 0, 20, 40, 60 and 70 s after the first
+        # (the default offline threshold is 900 s: its contact is written once a minute)
+        for n, offset_s in enumerate((0, 20, 40, 60, 70)):
+            measured = RECEIVED_AT + timedelta(seconds=offset_s)
+            # When each is processed, in its own batch
+            run((f"m-{n}", mhm_measured_at(measured, received_at=measured)))
+    finally:
+        client.meta.events.unregister("provide-client-params.dynamodb.UpdateItem", count)
+
+    # Then the contact was written at the first and a minute later, and holds the latter
+    assert writes == ["2022-06-28T20:20:03.000Z", "2022-06-28T20:21:03.000Z"]
+    item = GatewaysStore(gateways_table).get("everactive", "SYN0001")
+    assert item is not None and item["last_reading_at"] == "2022-06-28T20:21:03.000Z"
+
+
+def test_a_gateways_last_contact_write_that_failed_is_made_again(aws: Aws) -> None:
+    gateways = GatewaysStore(TABLES["GATEWAYS_TABLE"][0], contact_every=timedelta(minutes=1))
+    real = gateways._client
+
+    class Throttled:
+        def update_item(self, **_: Any) -> Any:
+            raise real.exceptions.ProvisionedThroughputExceededException(
+                {"Error": {"Code": "ProvisionedThroughputExceededException"}}, "UpdateItem"
+            )
+
+    # Given a contact write that failed
+    gateways._client = Throttled()
+    with pytest.raises(real.exceptions.ProvisionedThroughputExceededException):
+        gateways.advance_last_reading_at("everactive", "SYN0001", RECEIVED_AT)
+
+    # Then the next contact within the minute is written, not taken as stored
+    gateways._client = real
+    assert gateways.advance_last_reading_at("everactive", "SYN0001", RECEIVED_AT)
+    assert not gateways.advance_last_reading_at(
+        "everactive", "SYN0001", RECEIVED_AT + timedelta(seconds=30)
+    )
+
+
 def test_an_older_gateway_status_does_not_replace_a_newer_one(aws: Aws) -> None:
     gateways = GatewaysStore(TABLES["GATEWAYS_TABLE"][0])
     newer = sample_json(GATEWAY_V3)

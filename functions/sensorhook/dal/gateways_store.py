@@ -3,10 +3,17 @@
 Both halves are conditional on time, like sensor state, so late or replayed deliveries never
 move a gateway backwards. They are separate writes because they advance independently: a
 status message does not mean readings flowed, and readings do not carry a status.
+
+A gateway relays many sensors' readings, each a delivery, and its last relayed reading only
+needs to be fresh compared with the offline threshold (15 minutes by default), not to the
+second: a store writes a gateway's `last_reading_at` at most once per `contact_every` of its
+readings' times (the processor: a fifteenth of the threshold, one minute by default), not once
+per delivery. A gateway behind 50 sensors reporting each minute costs a write a minute per
+processor instance instead of 50 (a conditional write that moves nothing is still billed).
 """
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +28,11 @@ _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
 
 
+# The processor writes a gateway's last relayed reading this many times per offline threshold
+# at most: health then sees it at most a fifteenth of the threshold older than it is
+CONTACT_WRITES_PER_OFFLINE_THRESHOLD = 15
+
+
 def gateway_key(provider: str, gateway_id: str) -> str:
     return f"{provider}#{gateway_id}"
 
@@ -33,9 +45,14 @@ def _dynamodb_map(summary: dict[str, object]) -> dict[str, Any]:
 
 
 class GatewaysStore:
-    def __init__(self, table_name: str, client: Any = None) -> None:
+    def __init__(
+        self, table_name: str, client: Any = None, *, contact_every: timedelta = timedelta(0)
+    ) -> None:
         self._table_name = table_name
         self._client = client or dynamodb_client()
+        self._contact_every = contact_every
+        # what this store last knew stored as each gateway's last_reading_at
+        self._contact_stored: dict[tuple[str, str], datetime] = {}
 
     def update_status(self, status: GatewayStatus, status_at: datetime | None = None) -> bool:
         """Record `status` unless a status at the same `status_at` or later is stored.
@@ -73,8 +90,13 @@ class GatewaysStore:
 
     def advance_last_reading_at(self, provider: str, gateway_id: str, at: datetime) -> bool:
         """Move `last_reading_at` forward to `at` (when sensorhook received a reading the gateway
-        relayed); never backwards."""
-        return self._conditional_update(
+        relayed); never backwards. Not written (False) while `at` is less than `contact_every`
+        past what this store last stored or found stored."""
+        key = (provider, gateway_id)
+        stored = self._contact_stored.get(key)
+        if stored is not None and (at <= stored or at - stored < self._contact_every):
+            return False
+        moved = self._conditional_update(
             gateway_key(provider, gateway_id),
             "SET #provider = :provider, #gateway_id = :gateway_id, #last_reading_at = :at",
             condition="attribute_not_exists(#last_reading_at) OR #last_reading_at < :at",
@@ -89,6 +111,9 @@ class GatewaysStore:
                 ":at": {"S": iso_ms(at)},
             },
         )
+        # written, or already as new or newer: either way the item holds `at` or later
+        self._contact_stored[key] = at
+        return moved
 
     def get(self, provider: str, gateway_id: str) -> dict[str, Any] | None:
         """The gateway's item as plain Python values (numbers as Decimal), if any."""

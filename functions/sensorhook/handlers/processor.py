@@ -23,7 +23,7 @@ from sensorhook.dal.archive import Archive
 from sensorhook.dal.delivery_progress import DeliveryProgress
 from sensorhook.dal.events import EventPublisher
 from sensorhook.dal.gateway_history import GatewayHistoryStore
-from sensorhook.dal.gateways_store import GatewaysStore
+from sensorhook.dal.gateways_store import CONTACT_WRITES_PER_OFFLINE_THRESHOLD, GatewaysStore
 from sensorhook.dal.idempotency import persistence_layer
 from sensorhook.dal.readings_store import ReadingsStore
 from sensorhook.dal.sensor_state_store import SensorStateStore, SilenceSchedule
@@ -56,7 +56,11 @@ def delivery_processor() -> DeliveryProcessor:
                 settings.sensor_silent_after_periods, settings.default_sensor_period_seconds
             ),
         ),
-        gateways=GatewaysStore(settings.gateways_table),
+        gateways=GatewaysStore(
+            settings.gateways_table,
+            contact_every=timedelta(seconds=settings.gateway_offline_after_seconds)
+            / CONTACT_WRITES_PER_OFFLINE_THRESHOLD,
+        ),
         archive=Archive(settings.bucket_name),
         events=EventPublisher(settings.event_bus_name),
         gateway_history=GatewayHistoryStore(settings.readings_table),
