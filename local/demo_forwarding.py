@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from infra.config import CONTEXT_KEY, StageConfig, load_stage_config
 from infra.constants import Output, forwarding_secret_name
 from local.endpoint_receiver import EndpointReceiver, Mode
-from local.runtime.stack import EmbeddedStack
+from local.runtime.stack import DrainScope, EmbeddedStack
 from sensorhook.core.forwarding import EndpointStatus, render_endpoints
 from sensorhook.dal.backlog import Backlog
 from sensorhook.dal.endpoints_store import EndpointsStore
@@ -49,6 +49,8 @@ DEMO_POLICY = {
     "retry_multiplier": 1,
     "retry_max_seconds": 1,
 }
+# the functions forwarding runs (their names end with these; `Forwarding.scope`)
+FUNCTIONS = ("-forwarder", "-endpoint-policy")
 CHECK_SECONDS = 3600  # the machine looks at a failing endpoint every hour: 1 s compressed
 # New -> ... : what the phase makes the endpoint go through
 EXPECTED_WALK = [
@@ -148,6 +150,21 @@ class Forwarding:
     def backlog(self) -> Backlog:
         return Backlog(self.stack.outputs[Output.BUCKET_NAME], self.stack.client("s3"))
 
+    @property
+    def scope(self) -> DrainScope:
+        """What forwarding runs: its functions and the policy machine (`drain` waits for only
+        these, so other phases may run beside this one)."""
+        arn = self.stack.outputs[Output.ENDPOINT_POLICY_STATE_MACHINE_ARN]
+        return DrainScope(
+            functions=frozenset(
+                function["FunctionName"]
+                for page in self.stack.client("lambda").get_paginator("list_functions").paginate()
+                for function in page["Functions"]
+                if function["FunctionName"].endswith(FUNCTIONS)
+            ),
+            state_machines=frozenset({arn}),
+        )
+
     def status(self, name: str) -> EndpointStatus:
         return self.store.get(name).status
 
@@ -205,6 +222,7 @@ class Forwarding:
 def run(stack: EmbeddedStack, endpoints: Endpoints, result: Checks) -> dict[str, Any]:
     """The demo's forwarding phase; returns its figures."""
     forwarding = Forwarding(stack)
+    scope = forwarding.scope
     name = "local-receiver"
     receiver = endpoints.receivers[name]
     figures: dict[str, Any] = {}
@@ -255,7 +273,7 @@ def run(stack: EmbeddedStack, endpoints: Endpoints, result: Checks) -> dict[str,
     while_disabled = forwarding.publish(
         "steam_trap.state_changed", [{"n": n, "phase": "disabled"} for n in range(4)]
     )
-    stack.drain(timeout=60)
+    stack.drain(timeout=60, scope=scope)
     kept = forwarding.backlog.count(name)
 
     # 5. it answers again; an operator enables it: the backlog arrives in order
@@ -266,7 +284,7 @@ def run(stack: EmbeddedStack, endpoints: Endpoints, result: Checks) -> dict[str,
     forwarding.wait_until(
         lambda: {d.delivery_id for d in receiver.ok_deliveries()} >= set(backlog_ids), 60
     )
-    stack.drain(timeout=60)
+    stack.drain(timeout=60, scope=scope)
     figures["backlog delivered after enable in s"] = round(time.monotonic() - started, 2)
     arrivals = [
         d.delivery_id for d in receiver.ok_deliveries() if d.delivery_id in set(backlog_ids)

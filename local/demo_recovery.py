@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from infra.constants import SUBSCRIPTIONS_SCHEDULE_RULE_ID, Output
 from local.emulator import DeliveryFactory, Installation, Secrets, Sender
+from local.runtime.stack import EVERYTHING, DrainScope
 from local.runtime.step_functions import wait_for_execution
 from local.sandbox import Sandbox
 from sensorhook.dal.readings_store import readings_in
@@ -61,10 +62,10 @@ def _provider_delivering(box: Sandbox, every_s: float = 0.5) -> Iterator[threadi
         thread.join()
 
 
-def _settle(box: Sandbox, running: threading.Event) -> None:
+def _settle(box: Sandbox, running: threading.Event, scope: DrainScope) -> None:
     running.clear()
     try:
-        box.stack.drain(timeout=120)
+        box.stack.drain(timeout=120, scope=scope)
     finally:
         running.set()
 
@@ -105,14 +106,16 @@ def check_recovery(
     secrets: dict[str, Any],
     drain_events: Any,
     result: Result,
+    scope: DrainScope = EVERYTHING,
 ) -> None:
-    """`drain_events()` returns the bus events observed since it was last called."""
+    """`drain_events()` returns the bus events observed since it was last called; drains wait
+    for `scope` (the rest of the stack may be busy with a phase running beside this one)."""
     stack, provider = box.stack, box.provider
     sfn = stack.client("stepfunctions")
     machine = stack.outputs[Output.RECOVERY_STATE_MACHINE_ARN]
     drain_events()
     with _provider_delivering(box) as running:
-        _settle(box, running)
+        _settle(box, running, scope)
         # taken before the outage: the compressed schedule may notice it (and start the
         # recovery) before the demo fires the schedule itself
         before = {
@@ -134,7 +137,7 @@ def check_recovery(
             ]
         described = [wait_for_execution(sfn, e["executionArn"], timeout=180) for e in new]
         elapsed = time.perf_counter() - started
-        _settle(box, running)
+        _settle(box, running, scope)
     events = drain_events()
     earlier = sfn.list_executions(stateMachineArn=machine)["executions"]
     subscription = stack.client("dynamodb").scan(
@@ -193,11 +196,15 @@ def check_recovery(
         f"windows, {incident.get('api_calls')} API calls, {transitions} state transitions, "
         f"deliveries confirmed {incident.get('deliveries_confirmed')}"
     )
-    check_efento_gap(box, secrets, drain_events, result)
+    check_efento_gap(box, secrets, drain_events, result, scope)
 
 
 def check_efento_gap(
-    box: Sandbox, secrets: dict[str, Any], drain_events: Any, result: Result
+    box: Sandbox,
+    secrets: dict[str, Any],
+    drain_events: Any,
+    result: Result,
+    scope: DrainScope = EVERYTHING,
 ) -> None:
     installation: Installation = box.provider.installation
     gap = installation.efento_gap()
@@ -210,7 +217,7 @@ def check_efento_gap(
     drain_events()
     for payload in gap.sent:  # in order, as Efento sends them
         Sender().run([factory.authentic(payload)], count=1)
-        box.stack.drain(timeout=60)
+        box.stack.drain(timeout=60, scope=scope)
     recorded = {
         (
             e["detail"]["kind"],
