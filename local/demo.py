@@ -13,7 +13,12 @@ emulator as Everactive's API) and goes through what a user would see in their fi
 3. the provider delivers through the webhooks the reconciler registered;
 4. a gateway goes offline and comes back: one `gateway.offline`, one `gateway.online`;
 5. recovery (local/demo_recovery.py): the provider disables the readings webhook for a while,
-   the machine recovers it and backfills the gap exactly once; an Efento gap is recorded exactly.
+   the machine recovers it and backfills the gap exactly once; an Efento gap is recorded exactly;
+6. forwarding (local/demo_forwarding.py): an endpoint that stops answering walks through
+   Efento's statuses and gets its backlog in order once enabled.
+
+Phases that mostly wait run side by side: forwarding beside everything after the stack starts,
+then the control plane (3, 4) beside recovery (docs/local-mode.md says why each check holds).
 
 The ingest checks:
 
