@@ -13,7 +13,12 @@ emulator as Everactive's API) and goes through what a user would see in their fi
 3. the provider delivers through the webhooks the reconciler registered;
 4. a gateway goes offline and comes back: one `gateway.offline`, one `gateway.online`;
 5. recovery (local/demo_recovery.py): the provider disables the readings webhook for a while,
-   the machine recovers it and backfills the gap exactly once; an Efento gap is recorded exactly.
+   the machine recovers it and backfills the gap exactly once; an Efento gap is recorded exactly;
+6. forwarding (local/demo_forwarding.py): an endpoint that stops answering walks through
+   Efento's statuses and gets its backlog in order once enabled.
+
+Phases that mostly wait run side by side: forwarding beside everything after the stack starts,
+then the control plane (3, 4) beside recovery (docs/local-mode.md says why each check holds).
 
 The ingest checks:
 
@@ -34,9 +39,11 @@ import json
 import random
 import shutil
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,7 +55,7 @@ from infra.constants import Output
 from local import demo_forwarding
 from local.dashboard import DEFAULT_OUT as DASHBOARD_DIR
 from local.dashboard import render_stack
-from local.demo_recovery import check_recovery
+from local.demo_recovery import ProviderDeliveries, check_recovery
 from local.emulator import (
     DeliveryFactory,
     FaultShares,
@@ -61,7 +68,7 @@ from local.emulator import (
 )
 from local.lake_sql import DEFAULT_LAKE_DIR as LAKE_DIR
 from local.lake_sql import mirror_bucket
-from local.runtime.stack import EmbeddedStack
+from local.runtime.stack import EVERYTHING, DrainScope, EmbeddedStack
 from local.sandbox import Sandbox, sandbox
 from sensorhook.core.flavors import Flavor
 from sensorhook.dal.readings_store import readings_in
@@ -71,6 +78,7 @@ from sensorhook.providers.registry import normalize
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 EVENT_SOURCE = "sensorhook"
 INGEST_DETAIL_TYPES = {"readings.received", "steam_trap.state_changed"}
+GATEWAY_DETAIL_TYPES = {"gateway.offline", "gateway.online"}
 WEBHOOK_SECRET_NAMES = (
     "V2020_SIGNING_SECRET_ARN",
     "DS_HEADER_SECRET_ARN",
@@ -120,22 +128,23 @@ def _paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[
         yield from page.get(key, [])
 
 
-def _observe_bus(stack: EmbeddedStack) -> str:
-    """Subscribe a queue to everything sensorhook publishes, as a downstream consumer would."""
+def _observe_bus(
+    stack: EmbeddedStack, name: str = "demo-bus-observer", detail_types: list[str] | None = None
+) -> str:
+    """Subscribe a queue to everything sensorhook publishes (or only `detail_types`), as a
+    downstream consumer would. A phase running beside others reads its own queue: reading one
+    deletes what it read."""
     sqs, events = stack.client("sqs"), stack.client("events")
-    queue_url = sqs.create_queue(QueueName="demo-bus-observer")["QueueUrl"]
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
     bus = stack.outputs[Output.EVENT_BUS_NAME]
-    events.put_rule(
-        Name="demo-observe-all",
-        EventBusName=bus,
-        EventPattern=json.dumps({"source": [EVENT_SOURCE]}),
-    )
-    events.put_targets(
-        Rule="demo-observe-all", EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn}]
-    )
+    pattern: dict[str, list[str]] = {"source": [EVENT_SOURCE]}
+    if detail_types:
+        pattern["detail-type"] = detail_types
+    events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn}])
     return str(queue_url)
 
 
@@ -262,8 +271,11 @@ def _read_back(stack: EmbeddedStack, observer_url: str, result: DemoResult) -> N
         f"{sum(lake_rows.values())} Parquet rows, {len(stored)} readings",
     )
 
+    # the forwarding phase, running beside this one, puts its own test events on the bus
     published = [
-        e for e in _drain_queue(sqs, observer_url) if e["detail-type"] in INGEST_DETAIL_TYPES
+        e
+        for e in _drain_queue(sqs, observer_url)
+        if e["detail-type"] in INGEST_DETAIL_TYPES and not demo_forwarding.is_test_event(e)
     ]
     by_type = Counter(event["detail-type"] for event in published)
     unique = {(e["detail-type"], e["detail"].get("event_id")): e for e in published}
@@ -342,10 +354,13 @@ def check_subscriptions(box: Sandbox, result: DemoResult) -> None:
     )
 
 
-def check_provider_deliveries(box: Sandbox, result: DemoResult) -> None:
-    """The provider posts what its installation produced to the registered webhooks."""
+def check_provider_deliveries(
+    box: Sandbox, result: DemoResult, scope: DrainScope = EVERYTHING
+) -> None:
+    """The provider posts what its installation produced to the registered webhooks (before
+    anything else delivers it: the check needs the deliveries to make)."""
     report = box.provider.deliver()
-    box.stack.drain(timeout=120)
+    box.stack.drain(timeout=120, scope=scope)
     statuses = Counter(r.outcome for r in report.sent)
     result.check(
         "the provider's deliveries through the registered webhooks are accepted",
@@ -368,17 +383,33 @@ def _health_events(sqs: Any, observer_url: str, gateway_id: str) -> list[str]:
     return [
         event["detail-type"]
         for event in _drain_queue(sqs, observer_url)
-        if event["detail-type"] in ("gateway.offline", "gateway.online")
+        if event["detail-type"] in GATEWAY_DETAIL_TYPES
         and event["detail"]["gateway_id"] == gateway_id
     ]
 
 
 def check_gateway_goes_offline_and_back(
-    box: Sandbox, installation: Installation, observer_url: str, result: DemoResult
+    box: Sandbox,
+    installation: Installation,
+    observer_url: str,
+    result: DemoResult,
+    scope: DrainScope = EVERYTHING,
+    *,
+    quiet: Callable[[], AbstractContextManager[Any]] = nullcontext,
 ) -> None:
-    """One gateway stops reporting, then comes back: one event each way, however many polls."""
+    """One gateway stops reporting, then comes back: one event each way, however many polls
+    (drains wait for `scope`, inside `quiet()`: a phase beside this one pauses its deliveries).
+    `observer_url` is a queue that only this check reads."""
     sqs = box.stack.client("sqs")
-    serial = installation.gateways[0].serial
+
+    def drain() -> None:
+        with quiet():
+            box.stack.drain(timeout=60, scope=scope)
+
+    # the gateway with the fewest sensors (its sensors go quiet with it): the recovery phase
+    # beside this one backfills what the others measure
+    sensors_of = Counter(sensor.gateway.serial for sensor in installation.eversensors)
+    serial = min(installation.gateways, key=lambda gateway: sensors_of[gateway.serial]).serial
     box.provider.deliver()
     box.invoke(Output.GATEWAY_HEALTH_FUNCTION_NAME)
     _health_events(sqs, observer_url, serial)  # whatever the first sighting published
@@ -391,7 +422,7 @@ def check_gateway_goes_offline_and_back(
     time.sleep(max(0.0, (silent_until - datetime.now(UTC)).total_seconds()))
     box.provider.deliver()  # the other gateway keeps reporting
     polls = [box.invoke(Output.GATEWAY_HEALTH_FUNCTION_NAME) for _ in range(3)]
-    box.stack.drain(timeout=60)
+    drain()
     offline = _health_events(sqs, observer_url, serial)
     result.check(
         "a gateway that stopped reporting is reported offline once",
@@ -409,9 +440,9 @@ def check_gateway_goes_offline_and_back(
 
     _wait_until(reported_again, timeout=installation.status_interval.total_seconds() * 5)
     box.provider.deliver()
-    box.stack.drain(timeout=60)
+    drain()
     polls = [box.invoke(Output.GATEWAY_HEALTH_FUNCTION_NAME) for _ in range(3)]
-    box.stack.drain(timeout=60)
+    drain()
     online = _health_events(sqs, observer_url, serial)
     result.check(
         "and back online once when it reports again",
@@ -431,8 +462,10 @@ def run_demo(
     gateways: int,
     seed: int,
     shares: FaultShares,
+    scope: DrainScope = EVERYTHING,
 ) -> DemoResult:
-    """Drive the running stack with the emulator's stream and check what landed."""
+    """Drive the running stack with the emulator's stream and check what landed (the drain
+    waits for `scope`: the forwarding phase may run beside this one)."""
     flavors = list(Flavor)
     installation = Installation.create(
         seed=seed,
@@ -454,12 +487,115 @@ def run_demo(
     result = DemoResult(report=report)
     result.timings_s["send"] = report.elapsed_s
     started = time.perf_counter()
-    stack.drain(timeout=120)
+    stack.drain(timeout=120, scope=scope)
     result.timings_s["drain"] = time.perf_counter() - started
     started = time.perf_counter()
     _read_back(stack, observer_url, result)
     result.timings_s["read_back"] = time.perf_counter() - started
     return result
+
+
+class _Beside(threading.Thread):
+    """A phase run in a thread beside others; `join` raises its error on the caller's thread."""
+
+    def __init__(self, name: str, phase: Callable[[], None]) -> None:
+        super().__init__(name=name, daemon=True)
+        self._phase = phase
+        self._error: BaseException | None = None
+        self.elapsed_s = 0.0
+
+    def run(self) -> None:
+        started = time.perf_counter()
+        try:
+            self._phase()
+        except BaseException as error:  # raised on the joining thread
+            self._error = error
+        finally:
+            self.elapsed_s = time.perf_counter() - started
+
+    def join(self, timeout: float | None = None) -> None:
+        super().join(timeout)
+        if self._error is not None:
+            raise self._error
+
+
+class _ForwardingPhase(_Beside):
+    """The forwarding phase, beside every phase after the stack starts: it mostly waits for wall
+    time (its endpoint fails for `DEMO_FORWARDING_POLICY`'s seconds before Disabled).
+
+    They cannot disturb each other's checks: forwarding publishes only `steam_trap.*` test
+    events, marked as its own (the ingest phase leaves them out of its count of the bus), and
+    counts only the ids it published; the other phases read only the detail types and ids they
+    caused from the bus observer; each drains only its own part of the stack (`DrainScope`), so
+    neither waits for (nor mistakes as settled) the other's work. Its checks and figures are
+    kept apart and reported in the usual order."""
+
+    def __init__(self, box: Sandbox) -> None:
+        self.result = DemoResult(report=SendReport(results=[], elapsed_s=0.0))
+        self.scope = demo_forwarding.Forwarding(box.stack).scope
+        super().__init__("demo-forwarding", lambda: self._run(box))
+
+    def _run(self, box: Sandbox) -> None:
+        self.result.figures["forwarding"] = demo_forwarding.run(
+            box.stack, box.endpoints, self.result
+        )
+
+
+def run_later_phases(
+    box: Sandbox,
+    installation: Installation,
+    observer_url: str,
+    result: DemoResult,
+    forwarding: _ForwardingPhase,
+) -> None:
+    """Control plane and recovery, on a stack the ingest phase has read back, beside each other
+    and beside the forwarding phase (started before ingest); their checks are reported in the
+    usual order, the last forwarding check once every phase has ended.
+
+    The control plane reads its gateway events from a queue of its own; the recovery phase's
+    provider deliveries pause while either phase drains (`ProviderDeliveries`); the provider's
+    first deliveries are the control plane's, checked before the recovery phase starts."""
+    stack = box.stack
+    rest = forwarding.scope.rest()
+    gateway_observer = _observe_bus(stack, "demo-gateway-observer", sorted(GATEWAY_DETAIL_TYPES))
+    control_plane = DemoResult(report=result.report)
+    recovery = DemoResult(report=result.report)
+    deliveries = ProviderDeliveries(box)
+    sqs = stack.client("sqs")
+    started = time.perf_counter()
+    recovering = _Beside(
+        "demo-recovery",
+        lambda: check_recovery(
+            box,
+            box.secrets,
+            lambda: _drain_queue(sqs, observer_url),
+            recovery,
+            rest,
+            deliveries=deliveries,
+        ),
+    )
+    try:
+        check_provider_deliveries(box, control_plane, rest)
+        recovering.start()
+        check_gateway_goes_offline_and_back(
+            box, installation, gateway_observer, control_plane, rest, quiet=deliveries.paused
+        )
+        result.timings_s["control plane"] = time.perf_counter() - started
+    finally:
+        if recovering.ident is not None:  # started
+            recovering.join()
+        forwarding.join()
+    result.timings_s["recovery (beside it)"] = recovering.elapsed_s
+    result.timings_s["forwarding (beside ingest and both)"] = forwarding.elapsed_s
+    result.timings_s["control plane + recovery"] = time.perf_counter() - started
+    stack.drain(timeout=60)  # every phase's events forwarded, for the last forwarding check
+    checks = forwarding.result.checks
+    last = DemoResult(report=result.report)
+    demo_forwarding.check_every_delivery_verifies(box.endpoints, last)
+    checks[1:1] = last.checks  # where it was reported before it ran last
+    for phase in (control_plane, forwarding.result, recovery):
+        result.checks.extend(phase.checks)
+        result.figures.update(phase.figures)
 
 
 def print_result(result: DemoResult, stack_start_s: float, stack: EmbeddedStack) -> None:
@@ -521,10 +657,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     # The provider's own installation, behind its API and the webhooks it will register; its
     # devices report every few seconds so that a gateway going quiet shows within the demo.
+    # The control plane takes its one-sensor gateway offline while the recovery phase runs
+    # beside it, which backfills the three other sensors.
     provider_installation = Installation.create(
         seed=args.seed + 1000,
-        sensors=3,
-        gateways=2,
+        sensors=4,
+        gateways=3,
         start=datetime.now(UTC) - timedelta(seconds=30),
         reading_interval=timedelta(seconds=2),
         status_interval=timedelta(seconds=3),
@@ -547,30 +685,26 @@ def main(argv: list[str] | None = None) -> int:
         observer_url = _observe_bus(stack)
         result = DemoResult(report=SendReport(results=[], elapsed_s=0.0))
         check_subscriptions(box, result)
-        ingest = run_demo(
-            stack,
-            box.secrets,
-            observer_url,
-            count=args.count,
-            rate=args.rate,
-            sensors=args.sensors,
-            gateways=args.gateways,
-            seed=args.seed,
-            shares=shares,
-        )
+        forwarding = _ForwardingPhase(box)
+        forwarding.start()  # beside every phase from here on
+        try:
+            ingest = run_demo(
+                stack,
+                box.secrets,
+                observer_url,
+                count=args.count,
+                rate=args.rate,
+                sensors=args.sensors,
+                gateways=args.gateways,
+                seed=args.seed,
+                shares=shares,
+                scope=forwarding.scope.rest(),
+            )
+        except BaseException:
+            forwarding.join()
+            raise
         ingest.checks[:0] = result.checks
-        started = time.perf_counter()
-        check_provider_deliveries(box, ingest)
-        check_gateway_goes_offline_and_back(box, provider_installation, observer_url, ingest)
-        ingest.timings_s["control plane"] = time.perf_counter() - started
-        started = time.perf_counter()
-        ingest.figures["forwarding"] = demo_forwarding.run(stack, box.endpoints, ingest)
-        ingest.timings_s["forwarding"] = time.perf_counter() - started
-        started = time.perf_counter()
-        check_recovery(
-            box, box.secrets, lambda: _drain_queue(stack.client("sqs"), observer_url), ingest
-        )
-        ingest.timings_s["recovery"] = time.perf_counter() - started
+        run_later_phases(box, provider_installation, observer_url, ingest, forwarding)
         print_result(ingest, stack_start_s, stack)
         started = time.perf_counter()
         keep_lake(stack)

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from infra.constants import SUBSCRIPTIONS_SCHEDULE_RULE_ID, Output
 from local.emulator import DeliveryFactory, Installation, Secrets, Sender
+from local.runtime.stack import EVERYTHING, DrainScope
 from local.runtime.step_functions import wait_for_execution
 from local.sandbox import Sandbox
 from sensorhook.dal.readings_store import readings_in
@@ -40,33 +41,52 @@ class Result(Protocol):
     def check(self, name: str, ok: bool, detail: str) -> None: ...
 
 
-@contextmanager
-def _provider_delivering(box: Sandbox, every_s: float = 0.5) -> Iterator[threading.Event]:
-    """The provider posts what its installation produces, as it does in AWS; the event it
-    yields pauses the deliveries while set is cleared (the stack drains only when quiet)."""
-    running, stopping = threading.Event(), threading.Event()
-    running.set()
+class ProviderDeliveries:
+    """The provider posting what its installation produces every `every_s`, as it does in AWS,
+    while `running()`. A drain pauses it (`paused()`, from any phase running beside this one):
+    the stack settles only when no new work arrives. A pause waits for a delivery under way."""
 
-    def deliver() -> None:
-        while not stopping.wait(every_s):
-            if running.is_set():
-                box.provider.deliver()
+    def __init__(self, box: Sandbox, every_s: float = 0.5) -> None:
+        self._box = box
+        self._every_s = every_s
+        self._changed = threading.Condition()
+        self._pauses = 0
 
-    thread = threading.Thread(target=deliver, daemon=True)
-    thread.start()
-    try:
-        yield running
-    finally:
-        stopping.set()
-        thread.join()
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        stopping = threading.Event()
+
+        def deliver() -> None:
+            while not stopping.wait(self._every_s):
+                with self._changed:
+                    while self._pauses and not stopping.is_set():
+                        self._changed.wait(0.1)
+                    if not stopping.is_set():
+                        self._box.provider.deliver()
+
+        thread = threading.Thread(target=deliver, name="provider-deliveries", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stopping.set()
+            thread.join()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        with self._changed:
+            self._pauses += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._pauses -= 1
+                self._changed.notify_all()
 
 
-def _settle(box: Sandbox, running: threading.Event) -> None:
-    running.clear()
-    try:
-        box.stack.drain(timeout=120)
-    finally:
-        running.set()
+def _settle(box: Sandbox, deliveries: ProviderDeliveries, scope: DrainScope) -> None:
+    with deliveries.paused():
+        box.stack.drain(timeout=120, scope=scope)
 
 
 def _published(events: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
@@ -105,14 +125,21 @@ def check_recovery(
     secrets: dict[str, Any],
     drain_events: Any,
     result: Result,
+    scope: DrainScope = EVERYTHING,
+    *,
+    deliveries: ProviderDeliveries | None = None,
 ) -> None:
-    """`drain_events()` returns the bus events observed since it was last called."""
+    """`drain_events()` returns the bus events observed since it was last called; drains wait
+    for `scope` (the rest of the stack may be busy with a phase running beside this one);
+    `deliveries` are the provider's, shared with a phase beside this one that pauses them for
+    its own drains."""
     stack, provider = box.stack, box.provider
+    deliveries = deliveries or ProviderDeliveries(box)
     sfn = stack.client("stepfunctions")
     machine = stack.outputs[Output.RECOVERY_STATE_MACHINE_ARN]
     drain_events()
-    with _provider_delivering(box) as running:
-        _settle(box, running)
+    with deliveries.running():
+        _settle(box, deliveries, scope)
         # taken before the outage: the compressed schedule may notice it (and start the
         # recovery) before the demo fires the schedule itself
         before = {
@@ -134,7 +161,7 @@ def check_recovery(
             ]
         described = [wait_for_execution(sfn, e["executionArn"], timeout=180) for e in new]
         elapsed = time.perf_counter() - started
-        _settle(box, running)
+        _settle(box, deliveries, scope)
     events = drain_events()
     earlier = sfn.list_executions(stateMachineArn=machine)["executions"]
     subscription = stack.client("dynamodb").scan(
@@ -193,11 +220,15 @@ def check_recovery(
         f"windows, {incident.get('api_calls')} API calls, {transitions} state transitions, "
         f"deliveries confirmed {incident.get('deliveries_confirmed')}"
     )
-    check_efento_gap(box, secrets, drain_events, result)
+    check_efento_gap(box, secrets, drain_events, result, scope)
 
 
 def check_efento_gap(
-    box: Sandbox, secrets: dict[str, Any], drain_events: Any, result: Result
+    box: Sandbox,
+    secrets: dict[str, Any],
+    drain_events: Any,
+    result: Result,
+    scope: DrainScope = EVERYTHING,
 ) -> None:
     installation: Installation = box.provider.installation
     gap = installation.efento_gap()
@@ -210,7 +241,7 @@ def check_efento_gap(
     drain_events()
     for payload in gap.sent:  # in order, as Efento sends them
         Sender().run([factory.authentic(payload)], count=1)
-        box.stack.drain(timeout=60)
+        box.stack.drain(timeout=60, scope=scope)
     recorded = {
         (
             e["detail"]["kind"],

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from local import demo
 from local.emulator import FaultShares, Installation
+from local.runtime.stack import EVERYTHING
 from local.sandbox import sandbox
 
 
@@ -37,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         stack.drain(timeout=60)
         observer = demo._observe_bus(stack)
         drain = stack.drain
-        stack.drain = lambda timeout=30.0: drain(timeout=args.drain_timeout)  # type: ignore[method-assign]
+        stack.drain = lambda timeout=30.0, scope=EVERYTHING: drain(  # type: ignore[method-assign]
+            timeout=args.drain_timeout, scope=scope
+        )
         cpu, wall = time.process_time(), time.perf_counter()
         result = demo.run_demo(
             stack,

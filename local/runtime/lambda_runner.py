@@ -24,6 +24,7 @@ import time
 import traceback
 import uuid
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -167,6 +168,9 @@ class InProcessLambdas:
         self._import_lock = threading.RLock()
         self._in_flight = 0
         self._started = 0
+        # per function name, for a drain scoped to part of the stack (`DrainScope`)
+        self.in_flight_by: Counter[str] = Counter()
+        self.started_by: Counter[str] = Counter()
         self.stats: dict[str, InvocationStats] = {}
         self._environ: ThreadLocalEnviron | None = None
         self._stdout: ThreadLocalStdout | None = None
@@ -226,14 +230,18 @@ class InProcessLambdas:
         """Call the function's handler with ``event`` as the Lambda service would."""
         if self._environ is None:
             raise RuntimeError("InProcessLambdas.install() must run before invoking")
+        name = str(function.function_name)
         with self._lock:
             self._in_flight += 1
             self._started += 1
+            self.in_flight_by[name] += 1
+            self.started_by[name] += 1
         try:
             return self._run(function, event, self._environ)
         finally:
             with self._lock:
                 self._in_flight -= 1
+                self.in_flight_by[name] -= 1
 
     def _run(self, function: LambdaFunction, event: Any, environ: ThreadLocalEnviron) -> Invocation:
         context = LambdaContext(

@@ -6,6 +6,7 @@ and supplies what moto lacks, all derived from the same template: in-process Lam
 SQS and DynamoDB stream pollers, the HTTP API front, EventBridge -> Lambda and schedules.
 """
 
+import functools
 import json
 import logging
 import os
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -74,6 +76,31 @@ _ACTIVE_LOCK = threading.Lock()  # moto's backends are process-global: one stack
 
 class DrainTimeout(TimeoutError):
     """Work was still pending when ``drain`` gave up; the message says what."""
+
+
+@dataclass(frozen=True)
+class DrainScope:
+    """The part of the stack a drain waits for: these functions (by name), the pollers that
+    feed them and these state machines (by ARN), or, `inverted`, everything else. Two scopes
+    that split the stack let two flows drain at once, neither waiting for the other's work
+    (the demo's forwarding phase runs beside the others). Asynchronous invocations pending
+    count in every scope."""
+
+    functions: frozenset[str]
+    state_machines: frozenset[str]
+    inverted: bool = False
+
+    def covers_function(self, name: str) -> bool:
+        return (name in self.functions) != self.inverted
+
+    def covers_machine(self, arn: str) -> bool:
+        return (arn in self.state_machines) != self.inverted
+
+    def rest(self) -> "DrainScope":
+        return DrainScope(self.functions, self.state_machines, not self.inverted)
+
+
+EVERYTHING = DrainScope(frozenset(), frozenset(), inverted=True)
 
 
 # Every function, poller and HTTP thread shares one GIL. At Python's 5 ms switch interval, a
@@ -143,6 +170,9 @@ class EmbeddedStack:
         self.lambdas = InProcessLambdas(self.cache_dir / "lambda-code")
         self.invoker = AsyncInvoker(self.invoke_arn)
         self.pollers: list[Poller] = []
+        self._poller_functions: dict[Poller, str] = {}  # the function each poller invokes
+        self._poller_mappings: dict[Poller, str] = {}  # the event source mapping's id
+        self._flush_scopes: dict[str, DrainScope] = {}  # mapping id -> the draining scope
         self.fronts: list[HttpFront] = []
         self.scheduler: Scheduler | None = None
         self.artifact: StackArtifact | None = None
@@ -453,6 +483,7 @@ class EmbeddedStack:
         for mapping_id in sorted(mapping_ids):
             mapping = lambda_client.get_event_source_mapping(UUID=mapping_id)
             source = mapping["EventSourceArn"]
+            activity = functools.partial(self._activity_for, mapping_id)
             poller: Poller
             if source.startswith("arn:aws:sqs:"):
                 poller = SqsPoller(
@@ -464,7 +495,7 @@ class EmbeddedStack:
                     window_cap=self._batching_window_cap,
                     wakeups=self._wakeups,
                     idle_interval=self._idle_poll_interval,
-                    activity=self._activity,
+                    activity=activity,
                 )
             elif ":dynamodb:" in source and "/stream/" in source:
                 poller = DynamoDbStreamPoller(
@@ -478,20 +509,30 @@ class EmbeddedStack:
                     window_cap=self._batching_window_cap,
                     wakeups=self._wakeups,
                     idle_interval=self._idle_poll_interval,
-                    activity=self._activity,
+                    activity=activity,
                 )
             else:
                 log.warning("event source not emulated", extra={"source": source})
                 continue
             poller.start()
             self.pollers.append(poller)
+            self._poller_functions[poller] = mapping["FunctionArn"].rsplit(":", 1)[-1]
+            self._poller_mappings[poller] = mapping_id
         self._undo.append(self._stop_pollers)
 
-    def _activity(self) -> int | None:
-        """Invocations started so far, or None while one runs (a poller's flushed window)."""
-        if self.lambdas.in_flight or self.invoker.pending:
+    def _activity_for(self, mapping_id: str) -> int | None:
+        """Invocations started so far, or None while one runs (a poller's flushed window),
+        within the scope of the drain that flushes the mapping's poller: another part's
+        invocations (a scoped drain's `rest`) do not hold its batching window open."""
+        scope = self._flush_scopes.get(mapping_id, EVERYTHING)
+        if self._in_flight_in(scope) or self.invoker.pending:
             return None
-        return self.lambdas.started
+        return self._started_in(scope)
+
+    def _in_flight_in(self, scope: DrainScope) -> int:
+        return sum(
+            n for name, n in self.lambdas.in_flight_by.copy().items() if scope.covers_function(name)
+        )
 
     def _stop_pollers(self) -> None:
         for poller in self.pollers:
@@ -563,47 +604,57 @@ class EmbeddedStack:
         name = self.physical_ids[rule_logical_id].split("|")[-1]
         return [future.result() for future in self.scheduler.fire(name)]
 
-    def drain(self, timeout: float = 30.0) -> None:
-        """Wait until every queue and stream is empty and no invocation is running.
+    def drain(self, timeout: float = 30.0, scope: DrainScope = EVERYTHING) -> None:
+        """Wait until every queue and stream is empty and no invocation is running (within
+        `scope`: see `DrainScope`).
 
         Settled means: nothing in flight, then a full poll of every source that started after
         that moment found nothing, and no invocation started meanwhile (one could have
         produced new records for a source polled just before it). Batching windows are cut
         short while draining.
         """
-        for poller in self.pollers:
+        pollers = [p for p in self.pollers if scope.covers_function(self._poller_functions[p])]
+        for poller in pollers:
+            self._flush_scopes[self._poller_mappings[poller]] = scope
             poller.flush()
         try:
-            self._wait_settled(timeout)
+            self._wait_settled(timeout, scope, pollers)
         finally:
-            for poller in self.pollers:
+            for poller in pollers:
                 poller.flush(False)
+                self._flush_scopes.pop(self._poller_mappings[poller], None)
 
-    def _wait_settled(self, timeout: float) -> None:
+    def _started_in(self, scope: DrainScope) -> int:
+        return sum(
+            n for name, n in self.lambdas.started_by.copy().items() if scope.covers_function(name)
+        )
+
+    def _wait_settled(self, timeout: float, scope: DrainScope, pollers: list[Poller]) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            mark, started = time.monotonic(), self.lambdas.started
-            if self._busy() == []:
-                for poller in self.pollers:
+            mark, started = time.monotonic(), self._started_in(scope)
+            if self._busy(scope) == []:
+                for poller in pollers:
                     poller.wake()  # a full poll of every source from now, not after its idle wait
                 while time.monotonic() < deadline:
-                    if all(poller.quiet_since > mark for poller in self.pollers):
-                        if self.lambdas.started == started and self._busy() == []:
+                    if all(poller.quiet_since > mark for poller in pollers):
+                        if self._started_in(scope) == started and self._busy(scope) == []:
                             return
                         break
                     time.sleep(0.02)
             else:
                 time.sleep(0.02)
-        busy = self._busy() or [poller.name for poller in self.pollers if poller.quiet_since == 0.0]
+        busy = self._busy(scope) or [p.name for p in pollers if p.quiet_since == 0.0]
         raise DrainTimeout(f"still busy after {timeout} s: {busy or 'new work kept arriving'}")
 
-    def _busy(self) -> list[str]:
+    def _busy(self, scope: DrainScope = EVERYTHING) -> list[str]:
         busy = []
-        if self.lambdas.in_flight:
-            busy.append(f"{self.lambdas.in_flight} invocation(s) running")
+        in_flight = self._in_flight_in(scope)
+        if in_flight:
+            busy.append(f"{in_flight} invocation(s) running")
         if self.invoker.pending:
             busy.append(f"{self.invoker.pending} asynchronous invocation(s) pending")
-        executions = running_executions(self.account_id, self.region)
+        executions = running_executions(self.account_id, self.region, scope.covers_machine)
         if executions:
             busy.append(f"{executions} state machine execution(s) running")
         return busy

@@ -76,12 +76,16 @@ def adopt_state_machines(
     return arns
 
 
-def running_executions(account_id: str, region: str) -> int:
-    """How many executions are running now (for `EmbeddedStack.drain`)."""
+def running_executions(
+    account_id: str, region: str, covers: Callable[[str], bool] = lambda arn: True
+) -> int:
+    """How many executions of the machines `covers` (by ARN) are running now (for
+    `EmbeddedStack.drain`)."""
     backend = stepfunctions_parser_backends[account_id][region]
     return sum(
         1
         for machine in list(backend.state_machines)
+        if covers(str(machine.arn))
         for execution in list(machine.executions)
         if str(execution.status) == "RUNNING"
     )

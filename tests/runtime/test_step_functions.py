@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from local.runtime import EmbeddedStack
+from local.runtime.stack import DrainScope
 from local.runtime.step_functions import wait_for_execution
 
 pytestmark = pytest.mark.slow
@@ -103,3 +104,23 @@ def test_drain_waits_for_running_executions(stack: EmbeddedStack) -> None:
     # Then the execution has ended
     status = stack.client("stepfunctions").describe_execution(executionArn=execution)["status"]
     assert status == "SUCCEEDED"
+
+
+def test_a_drain_scoped_to_the_rest_of_the_stack_does_not_wait_for_the_machine(
+    stack: EmbeddedStack,
+) -> None:
+    # Given an execution in its (compressed) ten-minute wait, and the machine with every
+    # function as one part of the stack (as the demo's forwarding phase scopes its own)
+    functions = stack.client("lambda").list_functions()["Functions"]
+    machine = DrainScope(
+        functions=frozenset(f["FunctionName"] for f in functions),
+        state_machines=frozenset({stack.outputs["StateMachineArn"]}),
+    )
+    execution = _start(stack, "scoped", fail_times=0)
+    sfn = stack.client("stepfunctions")
+    # When the rest of the stack is drained
+    stack.drain(timeout=60, scope=machine.rest())
+    # Then that drain did not wait for the execution; a drain of the machine's part does
+    assert sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+    stack.drain(timeout=60, scope=machine)
+    assert sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED"
