@@ -39,7 +39,12 @@ from local.emulator import (
     backdated_start,
 )
 from local.runtime.retention import Trimmed
-from local.sandbox import _deliver_periodically, sandbox
+from local.sandbox import (
+    RETENTION_DAY_S,
+    _deliver_periodically,
+    add_retention_argument,
+    sandbox,
+)
 from sensorhook.core.flavors import Flavor
 
 # Signed v2020-07 deliveries carry a Date the receiver checks against a 300 s window, so a
@@ -137,6 +142,34 @@ class ObjectCensus:
         )
 
 
+class StoreGrowth:
+    """What each store of the embedded AWS holds (`Janitor.census`) at the first report line
+    at or after warm-up and at the end, and its growth per minute in between."""
+
+    def __init__(self, census: Callable[[], dict[str, int]], from_s: float) -> None:
+        self.census, self.from_s = census, from_s
+        self.first: tuple[float, dict[str, int]] | None = None
+        self.last: tuple[float, dict[str, int]] | None = None
+
+    def observe(self, t: float) -> None:
+        if t < self.from_s:
+            return
+        counted = (t, self.census())
+        if self.first is None:
+            self.first = counted
+        self.last = counted
+
+    def report(self) -> None:
+        if self.first is None or self.last is None or self.last[0] <= self.first[0]:
+            return
+        (t0, first), (t1, last) = self.first, self.last
+        minutes = (t1 - t0) / 60
+        print(f"  stores              at {t0:.0f} s, at {t1:.0f} s, growth per minute")
+        for name in sorted(set(first) | set(last)):
+            start, end = first.get(name, 0), last.get(name, 0)
+            print(f"    {name:60s} {start:7d} -> {end:7d} {(end - start) / minutes:+8.1f}/min")
+
+
 def soak(
     duration_s: float,
     rate: float,
@@ -145,13 +178,15 @@ def soak(
     seed: int,
     *,
     warmup_s: float = 600.0,
+    retention_day_s: float | None = RETENTION_DAY_S,
     observers: Sequence[Callable[[float], None]] = (),
 ) -> int:
     provider = Installation.create(
         seed=seed, sensors=3, gateways=2, start=datetime.now(UTC) - timedelta(hours=1)
     )
     rows: list[dict[str, Any]] = []
-    with sandbox(provider, batching_window_cap=1.0) as box:
+    stores: StoreGrowth | None = None
+    with sandbox(provider, batching_window_cap=1.0, retention_day_s=retention_day_s or None) as box:
         stack = box.stack
         stopping = threading.Event()
         delivering = threading.Thread(
@@ -191,6 +226,8 @@ def soak(
             f"{'stream recs':>11} {'S3 objects':>10} {'items':>6} {'queued':>6} {'load':>5}",
             flush=True,
         )
+        stores = StoreGrowth(stack.janitor.census, min(warmup_s, duration_s / 2))
+        observers = [*observers, stores.observe]
         started = time.monotonic()
         rows.append({"t": 0.0, "rss": rss_mb()})
         statuses: Counter[str] = Counter()
@@ -235,7 +272,17 @@ def soak(
             for o in page.get("Contents", [])
         ]
         trimmed = stack.janitor.trimmed
-    return _summary(rows, statuses, trimmed, objects, warmup_s)
+        expirer = stack.janitor.expirer
+    code = _summary(rows, statuses, trimmed, objects, warmup_s)
+    if expirer is not None:
+        expired = expirer.expired.__dict__.items()
+        print(
+            f"  expired             a day lasting {expirer.day_s:g} s: "
+            + ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in expired)
+        )
+    if stores is not None:
+        stores.report()
+    return code
 
 
 def _slope(rows: list[dict[str, Any]], key: str) -> float:
@@ -314,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         default=600.0,
         help="seconds after which memory must be flat: the summary's slope starts there",
     )
+    add_retention_argument(parser)
     parser.add_argument(
         "--tracemalloc",
         type=int,
@@ -347,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         args.pool,
         args.seed,
         warmup_s=args.warmup,
+        retention_day_s=args.retention_day_s,
         observers=observers,
     )
 
