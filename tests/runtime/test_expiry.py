@@ -152,6 +152,7 @@ def test_ttl_deletes_items_past_their_compressed_ttl_with_the_service_identity(a
     assert expirer.expired.items == 2
     # and each deletion is a REMOVE stream record made by DynamoDB itself, as in AWS
     shard = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].tables["t"].stream_shard
+    assert shard is not None
     removes = [r.record for r in shard.items if r.record["eventName"] == "REMOVE"]
     assert [r["dynamodb"]["Keys"]["k"]["S"] for r in removes] == ["past", "two-days"]
     assert all(r["userIdentity"] == TTL_USER_IDENTITY for r in removes)
@@ -283,7 +284,8 @@ def test_messages_older_than_the_queues_compressed_retention_are_dropped(aws: No
     sqs.send_message(QueueUrl=url, MessageBody="old")
     sqs.send_message(QueueUrl=url, MessageBody="new")
     queue = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues["q"]
-    queue._messages[0].sent_timestamp -= int(15 * DAY_S * 1000)
+    old = queue._messages[0]
+    old.sent_timestamp = int(old.sent_timestamp or 0) - int(15 * DAY_S * 1000)  # type: ignore[assignment]
     expirer = _expirer(ExpiryRules(queues=(QueueRetention("q", 1209600.0),)))
 
     expirer.expire()
@@ -307,7 +309,8 @@ def test_closed_executions_are_listed_for_90_days(aws: None) -> None:
         sfn.stop_execution(executionArn=execution)
     [machine] = stepfunctions_backends[DEFAULT_ACCOUNT_ID][REGION].state_machines
     [stopped] = [e for e in machine.executions if e.execution_arn == old]
-    stopped.stop_date -= timedelta(seconds=91 * DAY_S)
+    assert stopped.stop_date is not None
+    stopped.stop_date = stopped.stop_date - timedelta(seconds=91 * DAY_S)
     expirer = _expirer(ExpiryRules())
 
     expirer.expire()
