@@ -58,7 +58,7 @@ class RetentionBounds:
     # trimmed in whole steps, so the shard's list is shifted rarely (under the lock that
     # numbers new records, moto_fixes.STREAM_LOCK)
     stream_trim_step: int = 1000
-    deleted_receipt_handles: int = 10_000
+    deleted_receipt_handles: int = 1_000
 
 
 @dataclass
@@ -170,8 +170,11 @@ class Janitor:
                 held[f"s3 {bucket.name}/{prefix}"] += len(versions)
         for table in list(dynamodb_backends[account][region].tables.values()):
             for item in list(table.all_items()):
-                kind = (item.range_key or item.hash_key).value
-                held[f"dynamodb {table.name} {str(kind).split('#', 1)[0][:40]}"] += 1
+                # by the hash key's first `#` part: the provider of a readings item, the
+                # function of an idempotency record
+                kind = str(item.hash_key.value)
+                kind = kind.split("#", 1)[0][:48] if "#" in kind else "items"
+                held[f"dynamodb {table.name} {kind}"] += 1
             if table.stream_shard is not None:
                 held[f"stream records {table.name}"] += len(table.stream_shard.items)
         for queue in list(sqs_backends[account][region].queues.values()):
