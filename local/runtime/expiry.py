@@ -12,9 +12,12 @@ are read from the synthesized template, never restated here:
   key's only version) once the marker itself is that old, as S3 does for a rule with Days;
   `NoncurrentVersionExpiration` deletes a version that many days after it became noncurrent.
   Transitions and multipart aborts change nothing moto holds and are not applied.
-- SQS `MessageRetentionPeriod` (4 days when unset): a message older than that is dropped, so
-  locally too the inbox's bodies outlive the dead-letter queue's messages, as the stack
-  requires ("inbox-expire").
+- SQS `MessageRetentionPeriod` (4 days when unset) of a queue no function reads (the
+  dead-letter queues, a stream's failure destination): a message older than that is dropped,
+  so locally too the inbox's bodies outlive the dead-letter queue's messages, as the stack
+  requires ("inbox-expire"). A queue a function reads is left to moto's real-time retention:
+  its messages wait on real-time batching windows and visibility timeouts, and a compressed
+  retention would drop work in flight that AWS would still deliver.
 - Step Functions: a Standard execution is listed and described for 90 days after it closed.
 
 Every period runs on the local clock `day_s`: one day of the stack's periods lasts `day_s`
@@ -87,7 +90,16 @@ class ExpiryRules:
         ttl: list[TtlRule] = []
         lifecycle: list[LifecycleRule] = []
         queues: list[QueueRetention] = []
-        for logical_id, resource in template.get("Resources", {}).items():
+        resources = template.get("Resources", {})
+        consumed = {
+            source[0]
+            for resource in resources.values()
+            if resource.get("Type") == "AWS::Lambda::EventSourceMapping"
+            and isinstance(
+                source := resource["Properties"]["EventSourceArn"].get("Fn::GetAtt"), list
+            )
+        }
+        for logical_id, resource in resources.items():
             properties = resource.get("Properties") or {}
             deployed = physical_ids.get(logical_id)
             if deployed is None:
@@ -100,7 +112,7 @@ class ExpiryRules:
             elif kind == "AWS::S3::Bucket":
                 rules = (properties.get("LifecycleConfiguration") or {}).get("Rules") or []
                 lifecycle += _lifecycle_rules(deployed, rules)
-            elif kind == "AWS::SQS::Queue":
+            elif kind == "AWS::SQS::Queue" and logical_id not in consumed:
                 retention = properties.get("MessageRetentionPeriod", SQS_DEFAULT_RETENTION_S)
                 queues.append(QueueRetention(deployed.rsplit("/", 1)[-1], float(retention)))
         return cls(tuple(ttl), tuple(lifecycle), tuple(queues))

@@ -35,7 +35,12 @@ def test_the_dev_stages_ttls_lifecycle_rules_and_queue_retention_are_found(dev: 
     }
     assert all(isinstance(rule, TtlRule) for rule in rules.ttl)
     assert all(isinstance(rule, LifecycleRule) for rule in rules.lifecycle)
-    # every queue, each with the retention SQS applies (its own or the 4-day default)
-    queues = [r for r in dev.resources.values() if r["Type"] == "AWS::SQS::Queue"]
-    assert len(rules.queues) == len(queues)
-    assert {q.retention_s for q in rules.queues} <= {14 * 86400.0, 4 * 86400.0}
+    # the queues no function reads (dead letters, the lake writer's failures), 14 days each
+    names = {
+        dev.resources[queue.queue]["Properties"]["QueueName"]: queue.retention_s
+        for queue in rules.queues
+    }
+    assert names == {
+        resource_name("dev", name): 14 * 86400.0
+        for name in ("ingest-dlq", "forward-dlq", "lake-writer-failures")
+    }

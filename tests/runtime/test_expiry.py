@@ -80,6 +80,11 @@ def test_rules_are_read_from_the_template_by_deployed_name() -> None:
             },
             "Dlq": {"Type": "AWS::SQS::Queue", "Properties": {"MessageRetentionPeriod": 1209600}},
             "Queue": {"Type": "AWS::SQS::Queue", "Properties": {}},
+            "Work": {"Type": "AWS::SQS::Queue", "Properties": {}},
+            "Reads": {
+                "Type": "AWS::Lambda::EventSourceMapping",
+                "Properties": {"EventSourceArn": {"Fn::GetAtt": ["Work", "Arn"]}},
+            },
         }
     }
     physical = {
@@ -88,6 +93,7 @@ def test_rules_are_read_from_the_template_by_deployed_name() -> None:
         "Bucket": "the-bucket",
         "Dlq": "http://127.0.0.1:5000/123456789012/stage-dlq",
         "Queue": "http://127.0.0.1:5000/123456789012/stage-queue",
+        "Work": "http://127.0.0.1:5000/123456789012/stage-work",
     }
 
     rules = ExpiryRules.from_template(template, physical)
@@ -100,7 +106,7 @@ def test_rules_are_read_from_the_template_by_deployed_name() -> None:
     assert rules.queues == (
         QueueRetention("stage-dlq", 1209600.0),
         QueueRetention("stage-queue", 4 * 86400.0),  # SQS's default
-    )
+    )  # and not the queue a function reads: its messages wait on real-time windows
 
 
 # --- DynamoDB TTL -----------------------------------------------------------------------------
