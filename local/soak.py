@@ -1,16 +1,15 @@
 """`make soak`: the local sandbox under steady traffic for a long run, memory and throughput.
 
 Runs what `make local` runs (the stack on the embedded AWS, the emulator as the provider
-delivering every 10 s, schedules 60x faster) and, beside it, sends webhooks at a steady offered
-rate from a fixed pool of authentic deliveries, cycled: after the first round every request is
-a re-send the processor skips, so the stores hold the same data from then on and whatever
-memory still grows is the runtime's or moto's, not the user's data (the raw archive alone keeps
-growing: every delivery attempt is archived, as in AWS). Every interval it prints the process's
-resident memory, the requests answered and their latency, what the embedded AWS retains, the
-ingest queue's depth and the machine's load. Offer less than the stack processes (the queue
-depth says so): a growing backlog slows moto's SQS and then the receiver's enqueue, which
-answers 503 once it misses its deadline.
-"""
+delivering every 10 s, schedules 60x faster, the stack's own expiry on a compressed clock) and,
+beside it, sends webhooks at a steady offered rate from a fixed pool of authentic deliveries,
+cycled, so the stores reach a steady state: hot readings stay (each re-send refreshes their
+TTL), what the stack expires (the raw archive's objects, idempotency records, gateway history)
+goes as fast as it comes, and whatever memory still grows is the runtime's or moto's. Every
+interval it prints the process's resident memory, the requests answered and their latency, what
+the embedded AWS retains, the ingest queue's depth and the machine's load. Offer less than the
+stack processes (the queue depth says so): a growing backlog slows moto's SQS and then the
+receiver's enqueue, which answers 503 once it misses its deadline."""
 
 import argparse
 import gc
@@ -56,12 +55,17 @@ _POOL_FLAVORS = [
 ]
 
 
-# A day of the stack's retention periods lasts 2 s here (30 min in `make local`): the longest
+# A day of the stack's retention periods lasts 2 s here (60 s in `make local`): the longest
 # chain the dev stage sets (a raw archive object's 180 days, then its delete marker's 180) ends
-# after 12 minutes, so the stores level off early and the summary's slope after warm-up is the
-# runtime's own. Re-sends of the cycled pool then come "60 days" apart, so each is processed
-# again once its idempotency record (7 days: 14 s) expired, as AWS would.
+# after 12 minutes, so the stores level off within the warm-up and the summary's slope after it
+# is the runtime's own.
 SOAK_RETENTION_DAY_S = 2.0
+SOAK_WARMUP_S = 780.0
+# The pool is re-sent every 20 s at 5 req/s: within the readings TTL (30 days: 60 s), so hot
+# readings never expire and enter the lake again; past the idempotency records' 7 days (14 s),
+# so every re-send is processed again, as AWS does for a re-send after a week. (Re-sent 60 s
+# apart, readings expired between two copies and each copy was a new lake row.)
+SOAK_POOL = 100
 
 
 def rss_mb() -> float:
@@ -184,7 +188,7 @@ def soak(
     pool_size: int,
     seed: int,
     *,
-    warmup_s: float = 600.0,
+    warmup_s: float = SOAK_WARMUP_S,
     retention_day_s: float | None = SOAK_RETENTION_DAY_S,
     observers: Sequence[Callable[[float], None]] = (),
 ) -> int:
@@ -360,12 +364,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=1800, help="seconds")
     parser.add_argument("--rate", type=float, default=5.0, help="requests per second offered")
     parser.add_argument("--interval", type=float, default=60.0, help="seconds per report line")
-    parser.add_argument("--pool", type=int, default=300, help="distinct deliveries cycled")
+    parser.add_argument("--pool", type=int, default=SOAK_POOL, help="distinct deliveries cycled")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument(
         "--warmup",
         type=float,
-        default=600.0,
+        default=SOAK_WARMUP_S,
         help="seconds after which memory must be flat: the summary's slope starts there",
     )
     add_retention_argument(parser, SOAK_RETENTION_DAY_S)
