@@ -57,7 +57,7 @@ class RetentionBounds:
     stream_records: int = 10_000
     # trimmed in whole steps, so the shard's list is shifted rarely (under the lock that
     # numbers new records, moto_fixes.STREAM_LOCK)
-    stream_trim_step: int = 1000
+    stream_trim_step: int = 250
     deleted_receipt_handles: int = 1_000
 
 
