@@ -75,6 +75,7 @@ def sandbox(
     environment: Mapping[str, str] | None = None,
     forwarding_policy: Mapping[str, Any] | None = None,
     provider_history: timedelta = DEFAULT_HISTORY,
+    retention_day_s: float | None = None,
 ) -> Iterator[Sandbox]:
     provider = ProviderApi(installation, port=provider_port, history=provider_history)
     provider.start()
@@ -103,10 +104,31 @@ def sandbox(
                     **(environment or {}),
                 },
                 on_deployed=put_secrets,
+                retention_day_s=retention_day_s,
             ) as stack:
                 yield Sandbox(stack, provider, secrets, endpoints)
         finally:
             provider.stop()
+
+
+# How long one day of the stack's retention periods lasts in `make local` (docs/local-mode.md,
+# "Long runs"): hot readings (30 days on dev) stay readable for half an hour, idempotency
+# records (7 days) for 7 minutes, and everything the stack expires is gone within 6 hours (the
+# raw archive's 180 days, then its delete marker's 180 more), so a long run levels off.
+# `make soak` takes a shorter day so that it levels off within its warm-up.
+RETENTION_DAY_S = 60.0
+
+
+def add_retention_argument(
+    parser: argparse.ArgumentParser, default: float = RETENTION_DAY_S
+) -> None:
+    parser.add_argument(
+        "--retention-day-s",
+        type=float,
+        default=default,
+        help="seconds one day of the stack's TTLs, lifecycle rules and retention periods lasts "
+        f"(default {default:g}; 0: nothing expires, as nothing would within a session in AWS)",
+    )
 
 
 def write_endpoints(box: Sandbox, target: Path) -> Path:
@@ -152,6 +174,7 @@ def serve(args: argparse.Namespace) -> int:
         provider_port=args.provider_port,
         schedule_speedup=args.schedule_speedup,
         batching_window_cap=args.batching_window_cap,
+        retention_day_s=args.retention_day_s or None,
     ) as box:
         stack = box.stack
         target = write_endpoints(box, PROJECT_DIR / ".local" / "endpoints.json")
@@ -196,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         default=10.0,
         help="seconds between the emulator's deliveries to registered webhooks (0: never)",
     )
+    add_retention_argument(parser)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sensors", type=int, default=3)
     parser.add_argument("--gateways", type=int, default=2)

@@ -1,16 +1,15 @@
 """`make soak`: the local sandbox under steady traffic for a long run, memory and throughput.
 
 Runs what `make local` runs (the stack on the embedded AWS, the emulator as the provider
-delivering every 10 s, schedules 60x faster) and, beside it, sends webhooks at a steady offered
-rate from a fixed pool of authentic deliveries, cycled: after the first round every request is
-a re-send the processor skips, so the stores hold the same data from then on and whatever
-memory still grows is the runtime's or moto's, not the user's data (the raw archive alone keeps
-growing: every delivery attempt is archived, as in AWS). Every interval it prints the process's
-resident memory, the requests answered and their latency, what the embedded AWS retains, the
-ingest queue's depth and the machine's load. Offer less than the stack processes (the queue
-depth says so): a growing backlog slows moto's SQS and then the receiver's enqueue, which
-answers 503 once it misses its deadline.
-"""
+delivering every 10 s, schedules 60x faster, the stack's own expiry on a compressed clock) and,
+beside it, sends webhooks at a steady offered rate from a fixed pool of authentic deliveries,
+cycled, so the stores reach a steady state: hot readings stay (each re-send refreshes their
+TTL), what the stack expires (the raw archive's objects, idempotency records, gateway history)
+goes as fast as it comes, and whatever memory still grows is the runtime's or moto's. Every
+interval it prints the process's resident memory, the requests answered and their latency, what
+the embedded AWS retains, the ingest queue's depth and the machine's load. Offer less than the
+stack processes (the queue depth says so): a growing backlog slows moto's SQS and then the
+receiver's enqueue, which answers 503 once it misses its deadline."""
 
 import argparse
 import gc
@@ -39,7 +38,11 @@ from local.emulator import (
     backdated_start,
 )
 from local.runtime.retention import Trimmed
-from local.sandbox import _deliver_periodically, sandbox
+from local.sandbox import (
+    _deliver_periodically,
+    add_retention_argument,
+    sandbox,
+)
 from sensorhook.core.flavors import Flavor
 
 # Signed v2020-07 deliveries carry a Date the receiver checks against a 300 s window, so a
@@ -50,6 +53,19 @@ _POOL_FLAVORS = [
     Flavor.EVERACTIVE_DS_GATEWAY_STATUS,
     Flavor.EFENTO_MEASUREMENTS,
 ]
+
+
+# A day of the stack's retention periods lasts 2 s here (60 s in `make local`): the longest
+# chain the dev stage sets (a raw archive object's 180 days, then its delete marker's 180) ends
+# after 12 minutes, so the stores level off within the warm-up and the summary's slope after it
+# is the runtime's own.
+SOAK_RETENTION_DAY_S = 2.0
+SOAK_WARMUP_S = 780.0
+# The pool is re-sent every 10 s at 5 req/s: well within the readings TTL (30 days: 60 s), so
+# hot readings never expire and enter the lake again (re-sent 60 s apart, they expired between
+# two copies and each copy was a new lake row); every other copy comes after its idempotency
+# record's 7 days (14 s) and is processed again, as AWS does for a re-send after a week.
+SOAK_POOL = 50
 
 
 def rss_mb() -> float:
@@ -137,6 +153,34 @@ class ObjectCensus:
         )
 
 
+class StoreGrowth:
+    """What each store of the embedded AWS holds (`Janitor.census`) at the first report line
+    at or after warm-up and at the end, and its growth per minute in between."""
+
+    def __init__(self, census: Callable[[], dict[str, int]], from_s: float) -> None:
+        self.census, self.from_s = census, from_s
+        self.first: tuple[float, dict[str, int]] | None = None
+        self.last: tuple[float, dict[str, int]] | None = None
+
+    def observe(self, t: float) -> None:
+        if t < self.from_s:
+            return
+        counted = (t, self.census())
+        if self.first is None:
+            self.first = counted
+        self.last = counted
+
+    def report(self) -> None:
+        if self.first is None or self.last is None or self.last[0] <= self.first[0]:
+            return
+        (t0, first), (t1, last) = self.first, self.last
+        minutes = (t1 - t0) / 60
+        print(f"  stores              at {t0:.0f} s, at {t1:.0f} s, growth per minute")
+        for name in sorted(set(first) | set(last)):
+            start, end = first.get(name, 0), last.get(name, 0)
+            print(f"    {name:60s} {start:7d} -> {end:7d} {(end - start) / minutes:+8.1f}/min")
+
+
 def soak(
     duration_s: float,
     rate: float,
@@ -144,14 +188,16 @@ def soak(
     pool_size: int,
     seed: int,
     *,
-    warmup_s: float = 600.0,
+    warmup_s: float = SOAK_WARMUP_S,
+    retention_day_s: float | None = SOAK_RETENTION_DAY_S,
     observers: Sequence[Callable[[float], None]] = (),
 ) -> int:
     provider = Installation.create(
         seed=seed, sensors=3, gateways=2, start=datetime.now(UTC) - timedelta(hours=1)
     )
     rows: list[dict[str, Any]] = []
-    with sandbox(provider, batching_window_cap=1.0) as box:
+    stores: StoreGrowth | None = None
+    with sandbox(provider, batching_window_cap=1.0, retention_day_s=retention_day_s or None) as box:
         stack = box.stack
         stopping = threading.Event()
         delivering = threading.Thread(
@@ -191,6 +237,8 @@ def soak(
             f"{'stream recs':>11} {'S3 objects':>10} {'items':>6} {'queued':>6} {'load':>5}",
             flush=True,
         )
+        stores = StoreGrowth(stack.janitor.census, min(warmup_s, duration_s / 2))
+        observers = [*observers, stores.observe]
         started = time.monotonic()
         rows.append({"t": 0.0, "rss": rss_mb()})
         statuses: Counter[str] = Counter()
@@ -235,7 +283,17 @@ def soak(
             for o in page.get("Contents", [])
         ]
         trimmed = stack.janitor.trimmed
-    return _summary(rows, statuses, trimmed, objects, warmup_s)
+        expirer = stack.janitor.expirer
+    code = _summary(rows, statuses, trimmed, objects, warmup_s)
+    if expirer is not None:
+        expired = expirer.expired.__dict__.items()
+        print(
+            f"  expired             a day lasting {expirer.day_s:g} s: "
+            + ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in expired)
+        )
+    if stores is not None:
+        stores.report()
+    return code
 
 
 def _slope(rows: list[dict[str, Any]], key: str) -> float:
@@ -306,14 +364,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=1800, help="seconds")
     parser.add_argument("--rate", type=float, default=5.0, help="requests per second offered")
     parser.add_argument("--interval", type=float, default=60.0, help="seconds per report line")
-    parser.add_argument("--pool", type=int, default=300, help="distinct deliveries cycled")
+    parser.add_argument("--pool", type=int, default=SOAK_POOL, help="distinct deliveries cycled")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument(
         "--warmup",
         type=float,
-        default=600.0,
+        default=SOAK_WARMUP_S,
         help="seconds after which memory must be flat: the summary's slope starts there",
     )
+    add_retention_argument(parser, SOAK_RETENTION_DAY_S)
     parser.add_argument(
         "--tracemalloc",
         type=int,
@@ -347,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         args.pool,
         args.seed,
         warmup_s=args.warmup,
+        retention_day_s=args.retention_day_s,
         observers=observers,
     )
 

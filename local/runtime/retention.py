@@ -25,11 +25,13 @@ Tables, queues and buckets are the user's data and are never trimmed.
 import itertools
 import logging
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.utils import utcnow
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodbstreams.models import dynamodbstreams_backends
@@ -37,8 +39,10 @@ from moto.events.models import events_backends
 from moto.logs.models import logs_backends
 from moto.s3.models import s3_backends
 from moto.sqs.models import sqs_backends
+from moto.stepfunctions.models import stepfunctions_backends
 from moto.utilities.utils import get_partition
 
+from local.runtime.expiry import Expirer
 from local.runtime.moto_fixes import STREAM_LOCK
 
 log = logging.getLogger(__name__)
@@ -53,8 +57,8 @@ class RetentionBounds:
     stream_records: int = 10_000
     # trimmed in whole steps, so the shard's list is shifted rarely (under the lock that
     # numbers new records, moto_fixes.STREAM_LOCK)
-    stream_trim_step: int = 1000
-    deleted_receipt_handles: int = 10_000
+    stream_trim_step: int = 250
+    deleted_receipt_handles: int = 1_000
 
 
 @dataclass
@@ -105,6 +109,8 @@ class Janitor:
     bounds: RetentionBounds = field(default_factory=RetentionBounds)
     every_s: float = 5.0
     trimmed: Trimmed = field(default_factory=Trimmed)
+    # the stack's own expiry rules on a compressed clock (expiry.py), when the run asks for it
+    expirer: Expirer | None = None
 
     def __post_init__(self) -> None:
         self._stopping = threading.Event()
@@ -130,6 +136,8 @@ class Janitor:
         self._trim_archives()
         self._trim_streams()
         self._bound_deleted_handles()
+        if self.expirer is not None:
+            self.expirer.expire()
         return self.trimmed
 
     def retained(self) -> Retained:
@@ -150,6 +158,40 @@ class Janitor:
             # moto keeps each key's versions (and delete markers) in a list: dict's own values
             held.s3_objects += sum(len(versions) for versions in list(dict.values(bucket.keys)))
         return held
+
+    def census(self) -> dict[str, int]:
+        """Everything the embedded AWS holds, store by store, for `make soak --census`: what
+        grows is named here before it is looked for below the Python objects."""
+        held: Counter[str] = Counter()
+        account, region = self.account_id, self.region
+        for bucket in list(s3_backends[account][get_partition(region)].buckets.values()):
+            for key, versions in list(dict.items(bucket.keys)):
+                prefix = key.split("/", 1)[0] if "/" in key else "(top)"
+                held[f"s3 {bucket.name}/{prefix}"] += len(versions)
+        for table in list(dynamodb_backends[account][region].tables.values()):
+            for item in list(table.all_items()):
+                # by the hash key's first `#` part: the provider of a readings item, the
+                # function of an idempotency record
+                kind = str(item.hash_key.value)
+                kind = kind.split("#", 1)[0][:48] if "#" in kind else "items"
+                held[f"dynamodb {table.name} {kind}"] += 1
+            if table.stream_shard is not None:
+                held[f"stream records {table.name}"] += len(table.stream_shard.items)
+        for queue in list(sqs_backends[account][region].queues.values()):
+            held[f"sqs {queue.name} messages"] += len(queue._messages)
+            held[f"sqs {queue.name} deleted handles"] += len(queue.deleted_messages)
+        for machine in list(stepfunctions_backends[account][region].state_machines):
+            held[f"stepfunctions {machine.name} executions"] += len(machine.executions)
+        for group in list(logs_backends[account][region].groups.values()):
+            held["logs streams"] += len(group.streams)
+            held["logs events"] += sum(len(s.events) for s in list(group.streams.values()))
+        for archive in list(events_backends[account][region].archives.values()):
+            held[f"events archive {archive.name}"] += len(archive.events)
+        watch = cloudwatch_backends[account][region]
+        held["cloudwatch metric data"] += len(watch.metric_data) + sum(
+            len(page) for page in list(watch.paged_metric_data.values())
+        )
+        return dict(held)
 
     def _trim_logs(self) -> None:
         bounds = self.bounds

@@ -32,6 +32,7 @@ from local.runtime.assembly import (
     StackArtifact,
     synthesize,
 )
+from local.runtime.expiry import Expirer, ExpiryRules
 from local.runtime.http_front import HttpFront, http_apis
 from local.runtime.in_process_calls import InProcessCalls, calls_stay_in_process
 from local.runtime.lambda_runner import InProcessLambdas, Invocation, code_sha256
@@ -138,6 +139,7 @@ class EmbeddedStack:
         environment_overrides: Mapping[str, str] | None = None,
         on_deployed: Callable[["EmbeddedStack"], None] | None = None,
         retention: RetentionBounds | None = None,
+        retention_day_s: float | None = None,
     ) -> None:
         self.project_dir = Path(project_dir).resolve()
         self.cache_dir = cache_dir or self.project_dir / ".local"
@@ -166,6 +168,9 @@ class EmbeddedStack:
         self._undo: list[Any] = []
         # what moto would otherwise keep for ever (logs, archived events, stream records)
         self.janitor = Janitor(self.account_id, region, retention or RetentionBounds())
+        # the stack's own expiry (TTL, lifecycle, queue retention) with a day lasting this many
+        # seconds; None applies none, as no period the stack sets ends within a session
+        self._retention_day_s = retention_day_s
         self._saved_environ: dict[str, str | None] = {}
         self.lambdas = InProcessLambdas(self.cache_dir / "lambda-code")
         self.invoker = AsyncInvoker(self.invoke_arn)
@@ -290,6 +295,13 @@ class EmbeddedStack:
             front.start()
             self._undo.append(front.stop)
         self._start_pollers()
+        if self._retention_day_s:
+            self.janitor.expirer = Expirer(
+                self.account_id,
+                self.region,
+                ExpiryRules.from_template(self.artifact.template, self.physical_ids),
+                self._retention_day_s,
+            )
         self.janitor.start()
         self._undo.append(self.janitor.stop)
         self.scheduler = Scheduler(

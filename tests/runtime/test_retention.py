@@ -14,6 +14,7 @@ from moto.dynamodbstreams.models import dynamodbstreams_backends
 from moto.logs.models import logs_backends
 from moto.sqs.models import sqs_backends
 
+from local.runtime.expiry import Expirer, ExpiryRules, TtlRule
 from local.runtime.retention import Janitor, RetentionBounds
 
 REGION = "us-east-1"
@@ -186,3 +187,21 @@ def test_retained_counts_every_object_version_and_item_and_trims_none(aws: None)
     # Then both versions and the delete marker of the first key count (AWS keeps them until
     # the lifecycle rule for noncurrent versions), with the second key: 4; and the 3 items
     assert (held.s3_objects, held.dynamodb_items) == (4, 3)
+
+
+def test_each_round_applies_the_stacks_expiry_when_the_run_asks_for_it(aws: None) -> None:
+    # Given a TTL table holding an item whose TTL has passed, and a janitor with an expirer
+    dynamodb = boto3.client("dynamodb")
+    _table_with_stream(dynamodb, "readings")
+    dynamodb.put_item(TableName="readings", Item={"k": {"S": "old"}, "ttl": {"N": "1"}})
+    expiry = ExpiryRules(ttl=(TtlRule("readings", "ttl"),))
+    janitor = Janitor(
+        DEFAULT_ACCOUNT_ID, REGION, expirer=Expirer(DEFAULT_ACCOUNT_ID, REGION, expiry, 2.0)
+    )
+
+    # When it trims
+    janitor.trim()
+
+    # Then the item is gone: the janitor runs the expiry with its own bounds
+    assert dynamodb.scan(TableName="readings")["Items"] == []
+    assert janitor.retained().dynamodb_items == 0
