@@ -93,16 +93,39 @@ def test_a_delivery_stores_what_its_readings_share_once_per_item(aws: Aws) -> No
     assert all(not {"i", "r", "g", "n"} & set(packed) for packed in readings)
 
 
-def test_a_source_is_named_by_its_content_alone_in_every_process() -> None:
-    # every writer (another invocation, a retry, another Lambda) names the same content alike,
-    # whatever order its fields come in; an absent field and an empty one are other content
+def test_a_source_is_named_by_its_content_but_its_receipt_in_every_process() -> None:
+    # every writer (another invocation, a retry, another Lambda) names the same delivery alike,
+    # whatever order its fields come in and whenever it received it; an absent field and an
+    # empty one are other content
     source = {
         "r": {"S": "2022-06-28T20:20:03.000Z"},
         "i": {"S": "everactive-ds-sensor-reading:mhm"},
     }
-    assert source_key(source) == "jQBMlhoG"
-    assert source_key(dict(reversed(source.items()))) == "jQBMlhoG"
-    assert source_key({**source, "g": {"S": ""}}) == "oTlfmsP7"
+    assert source_key(source) == "O3D--8q1"
+    assert source_key(dict(reversed(source.items()))) == "O3D--8q1"
+    assert source_key({**source, "r": {"S": "2022-07-05T20:20:03.000Z"}}) == "O3D--8q1"
+    assert source_key({**source, "g": {"S": ""}}) != "O3D--8q1"
+
+
+def test_copies_of_a_delivery_received_again_do_not_grow_its_item(aws: Aws) -> None:
+    store = ReadingsStore(READINGS_TABLE)
+    week = 7 * 24 * 60 * MINUTE
+    # Given the MHM delivery stored, then three copies of it received a week apart each (past
+    # the idempotency records' TTL, so each is processed again)
+    store.put_readings(mhm(), ttl_days=90)
+    for weeks in (1, 2, 3):
+        copy = delivered_at(mhm(), "everactive-ds-sensor-reading:mhm", RECEIVED_AT + weeks * week)
+        store.put_readings(copy, ttl_days=90)
+
+    # Then the item still holds one source, with the first receipt, and every reading names it
+    [item] = aws.dynamodb.scan(TableName=READINGS_TABLE)["Items"]
+    [source_name] = [name for name in item if name.startswith("@")]
+    assert item[source_name]["M"]["r"] == {"S": iso_ms(RECEIVED_AT)}
+    readings = [item[name]["M"] for name in item if "#" in name]
+    assert len(readings) == 16
+    assert all(packed["k"] == {"S": source_name[1:]} for packed in readings)
+    # and it stays hot from the newest copy's receipt
+    assert item["expires_at"] == {"N": str(int((RECEIVED_AT + 3 * week).timestamp()) + 90 * 86_400)}
 
 
 def test_readings_merged_from_several_deliveries_keep_each_their_own_delivery_fields(

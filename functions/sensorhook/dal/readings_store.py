@@ -6,8 +6,9 @@ reading of that sensor measured at that instant, one top-level attribute per rea
 reading's own fields (`PACKED_FIELDS`); the sensor's fields (provider, sensor_id,
 sensor_family) are stored once. What the readings of one delivery share (its event_id,
 received_at, gateway_id, schema_name: `SOURCE_FIELDS`) is stored once too, as a source
-attribute `@<key>` whose key is a hash of that content, and each reading's map names its
-source (`k`). Writes are UpdateItem `SET` of each reading's attribute and its source's, so a
+attribute `@<key>` whose key is a hash of that content but the receipt, and each reading's
+map names its source (`k`). Writes are UpdateItem `SET` of each reading's attribute and its
+source's (the source only if absent: a copy received again keeps the first receipt), so a
 later delivery with other channels at the same instant adds to the item instead of replacing
 it (its own source beside the others), and the same reading written twice is one attribute
 (docs/readings.md).
@@ -72,6 +73,8 @@ SOURCE_FIELDS = ("received_at", "event_id", "gateway_id", "schema_name")
 # (no `#` in either, so a source is never taken for a reading).
 SOURCE_KEY = "k"
 SOURCE_PREFIX = "@"
+# A source's receipt (received_at): not part of its key, and kept from the first copy
+SOURCE_RECEIPT = "r"
 # Readings and sources SET by one UpdateItem: keeps its expression far below DynamoDB's 4 KB
 # (and within what the local mode's embedded AWS parses); an item with more is written by
 # several updates of the same key, each idempotent.
@@ -156,7 +159,7 @@ def packed_source(
 ) -> tuple[str, dict[str, AttributeValue]]:
     """A delivery's fields the readings of it share (`SOURCE_FIELDS`), as the key and the map
     of their source's attribute; absent optional fields are omitted."""
-    fields: Item = {"r": {"S": iso_ms(received_at)}, "i": {"S": event_id}}
+    fields: Item = {SOURCE_RECEIPT: {"S": iso_ms(received_at)}, "i": {"S": event_id}}
     if gateway_id is not None:
         fields["g"] = {"S": gateway_id}
     if schema_name is not None:
@@ -172,10 +175,15 @@ def source_of(reading: Reading) -> tuple[str, dict[str, AttributeValue]]:
 
 
 def source_key(source: Mapping[str, AttributeValue]) -> str:
-    """A source's key: 8 characters of a hash of its content (48 bits), so every writer names
-    the same content alike without reading the item, and two deliveries' sources in one item
-    differ (a collision among the few sources of one item: about 1 in 10^13)."""
-    text = "\x1f".join(f"{name}={source[name]['S']}" for name in sorted(source))
+    """A source's key: 8 characters of a hash of its content but its receipt (48 bits), so
+    every writer names the same delivery alike without reading the item, and two deliveries'
+    sources in one item differ (a collision among the few sources of one item: about 1 in
+    10^13). A copy of a delivery received again (the same dedupe id, gateway and schema) names
+    the same source, which keeps its first receipt (`put_readings`): keyed by the receipt too,
+    each copy added a source, and an item re-sent often grew towards DynamoDB's 400 KB."""
+    text = "\x1f".join(
+        f"{name}={source[name]['S']}" for name in sorted(source) if name != SOURCE_RECEIPT
+    )
     digest = hashlib.blake2b(text.encode(), digest_size=6).digest()
     return base64.urlsafe_b64encode(digest).decode()
 
@@ -269,7 +277,7 @@ def _receipts(item: Mapping[str, AttributeValue], readings: Iterable[Reading]) -
     receipts = {reading.received_at for reading in readings}
     for name, value in item.items():
         if name.startswith(SOURCE_PREFIX) and "r" in value.get("M", {}):
-            received = value["M"]["r"]["S"]
+            received = value["M"][SOURCE_RECEIPT]["S"]
             receipts.add(datetime.fromisoformat(received.replace("Z", "+00:00")))
     return receipts
 
@@ -350,7 +358,13 @@ class ReadingsStore:
                     values[f":s{len(sources) - 1}"] = {"M": source}
                 attribute_names[f"#r{n}"] = name
                 values[f":r{n}"] = packed_reading(by_name[name], key)
-            assignments = (f"{placeholder} = :{placeholder[1:]}" for placeholder in attribute_names)
+            # a source is set only if absent: a copy received again keeps the first receipt
+            assignments = (
+                f"{placeholder} = if_not_exists({placeholder}, :{placeholder[1:]})"
+                if placeholder in sources.values()
+                else f"{placeholder} = :{placeholder[1:]}"
+                for placeholder in attribute_names
+            )
             requests.append(
                 {
                     "TableName": self._table_name,
