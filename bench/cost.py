@@ -114,8 +114,11 @@ def write_units(item: dict[str, Any]) -> int:
     return max(1, math.ceil(stored_bytes(item) / KB))
 
 
-# `SET #name = :value` assignments of an update expression (not `if_not_exists(...)`, sums)
-_ASSIGNMENT = re.compile(r"(#\w+)\s*=\s*(:\w+)\s*(?=,|$)")
+# `SET #name = :value` assignments of an update expression, and `#name = if_not_exists(#name,
+# :value)` (the value, on an item being created); not sums or other forms
+_ASSIGNMENT = re.compile(
+    r"(#\w+)\s*=\s*(?:if_not_exists\(\s*\1\s*,\s*(:\w+)\s*\)|(:\w+))\s*(?=,|$)"
+)
 
 
 def updated_item(payload: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +128,8 @@ def updated_item(payload: dict[str, Any]) -> dict[str, Any]:
     names = payload.get("ExpressionAttributeNames", {})
     values = dict(payload.get("ExpressionAttributeValues", {}))
     item = dict(payload["Key"])
-    for name, value in _ASSIGNMENT.findall(payload.get("UpdateExpression", "")):
+    for name, if_absent, value in _ASSIGNMENT.findall(payload.get("UpdateExpression", "")):
+        value = if_absent or value
         if value in values:
             item[names.get(name, name)] = values.pop(value)
     return {**item, **values}

@@ -134,6 +134,9 @@ class StageConfig(BaseModel):
     chunk_time_guard_seconds: int = Field(default=10, ge=1, le=900)
     # Lambda's range for an SQS event source's maximum concurrency
     processor_max_concurrency: int = Field(default=50, ge=2, le=1000)
+    # a processor instance writes a gateway's last relayed reading at most this often (each
+    # write is billed, moved or not); 0: on every delivery (docs/health.md)
+    gateway_contact_every_seconds: int = Field(default=60, ge=0, le=3600)
 
     # lake writer
     lake_writer_timeout_seconds: int = Field(default=120, ge=1, le=900)
@@ -293,6 +296,11 @@ class StageConfig(BaseModel):
                     f"forwarding endpoint {endpoint.name}: http:// is only for a local stage "
                     "(set forwarding_local_endpoints); deployed endpoints must be https://"
                 )
+        if self.gateway_contact_every_seconds * 10 > self.gateway_offline_after_seconds:
+            raise ValueError(
+                "gateway_contact_every_seconds must be at most a tenth of "
+                "gateway_offline_after_seconds (a gateway's contact would lag its threshold)"
+            )
         if self.recovery_backoff_max_seconds < self.recovery_backoff_seconds:
             raise ValueError(
                 "recovery_backoff_max_seconds must be at least recovery_backoff_seconds"

@@ -84,7 +84,7 @@ class Processing(Construct):
                     "chunk_time_guard_seconds": config.chunk_time_guard_seconds,
                     "sensor_silent_after_periods": str(config.sensor_silent_after_periods),
                     "default_sensor_period_seconds": config.default_sensor_period_seconds,
-                    "gateway_offline_after_seconds": config.gateway_offline_after_seconds,
+                    "gateway_contact_every_seconds": config.gateway_contact_every_seconds,
                 },
             ),
             timeout=Duration.seconds(config.processor_timeout_seconds),

@@ -109,6 +109,9 @@ EVERYTHING = DrainScope(frozenset(), frozenset(), inverted=True)
 # the GIL (a dozen times per request): the receiver's latency, and so the rate a client with a
 # few connections gets answered at, was set by the processor's batches, not by its own work.
 SWITCH_INTERVAL_S = 0.001
+# Functions' intervals that run on the state machines' compressed clock, as the waits that
+# depend on them do: the processor's gateway contact (the recovery machine polls it)
+COMPRESSED_INTERVALS = frozenset({"GATEWAY_CONTACT_EVERY_SECONDS"})
 
 
 def _switch_threads_sooner() -> Callable[[], None]:
@@ -429,6 +432,9 @@ class EmbeddedStack:
             if resource["Type"] != "AWS::Lambda::Function":
                 continue
             variables = resource["Properties"].get("Environment", {}).get("Variables", {})
+            for name in COMPRESSED_INTERVALS & set(variables):
+                seconds = int(variables[name]) / self._step_functions_speedup
+                variables[name] = str(int(seconds))
             for name, value in self._environment_overrides.items():
                 if name in variables:
                     variables[name] = value

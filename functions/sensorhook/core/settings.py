@@ -58,9 +58,8 @@ class ProcessorSettings(_Settings):
     # as GatewayHealthSettings; dal/sensor_state_store.py)
     sensor_silent_after_periods: float = Field(default=3.0, gt=0)
     default_sensor_period_seconds: int = Field(default=60, gt=0)
-    # how stale a gateway's last relayed reading may be written (dal/gateways_store.py): the
-    # same figure as GatewayHealthSettings'
-    gateway_offline_after_seconds: int = Field(default=900, gt=0)
+    # a gateway's last relayed reading is written at most this often (dal/gateways_store.py)
+    gateway_contact_every_seconds: int = Field(default=60, ge=0)
 
 
 class LakeWriterSettings(_Settings):

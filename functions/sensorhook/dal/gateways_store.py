@@ -7,9 +7,10 @@ status message does not mean readings flowed, and readings do not carry a status
 A gateway relays many sensors' readings, each a delivery, and its last relayed reading only
 needs to be fresh compared with the offline threshold (15 minutes by default), not to the
 second: a store writes a gateway's `last_reading_at` at most once per `contact_every` of its
-readings' times (the processor: a fifteenth of the threshold, one minute by default), not once
-per delivery. A gateway behind 50 sensors reporting each minute costs a write a minute per
-processor instance instead of 50 (a conditional write that moves nothing is still billed).
+readings' times (the processor: `GATEWAY_CONTACT_EVERY_SECONDS`, one minute by default, at
+most a tenth of the offline threshold), not once per delivery. A gateway behind 50 sensors
+reporting each minute costs a write a minute per processor instance instead of 50 (a
+conditional write that moves nothing is still billed).
 """
 
 import json
@@ -26,11 +27,6 @@ from sensorhook.dal.readings_store import iso_ms
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
-
-
-# The processor writes a gateway's last relayed reading this many times per offline threshold
-# at most: health then sees it at most a fifteenth of the threshold older than it is
-CONTACT_WRITES_PER_OFFLINE_THRESHOLD = 15
 
 
 def gateway_key(provider: str, gateway_id: str) -> str:

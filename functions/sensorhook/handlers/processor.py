@@ -23,7 +23,7 @@ from sensorhook.dal.archive import Archive
 from sensorhook.dal.delivery_progress import DeliveryProgress
 from sensorhook.dal.events import EventPublisher
 from sensorhook.dal.gateway_history import GatewayHistoryStore
-from sensorhook.dal.gateways_store import CONTACT_WRITES_PER_OFFLINE_THRESHOLD, GatewaysStore
+from sensorhook.dal.gateways_store import GatewaysStore
 from sensorhook.dal.idempotency import persistence_layer
 from sensorhook.dal.readings_store import ReadingsStore
 from sensorhook.dal.sensor_state_store import SensorStateStore, SilenceSchedule
@@ -58,8 +58,7 @@ def delivery_processor() -> DeliveryProcessor:
         ),
         gateways=GatewaysStore(
             settings.gateways_table,
-            contact_every=timedelta(seconds=settings.gateway_offline_after_seconds)
-            / CONTACT_WRITES_PER_OFFLINE_THRESHOLD,
+            contact_every=timedelta(seconds=settings.gateway_contact_every_seconds),
         ),
         archive=Archive(settings.bucket_name),
         events=EventPublisher(settings.event_bus_name),
