@@ -128,8 +128,8 @@ def updated_item(payload: dict[str, Any]) -> dict[str, Any]:
     names = payload.get("ExpressionAttributeNames", {})
     values = dict(payload.get("ExpressionAttributeValues", {}))
     item = dict(payload["Key"])
-    for name, if_absent, value in _ASSIGNMENT.findall(payload.get("UpdateExpression", "")):
-        value = if_absent or value
+    for name, if_absent, always in _ASSIGNMENT.findall(payload.get("UpdateExpression", "")):
+        value = if_absent or always
         if value in values:
             item[names.get(name, name)] = values.pop(value)
     return {**item, **values}
