@@ -45,6 +45,7 @@ from local.runtime.moto_fixes import (
     requests_leave_no_garbage_cycles,
     sqs_reads_attributes_once,
     sqs_reads_the_clock_once,
+    sqs_sends_are_dumped_as_json,
     stream_records_are_numbered_atomically,
     update_expressions_copy_cheaply,
 )
@@ -198,6 +199,7 @@ class EmbeddedStack:
             input_paths_are_parsed_once,
             stream_records_are_numbered_atomically,
             dynamodb_items_are_dumped_as_json,
+            sqs_sends_are_dumped_as_json,
             update_expressions_copy_cheaply,
             metrics_are_per_invocation,
             _switch_threads_sooner,

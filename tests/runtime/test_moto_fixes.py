@@ -2,6 +2,7 @@
 
 import copy
 import gc
+import json
 import sys
 import threading
 from collections.abc import Iterator
@@ -9,8 +10,10 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 import werkzeug
 from moto import mock_aws
+from moto.core.responses import ActionContext, ActionResult
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.server import ThreadedMotoServer
@@ -22,6 +25,7 @@ from local.runtime.moto_fixes import (
     models_are_not_tracked,
     requests_leave_no_garbage_cycles,
     sqs_reads_the_clock_once,
+    sqs_sends_are_dumped_as_json,
     stream_records_are_numbered_atomically,
     update_expressions_copy_cheaply,
 )
@@ -195,6 +199,132 @@ def test_dynamodb_item_answers_dumped_as_json_are_those_of_moto_s_serializer(aws
             assert _item_operations() == expected
     finally:
         undo()
+
+
+def _sends(sqs: Any) -> None:
+    """SendMessage to a standard and a FIFO queue, with and without attributes, and failing."""
+    plain = sqs.create_queue(QueueName="plain")["QueueUrl"]
+    fifo = sqs.create_queue(
+        QueueName="ordered.fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+    )["QueueUrl"]
+    sqs.send_message(QueueUrl=plain, MessageBody='{"reading": 1.5, "text": "é"}')
+    sqs.send_message(
+        QueueUrl=plain,
+        MessageBody="with attributes",
+        MessageAttributes={
+            "kind": {"DataType": "String", "StringValue": "reading"},
+            "raw": {"DataType": "Binary", "BinaryValue": b"\x00\xff"},
+        },
+        DelaySeconds=5,
+    )
+    sqs.send_message(QueueUrl=fifo, MessageBody="first", MessageGroupId="g")
+    sqs.send_message(QueueUrl=fifo, MessageBody="second", MessageGroupId="g")
+    with pytest.raises(sqs.exceptions.ClientError):
+        sqs.send_message(QueueUrl=plain + "-missing", MessageBody="lost")
+    with pytest.raises(sqs.exceptions.ClientError):
+        sqs.send_message(QueueUrl=fifo, MessageBody="no group")
+
+
+def test_sqs_send_answers_dumped_as_json_are_those_of_moto_s_serializer(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given moto's own serializer, counted when it is called
+    moto_s = ActionResult.execute_result
+    serialized: list[str] = []
+
+    def counted(self: ActionResult, context: ActionContext) -> Any:
+        serialized.append(context.operation_model.name)
+        return moto_s(self, context)
+
+    monkeypatch.setattr(ActionResult, "execute_result", counted)
+    undo = sqs_sends_are_dumped_as_json()
+    fixed = ActionResult.execute_result
+    answers: list[tuple[Any, Any]] = []
+
+    def both(self: ActionResult, context: ActionContext) -> Any:
+        ours = fixed(self, context)
+        if context.operation_model.name == "SendMessage":
+            (status, headers, body), moto_answer = ours, moto_s(self, context)
+            answers.append(((status, dict(headers), body), moto_answer))  # before moto adds to it
+        return ours
+
+    monkeypatch.setattr(ActionResult, "execute_result", both)
+    try:
+        # When SendMessage answers in the JSON protocol (as boto3 asks)
+        with mock_aws():
+            _sends(boto3.client("sqs"))
+    finally:
+        undo()
+    # Then every answer is moto's own: status, headers and the JSON body
+    assert len(answers) == 6
+    for (status, headers, body), (moto_status, moto_headers, moto_body) in answers:
+        assert (status, headers) == (moto_status, moto_headers)
+        assert json.loads(body) == json.loads(moto_body)
+    sent = [json.loads(body) for (_, _, body), _ in answers[:4]]
+    assert "MD5OfMessageAttributes" in sent[1]
+    assert len({answer["MessageId"] for answer in sent}) == 4
+    # and only the two failures took moto's serializer
+    assert serialized.count("SendMessage") == 2
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        {"MessageId": "m", "MD5OfMessageBody": "d", "SequenceNumber": None},
+        {"MessageId": "m", "MD5OfMessageBody": "d", "NotAMember": "x"},
+        {"MessageId": "m", "MD5OfMessageBody": 5},
+        {"MessageId": "m", "MD5OfMessageBody": "d", "SequenceNumber": "10000000000000000001"},
+    ],
+)
+def test_sqs_send_results_moto_s_serializer_would_change_are_left_to_it(
+    result: dict[str, Any],
+) -> None:
+    # Given SendMessage results that are not all members with string values, and one that is
+    from moto.core.serialize import JSONSerializer
+    from moto.core.utils import get_service_model
+
+    service = get_service_model("sqs")
+    context = ActionContext(
+        service,
+        service.operation_model("SendMessage"),
+        JSONSerializer,
+        object(),  # type: ignore[arg-type]
+    )
+    expected = ActionResult(dict(result)).execute_result(context)
+    # When the fix answers them, each answer is the one moto's serializer gives
+    undo = sqs_sends_are_dumped_as_json()
+    try:
+        status, headers, body = ActionResult(dict(result)).execute_result(context)
+    finally:
+        undo()
+    assert (status, headers) == expected[:2]
+    assert json.loads(body) == json.loads(expected[2])
+
+
+def test_sqs_sends_in_the_query_protocol_still_answer_xml(moto_server: str) -> None:
+    # Given the fix on and a client speaking SQS's query protocol (older SDKs, the AWS CLI v1)
+    undo = sqs_sends_are_dumped_as_json()
+    try:
+        url = boto3.client("sqs", endpoint_url=moto_server).create_queue(QueueName="q")["QueueUrl"]
+        answer = requests.post(
+            moto_server,
+            data={"Action": "SendMessage", "QueueUrl": url, "MessageBody": "hello"},
+            headers={  # the credential scope names the service moto answers as
+                "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sqs/"
+                "aws4_request, SignedHeaders=host, Signature=0"
+            },
+            timeout=10,
+        )
+    finally:
+        undo()
+    # Then moto's serializer answers it, in XML
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("text/xml") or answer.headers[
+        "Content-Type"
+    ].endswith("xml")
+    assert "<SendMessageResult>" in answer.text
+    assert "<MD5OfMessageBody>5d41402abc4b2a76b9719d911017c592</MD5OfMessageBody>" in answer.text
 
 
 def _updates() -> list[Any]:
