@@ -17,7 +17,7 @@ from moto.core.common_models import BaseModel
 from moto.core.model_instances import reset_model_data
 from moto.core.responses import ActionContext, ActionResult
 from moto.core.serialize import JSONSerializer
-from moto.core.utils import unix_time, unix_time_millis
+from moto.core.utils import camelcase_to_underscores, unix_time, unix_time_millis
 from moto.dynamodb.models.table import StreamShard
 
 # the module starts with `# type: ignore`: mypy sees none of its names
@@ -180,6 +180,68 @@ def sqs_reads_the_clock_once() -> Callable[[], None]:
     def undo() -> None:
         for name, original in originals.items():
             setattr(Queue, name, original)
+
+    return undo
+
+
+# The queue attributes that count messages: each walks the whole queue.
+QUEUE_COUNTS = frozenset(
+    {
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesDelayed",
+        "ApproximateNumberOfMessagesNotVisible",
+    }
+)
+_sending = threading.local()
+
+
+def sqs_sends_count_no_backlog() -> Callable[[], None]:
+    """``SendMessage`` reads the queue's settings without counting its messages.
+
+    moto's ``send_message`` (and a FIFO queue's ``add_message``) reads one setting,
+    ``ContentBasedDeduplication``, from ``Queue.attributes``, which computes every attribute:
+    the three message counts walk the whole queue. Every enqueue thus cost time in proportion
+    to the backlog, 81% of the receiver's time in a throughput run. While a send runs in a
+    thread, that thread's ``Queue.attributes`` are the same settings without the counts (no
+    send reads them); ``GetQueueAttributes`` and everything else still get moto's own.
+    """
+    original_send = SQSBackend.send_message
+    original_attributes = vars(Queue)["attributes"]
+
+    @wraps(original_send)
+    def send_message(self: SQSBackend, *args: Any, **kwargs: Any) -> Message:
+        outer = getattr(_sending, "active", False)  # a batch's entries send one by one
+        _sending.active = True
+        try:
+            return original_send(self, *args, **kwargs)
+        finally:
+            _sending.active = outer
+
+    def attributes(queue: Queue) -> dict[str, Any]:
+        if not getattr(_sending, "active", False):
+            return original_attributes.fget(queue)  # type: ignore[no-any-return]
+        names = [name for name in queue.BASE_ATTRIBUTES if name not in QUEUE_COUNTS]
+        if queue.fifo_queue:
+            names += queue.FIFO_ATTRIBUTES
+        if queue.kms_master_key_id:  # type: ignore[attr-defined]
+            names += queue.KMS_ATTRIBUTES
+        result = {name: getattr(queue, camelcase_to_underscores(name)) for name in names}
+        if queue.policy:
+            result["Policy"] = queue.policy
+        if queue.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(queue.redrive_policy)
+        return {
+            name: str(value).lower() if isinstance(value, bool) else value
+            for name, value in result.items()
+        }
+
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    patched: Any = Queue
+    patched.attributes = property(attributes)
+
+    def undo() -> None:
+        SQSBackend.send_message = original_send  # type: ignore[method-assign]
+        patched.attributes = original_attributes
 
     return undo
 

@@ -46,6 +46,7 @@ from local.runtime.moto_fixes import (
     sqs_reads_attributes_once,
     sqs_reads_the_clock_once,
     sqs_sends_are_dumped_as_json,
+    sqs_sends_count_no_backlog,
     stream_records_are_numbered_atomically,
     update_expressions_copy_cheaply,
 )
@@ -196,6 +197,7 @@ class EmbeddedStack:
             requests_leave_no_garbage_cycles,
             sqs_reads_attributes_once,
             sqs_reads_the_clock_once,
+            sqs_sends_count_no_backlog,
             input_paths_are_parsed_once,
             stream_records_are_numbered_atomically,
             dynamodb_items_are_dumped_as_json,

@@ -17,15 +17,17 @@ from moto.core.responses import ActionContext, ActionResult
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.server import ThreadedMotoServer
-from moto.sqs.models import Message
+from moto.sqs.models import Message, Queue
 
 from local.runtime.moto_fixes import (
     backends_are_found_without_a_lock,
     dynamodb_items_are_dumped_as_json,
     models_are_not_tracked,
     requests_leave_no_garbage_cycles,
+    QUEUE_COUNTS,
     sqs_reads_the_clock_once,
     sqs_sends_are_dumped_as_json,
+    sqs_sends_count_no_backlog,
     stream_records_are_numbered_atomically,
     update_expressions_copy_cheaply,
 )
@@ -325,6 +327,142 @@ def test_sqs_sends_in_the_query_protocol_still_answer_xml(moto_server: str) -> N
     ].endswith("xml")
     assert "<SendMessageResult>" in answer.text
     assert "<MD5OfMessageBody>5d41402abc4b2a76b9719d911017c592</MD5OfMessageBody>" in answer.text
+
+
+def _queue_sends(sqs: Any) -> dict[str, Any]:
+    """Sends to every kind of queue (a backlog, FIFO with and without content-based
+    deduplication, KMS, a redrive policy), duplicates and refused sends among them: what each
+    queue then holds and counts, and the errors (not the ids moto draws at random)."""
+    dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]
+    redrive = {"deadLetterTargetArn": dlq_arn["QueueArn"], "maxReceiveCount": 3}
+    fifo = {"FifoQueue": "true"}
+    urls = {
+        name: sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        for name, attributes in {
+            "backlog": {},
+            "content.fifo": {**fifo, "ContentBasedDeduplication": "true"},
+            "explicit.fifo": fifo,
+            "kms": {"KmsMasterKeyId": "alias/k"},
+            "redriven": {"RedrivePolicy": json.dumps(redrive)},
+        }.items()
+    }
+    errors = []
+
+    def send(queue: str, body: str, **options: Any) -> None:
+        try:
+            sqs.send_message(QueueUrl=urls.get(queue, queue), MessageBody=body, **options)
+        except sqs.exceptions.ClientError as error:
+            errors.append(error.response["Error"]["Code"])
+
+    for n in range(30):
+        send("backlog", f"b{n}", DelaySeconds=60 if n % 3 else 0)
+    sqs.receive_message(QueueUrl=urls["backlog"], MaxNumberOfMessages=5, VisibilityTimeout=60)
+    for body in ("same", "same", "other"):
+        send("content.fifo", body, MessageGroupId="g")
+    send("content.fifo", "no group")
+    send("content.fifo", "delayed", MessageGroupId="g", DelaySeconds=5)
+    for dedupe, body in (("1", "first"), ("1", "first again"), ("2", "second")):
+        send("explicit.fifo", body, MessageGroupId="g", MessageDeduplicationId=dedupe)
+    send("explicit.fifo", "no deduplication id", MessageGroupId="g")
+    send("kms", "k")
+    send("kms", "x" * 300_000)
+    send(urls["redriven"] + "-missing", "lost")
+    batch = sqs.send_message_batch(
+        QueueUrl=urls["redriven"],
+        Entries=[{"Id": "a", "MessageBody": "r1"}, {"Id": "b", "MessageBody": "r2"}],
+    )
+    return {
+        "errors": errors,
+        "batch": sorted(entry["Id"] for entry in batch["Successful"]),
+        "counts": {
+            name: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=sorted(QUEUE_COUNTS))[
+                "Attributes"
+            ]
+            for name, url in urls.items()
+        },
+        "bodies": {
+            name: sorted(
+                m["Body"]
+                for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+            )
+            for name, url in urls.items()
+        },
+    }
+
+
+def test_sqs_sends_give_moto_s_own_outcomes(aws: None) -> None:
+    # Given sends to every kind of queue, as moto answers them
+    with mock_aws():
+        moto_s = _queue_sends(boto3.client("sqs"))
+    # When the same sends run with the fix on, the queues hold, count and refuse the same
+    undo = sqs_sends_count_no_backlog()
+    try:
+        with mock_aws():
+            ours = _queue_sends(boto3.client("sqs"))
+    finally:
+        undo()
+    assert ours == moto_s
+    assert moto_s["counts"]["backlog"] == {
+        "ApproximateNumberOfMessages": "5",
+        "ApproximateNumberOfMessagesDelayed": "20",
+        "ApproximateNumberOfMessagesNotVisible": "5",
+    }
+    assert moto_s["bodies"]["content.fifo"] == ["other", "same"]
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_sqs_sends_count_no_messages_and_read_moto_s_settings(
+    aws: None, monkeypatch: pytest.MonkeyPatch, fixed: bool
+) -> None:
+    # Given moto's queue counts, noted when computed, and the attributes a send reads
+    counted: list[str] = []
+    for name in (
+        "approximate_number_of_messages",
+        "approximate_number_of_messages_delayed",
+        "approximate_number_of_messages_not_visible",
+    ):
+        count = vars(Queue)[name]
+        monkeypatch.setattr(
+            Queue, name, property(lambda q, c=count, n=name: counted.append(n) or c.fget(q))
+        )
+    moto_s_attributes = vars(Queue)["attributes"].fget
+    read: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    add_message = Queue.add_message
+
+    def add_and_read(queue: Queue, message: Message) -> None:
+        during = queue.attributes  # as the send reads them
+        noted = len(counted)
+        read.append((during, moto_s_attributes(queue)))  # and moto's own, not noted
+        del counted[noted:]
+        add_message(queue, message)
+
+    monkeypatch.setattr(Queue, "add_message", add_and_read)
+    undo = sqs_sends_count_no_backlog() if fixed else (lambda: None)
+    try:
+        with mock_aws():
+            _queue_sends(boto3.client("sqs"))
+            # When messages are sent to queues holding a backlog
+            counted.clear()
+            sqs = boto3.client("sqs")
+            for queue in ("backlog", "redriven", "kms"):
+                url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+                sqs.send_message(QueueUrl=url, MessageBody="more")
+            url = sqs.get_queue_url(QueueName="content.fifo")["QueueUrl"]
+            sqs.send_message(QueueUrl=url, MessageBody="more", MessageGroupId="g")
+    finally:
+        undo()
+    # Then with the fix no send counted a queue's messages (moto's counts each, three ways)
+    assert (counted == []) is fixed
+    # and every send read moto's own settings of its queue, only without the counts
+    kinds = {"RedrivePolicy", "KmsMasterKeyId", "ContentBasedDeduplication"}
+    assert kinds <= {name for _, moto_s in read for name in moto_s}
+    for during, moto_s in read:
+        assert QUEUE_COUNTS <= moto_s.keys()
+        expected = (
+            moto_s if not fixed else {k: v for k, v in moto_s.items() if k not in QUEUE_COUNTS}
+        )
+        assert during == expected
 
 
 def _updates() -> list[Any]:
