@@ -207,6 +207,11 @@ def sqs_sends_count_no_backlog() -> Callable[[], None]:
     """
     original_send = SQSBackend.send_message
     original_attributes = vars(Queue)["attributes"]
+    # (attribute, field) pairs: moto converts each name with a regex on every read
+    settings, fifo_settings, kms_settings = (
+        [(name, camelcase_to_underscores(name)) for name in names if name not in QUEUE_COUNTS]
+        for names in (Queue.BASE_ATTRIBUTES, Queue.FIFO_ATTRIBUTES, Queue.KMS_ATTRIBUTES)
+    )
 
     @wraps(original_send)
     def send_message(self: SQSBackend, *args: Any, **kwargs: Any) -> Message:
@@ -220,12 +225,12 @@ def sqs_sends_count_no_backlog() -> Callable[[], None]:
     def attributes(queue: Queue) -> dict[str, Any]:
         if not getattr(_sending, "active", False):
             return original_attributes.fget(queue)  # type: ignore[no-any-return]
-        names = [name for name in queue.BASE_ATTRIBUTES if name not in QUEUE_COUNTS]
+        names = settings
         if queue.fifo_queue:
-            names += queue.FIFO_ATTRIBUTES
+            names = names + fifo_settings
         if queue.kms_master_key_id:  # type: ignore[attr-defined]
-            names += queue.KMS_ATTRIBUTES
-        result = {name: getattr(queue, camelcase_to_underscores(name)) for name in names}
+            names = names + kms_settings
+        result = {name: getattr(queue, field) for name, field in names}
         if queue.policy:
             result["Policy"] = queue.policy
         if queue.redrive_policy:
