@@ -224,7 +224,7 @@ def sqs_sends_count_no_backlog() -> Callable[[], None]:
 
     def attributes(queue: Queue) -> dict[str, Any]:
         if not getattr(_sending, "active", False):
-            return original_attributes.fget(queue)  # type: ignore[no-any-return]
+            return original_attributes.fget(queue)
         names = settings
         if queue.fifo_queue:
             names = names + fifo_settings
