@@ -12,6 +12,7 @@ from typing import Any
 
 import flask.debughelpers as flask_debughelpers
 import jsonpath_ng.ext as jsonpath_ext
+import moto.core.responses as moto_responses
 from moto.core.base_backend import BackendDict
 from moto.core.common_models import BaseModel
 from moto.core.model_instances import reset_model_data
@@ -23,7 +24,9 @@ from moto.dynamodb.models.table import StreamShard
 # the module starts with `# type: ignore`: mypy sees none of its names
 from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
     DepthFirstTraverser,
+    Expression,
     Node,
+    UpdateExpressionFunction,
 )
 from moto.events.models import EventBus
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -461,6 +464,97 @@ def update_expressions_copy_cheaply() -> Callable[[], None]:
         else:
             Node.__deepcopy__ = original_copy
         DepthFirstTraverser.nodes_to_be_processed = original_types
+
+    return undo
+
+
+def update_expressions_check_node_types_once() -> Callable[[], None]:
+    """Tell an update expression's nodes apart by a type looked up once, not by ABC checks.
+
+    moto's expression nodes are abstract base classes, so every ``isinstance`` against them
+    runs ``ABCMeta.__instancecheck__``; its ten validation passes over an update's tree make a
+    few of those at every node, and its clause search one per child: a fifth of `UpdateItem`'s
+    time with the readings store's hundred-reading updates. Nothing registers virtual
+    subclasses of moto's nodes, so whether a value is a node (or one a pass processes) follows
+    from its type alone, and the answer per type is kept.
+    """
+    original_traverse = DepthFirstTraverser.traverse_node_recursively
+    original_find = Node.find_clauses
+    is_node: dict[type, bool] = {}
+    is_nested: dict[type, bool] = {}
+    processed: dict[tuple[type, type], bool] = {}
+
+    def traverse_node_recursively(self: DepthFirstTraverser, node: Any, child_id: int = -1) -> Any:
+        kind = type(node)
+        node_kind = is_node.get(kind)
+        if node_kind is None:
+            node_kind = is_node[kind] = isinstance(node, Node)
+        if not node_kind:
+            return node
+        parent_node = node.parent
+        if node.children is not None:
+            for i, child_node in enumerate(node.children):
+                self.pre_processing_of_child(node, i)
+                traverse_node_recursively(self, child_node, i)
+        key = (type(self), kind)
+        takes = processed.get(key)
+        if takes is None:
+            takes = processed[key] = isinstance(node, self.nodes_to_be_processed())
+        if takes:
+            node = self.process(node)
+            node.parent = parent_node
+            if parent_node:
+                parent_node.children[child_id] = node
+        return node
+
+    def find_clauses(self: Node, clause_types: Any) -> list[Any]:
+        clauses: list[Any] = []
+        for child in self.children or []:
+            kind = type(child)
+            if kind in clause_types:
+                clauses.append(child)
+                continue
+            nested = is_nested.get(kind)
+            if nested is None:
+                nested = is_nested[kind] = isinstance(child, Expression | UpdateExpressionFunction)
+            if nested:
+                clauses.extend(child.find_clauses(clause_types))
+        return clauses
+
+    DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively
+    Node.find_clauses = find_clauses
+
+    def undo() -> None:
+        DepthFirstTraverser.traverse_node_recursively = original_traverse
+        Node.find_clauses = original_find
+
+    return undo
+
+
+def actions_are_looked_up_once() -> Callable[[], None]:
+    """moto finds the method that answers an action once per response class and action name.
+
+    For every request moto lists its response class's functions with `inspect.getmembers`
+    (hundreds of attributes, sorted) and converts the action's name with a regex, to find the
+    method to call: a tenth of an SQS `SendMessage` in the local runtime. A class's functions
+    do not change while it serves, and a name converts the same way each time.
+    """
+    original_names = moto_responses.method_names_from_class
+    original_convert = moto_responses.camelcase_to_underscores
+    names_of: dict[type, frozenset[str]] = {}
+
+    def method_names_from_class(clazz: type) -> frozenset[str]:
+        names = names_of.get(clazz)
+        if names is None:
+            names = names_of[clazz] = frozenset(original_names(clazz))
+        return names
+
+    moto_responses.method_names_from_class = method_names_from_class  # type: ignore[assignment]
+    moto_responses.camelcase_to_underscores = lru_cache(maxsize=4096)(original_convert)
+
+    def undo() -> None:
+        moto_responses.method_names_from_class = original_names
+        moto_responses.camelcase_to_underscores = original_convert
 
     return undo
 

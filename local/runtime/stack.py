@@ -36,6 +36,7 @@ from local.runtime.lambda_runner import InProcessLambdas, Invocation, code_sha25
 from local.runtime.localize import localize
 from local.runtime.metrics_isolation import metrics_are_per_invocation
 from local.runtime.moto_fixes import (
+    actions_are_looked_up_once,
     backend_lookup_is_cached,
     backends_are_found_without_a_lock,
     dynamodb_items_are_dumped_as_json,
@@ -48,6 +49,7 @@ from local.runtime.moto_fixes import (
     sqs_sends_are_dumped_as_json,
     sqs_sends_count_no_backlog,
     stream_records_are_numbered_atomically,
+    update_expressions_check_node_types_once,
     update_expressions_copy_cheaply,
 )
 from local.runtime.pollers import (
@@ -203,6 +205,8 @@ class EmbeddedStack:
             dynamodb_items_are_dumped_as_json,
             sqs_sends_are_dumped_as_json,
             update_expressions_copy_cheaply,
+            update_expressions_check_node_types_once,
+            actions_are_looked_up_once,
             metrics_are_per_invocation,
             _switch_threads_sooner,
         ):

@@ -9,18 +9,23 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import moto.core.responses as moto_responses
 import pytest
 import requests
 import werkzeug
 from moto import mock_aws
 from moto.core.responses import ActionContext, ActionResult
+from moto.core.utils import method_names_from_class
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+from moto.dynamodb.responses import DynamoHandler
 from moto.server import ThreadedMotoServer
 from moto.sqs.models import Message, Queue
+from moto.sqs.responses import SQSResponse
 
 from local.runtime.moto_fixes import (
     QUEUE_COUNTS,
+    actions_are_looked_up_once,
     backends_are_found_without_a_lock,
     dynamodb_items_are_dumped_as_json,
     models_are_not_tracked,
@@ -29,6 +34,7 @@ from local.runtime.moto_fixes import (
     sqs_sends_are_dumped_as_json,
     sqs_sends_count_no_backlog,
     stream_records_are_numbered_atomically,
+    update_expressions_check_node_types_once,
     update_expressions_copy_cheaply,
 )
 
@@ -546,6 +552,48 @@ def test_update_expressions_copied_cheaply_give_moto_s_own_answers(aws: None) ->
     try:
         with mock_aws():
             assert _updates() == expected
+    finally:
+        undo()
+
+
+def test_update_expressions_with_node_types_checked_once_give_moto_s_own_answers(
+    aws: None,
+) -> None:
+    # Given moto's answers to updates valid and not
+    with mock_aws():
+        expected = _updates()
+    # When the runtime checks node types once per type (alone, and with the cheap copies the
+    # runtime also makes), the answers and errors are the same
+    for fixes in (
+        [update_expressions_check_node_types_once],
+        [
+            update_expressions_copy_cheaply,
+            update_expressions_check_node_types_once,
+        ],
+    ):
+        undos = [fix() for fix in fixes]
+        try:
+            with mock_aws():
+                assert _updates() == expected
+        finally:
+            for undo in reversed(undos):
+                undo()
+
+
+def test_actions_looked_up_once_give_moto_s_own_answers(aws: None) -> None:
+    # Given moto's answers to sends and updates
+    with mock_aws():
+        expected = (_queue_sends(boto3.client("sqs")), _updates())
+    # When the runtime keeps each response class's method names and each action's name
+    undo = actions_are_looked_up_once()
+    try:
+        with mock_aws():
+            assert (_queue_sends(boto3.client("sqs")), _updates()) == expected
+        # Then the names kept are moto's own
+        for response_class in (SQSResponse, DynamoHandler):
+            names = moto_responses.method_names_from_class(response_class)
+            assert names == set(method_names_from_class(response_class))
+            assert "send_message" in names or "update_item" in names
     finally:
         undo()
 
