@@ -12,17 +12,21 @@ from typing import Any
 
 import flask.debughelpers as flask_debughelpers
 import jsonpath_ng.ext as jsonpath_ext
+import moto.core.responses as moto_responses
 from moto.core.base_backend import BackendDict
 from moto.core.common_models import BaseModel
 from moto.core.model_instances import reset_model_data
 from moto.core.responses import ActionContext, ActionResult
-from moto.core.utils import unix_time, unix_time_millis
+from moto.core.serialize import JSONSerializer
+from moto.core.utils import camelcase_to_underscores, unix_time, unix_time_millis
 from moto.dynamodb.models.table import StreamShard
 
 # the module starts with `# type: ignore`: mypy sees none of its names
 from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
     DepthFirstTraverser,
+    Expression,
     Node,
+    UpdateExpressionFunction,
 )
 from moto.events.models import EventBus
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -183,6 +187,73 @@ def sqs_reads_the_clock_once() -> Callable[[], None]:
     return undo
 
 
+# The queue attributes that count messages: each walks the whole queue.
+QUEUE_COUNTS = frozenset(
+    {
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesDelayed",
+        "ApproximateNumberOfMessagesNotVisible",
+    }
+)
+_sending = threading.local()
+
+
+def sqs_sends_count_no_backlog() -> Callable[[], None]:
+    """``SendMessage`` reads the queue's settings without counting its messages.
+
+    moto's ``send_message`` (and a FIFO queue's ``add_message``) reads one setting,
+    ``ContentBasedDeduplication``, from ``Queue.attributes``, which computes every attribute:
+    the three message counts walk the whole queue. Every enqueue thus cost time in proportion
+    to the backlog, 81% of the receiver's time in a throughput run. While a send runs in a
+    thread, that thread's ``Queue.attributes`` are the same settings without the counts (no
+    send reads them); ``GetQueueAttributes`` and everything else still get moto's own.
+    """
+    original_send = SQSBackend.send_message
+    original_attributes = vars(Queue)["attributes"]
+    # (attribute, field) pairs: moto converts each name with a regex on every read
+    settings, fifo_settings, kms_settings = (
+        [(name, camelcase_to_underscores(name)) for name in names if name not in QUEUE_COUNTS]
+        for names in (Queue.BASE_ATTRIBUTES, Queue.FIFO_ATTRIBUTES, Queue.KMS_ATTRIBUTES)
+    )
+
+    @wraps(original_send)
+    def send_message(self: SQSBackend, *args: Any, **kwargs: Any) -> Message:
+        outer = getattr(_sending, "active", False)  # a batch's entries send one by one
+        _sending.active = True
+        try:
+            return original_send(self, *args, **kwargs)
+        finally:
+            _sending.active = outer
+
+    def attributes(queue: Queue) -> dict[str, Any]:
+        if not getattr(_sending, "active", False):
+            return original_attributes.fget(queue)
+        names = settings
+        if queue.fifo_queue:
+            names = names + fifo_settings
+        if queue.kms_master_key_id:  # type: ignore[attr-defined]
+            names = names + kms_settings
+        result = {name: getattr(queue, field) for name, field in names}
+        if queue.policy:
+            result["Policy"] = queue.policy
+        if queue.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(queue.redrive_policy)
+        return {
+            name: str(value).lower() if isinstance(value, bool) else value
+            for name, value in result.items()
+        }
+
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    patched: Any = Queue
+    patched.attributes = property(attributes)
+
+    def undo() -> None:
+        SQSBackend.send_message = original_send  # type: ignore[method-assign]
+        patched.attributes = original_attributes
+
+    return undo
+
+
 def models_are_not_tracked() -> Callable[[], None]:
     """moto does not keep every model object it ever created.
 
@@ -304,6 +375,55 @@ def dynamodb_items_are_dumped_as_json() -> Callable[[], None]:
     return undo
 
 
+# SQS's SendMessage answers a few strings (MessageId, MD5s, a FIFO queue's SequenceNumber):
+# the members of its output shape.
+SEND_MESSAGE_MEMBERS = frozenset(
+    {
+        "MD5OfMessageAttributes",
+        "MD5OfMessageBody",
+        "MD5OfMessageSystemAttributes",
+        "MessageId",
+        "SequenceNumber",
+    }
+)
+
+
+def sqs_sends_are_dumped_as_json() -> Callable[[], None]:
+    """Write SQS ``SendMessage``'s answer, in the JSON protocol, with `json.dumps`.
+
+    moto 5.2 serializes it by walking the output shape, looking every member up through its
+    attribute picker (`get_possible_keys`): a quarter of the receiver's time in a throughput
+    run, more than moto's own ``send_message``. The result is a flat dict of strings, the wire
+    JSON itself; anything else (errors, the query protocol's XML, another member or a value
+    that is not a string, other operations) still takes moto's serializer.
+    """
+    original = ActionResult.execute_result
+
+    @wraps(original)
+    def execute_result(self: ActionResult, context: ActionContext) -> Any:
+        result = self.result
+        if (
+            context.operation_model.name == "SendMessage"
+            and context.service_model.service_name == "sqs"
+            and context.serializer_class is JSONSerializer
+            and type(result) is dict
+            and SEND_MESSAGE_MEMBERS.issuperset(result)
+            and all(type(value) is str for value in result.values())
+        ):
+            content_type = "application/x-amz-json-" + context.service_model.metadata.get(
+                "jsonVersion", "1.0"
+            )
+            return 200, {"Content-Type": content_type}, json.dumps(result)
+        return original(self, context)
+
+    ActionResult.execute_result = execute_result  # type: ignore[method-assign]
+
+    def undo() -> None:
+        ActionResult.execute_result = original  # type: ignore[method-assign]
+
+    return undo
+
+
 def update_expressions_copy_cheaply() -> Callable[[], None]:
     """Copy an update expression's syntax tree node by node, and look a traverser's node types
     up once.
@@ -344,6 +464,97 @@ def update_expressions_copy_cheaply() -> Callable[[], None]:
         else:
             Node.__deepcopy__ = original_copy
         DepthFirstTraverser.nodes_to_be_processed = original_types
+
+    return undo
+
+
+def update_expressions_check_node_types_once() -> Callable[[], None]:
+    """Tell an update expression's nodes apart by a type looked up once, not by ABC checks.
+
+    moto's expression nodes are abstract base classes, so every ``isinstance`` against them
+    runs ``ABCMeta.__instancecheck__``; its ten validation passes over an update's tree make a
+    few of those at every node, and its clause search one per child: a fifth of `UpdateItem`'s
+    time with the readings store's hundred-reading updates. Nothing registers virtual
+    subclasses of moto's nodes, so whether a value is a node (or one a pass processes) follows
+    from its type alone, and the answer per type is kept.
+    """
+    original_traverse = DepthFirstTraverser.traverse_node_recursively
+    original_find = Node.find_clauses
+    is_node: dict[type, bool] = {}
+    is_nested: dict[type, bool] = {}
+    processed: dict[tuple[type, type], bool] = {}
+
+    def traverse_node_recursively(self: DepthFirstTraverser, node: Any, child_id: int = -1) -> Any:
+        kind = type(node)
+        node_kind = is_node.get(kind)
+        if node_kind is None:
+            node_kind = is_node[kind] = isinstance(node, Node)
+        if not node_kind:
+            return node
+        parent_node = node.parent
+        if node.children is not None:
+            for i, child_node in enumerate(node.children):
+                self.pre_processing_of_child(node, i)
+                traverse_node_recursively(self, child_node, i)
+        key = (type(self), kind)
+        takes = processed.get(key)
+        if takes is None:
+            takes = processed[key] = isinstance(node, self.nodes_to_be_processed())
+        if takes:
+            node = self.process(node)
+            node.parent = parent_node
+            if parent_node:
+                parent_node.children[child_id] = node
+        return node
+
+    def find_clauses(self: Node, clause_types: Any) -> list[Any]:
+        clauses: list[Any] = []
+        for child in self.children or []:
+            kind = type(child)
+            if kind in clause_types:
+                clauses.append(child)
+                continue
+            nested = is_nested.get(kind)
+            if nested is None:
+                nested = is_nested[kind] = isinstance(child, Expression | UpdateExpressionFunction)
+            if nested:
+                clauses.extend(child.find_clauses(clause_types))
+        return clauses
+
+    DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively
+    Node.find_clauses = find_clauses
+
+    def undo() -> None:
+        DepthFirstTraverser.traverse_node_recursively = original_traverse
+        Node.find_clauses = original_find
+
+    return undo
+
+
+def actions_are_looked_up_once() -> Callable[[], None]:
+    """moto finds the method that answers an action once per response class and action name.
+
+    For every request moto lists its response class's functions with `inspect.getmembers`
+    (hundreds of attributes, sorted) and converts the action's name with a regex, to find the
+    method to call: a tenth of an SQS `SendMessage` in the local runtime. A class's functions
+    do not change while it serves, and a name converts the same way each time.
+    """
+    original_names = moto_responses.method_names_from_class
+    original_convert = moto_responses.camelcase_to_underscores
+    names_of: dict[type, frozenset[str]] = {}
+
+    def method_names_from_class(clazz: type) -> frozenset[str]:
+        names = names_of.get(clazz)
+        if names is None:
+            names = names_of[clazz] = frozenset(original_names(clazz))
+        return names
+
+    moto_responses.method_names_from_class = method_names_from_class  # type: ignore[assignment]
+    moto_responses.camelcase_to_underscores = lru_cache(maxsize=4096)(original_convert)
+
+    def undo() -> None:
+        moto_responses.method_names_from_class = original_names
+        moto_responses.camelcase_to_underscores = original_convert
 
     return undo
 

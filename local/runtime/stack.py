@@ -39,6 +39,7 @@ from local.runtime.lambda_runner import InProcessLambdas, Invocation, code_sha25
 from local.runtime.localize import localize
 from local.runtime.metrics_isolation import metrics_are_per_invocation
 from local.runtime.moto_fixes import (
+    actions_are_looked_up_once,
     backend_lookup_is_cached,
     backends_are_found_without_a_lock,
     dynamodb_items_are_dumped_as_json,
@@ -48,7 +49,10 @@ from local.runtime.moto_fixes import (
     requests_leave_no_garbage_cycles,
     sqs_reads_attributes_once,
     sqs_reads_the_clock_once,
+    sqs_sends_are_dumped_as_json,
+    sqs_sends_count_no_backlog,
     stream_records_are_numbered_atomically,
+    update_expressions_check_node_types_once,
     update_expressions_copy_cheaply,
 )
 from local.runtime.pollers import (
@@ -233,10 +237,14 @@ class EmbeddedStack:
             requests_leave_no_garbage_cycles,
             sqs_reads_attributes_once,
             sqs_reads_the_clock_once,
+            sqs_sends_count_no_backlog,
             input_paths_are_parsed_once,
             stream_records_are_numbered_atomically,
             dynamodb_items_are_dumped_as_json,
+            sqs_sends_are_dumped_as_json,
             update_expressions_copy_cheaply,
+            update_expressions_check_node_types_once,
+            actions_are_looked_up_once,
             metrics_are_per_invocation,
             _switch_threads_sooner,
         ):

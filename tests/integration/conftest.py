@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local.runtime.moto_fixes import stream_records_are_numbered_atomically
 from sensorhook.core import settings
 from sensorhook.dal.aws_clients import clear_cached_clients
 from sensorhook.dal.sensor_state_store import DUE_INDEX
@@ -83,7 +84,21 @@ class Aws:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+def stream_records_numbered_once() -> Iterator[None]:
+    """Each DynamoDB stream record gets its own sequence number, as in AWS.
+
+    The processor writes readings items from several threads, and moto numbers a record by the
+    shard's length before appending it, with no lock: two writes could share a number, and a
+    shard iterator then returned the same record for ever (a reader never reached the end).
+    The local runtime's correction applies here too.
+    """
+    undo = stream_records_are_numbered_atomically()
+    yield
+    undo()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, stream_records_numbered_once: None) -> Iterator[Aws]:
     for name, value in {
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",

@@ -70,6 +70,7 @@ class ReadingsStream:
         self._iterator = self._client.get_shard_iterator(
             StreamArn=self.arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
+        self._last_sequence = 0
 
     def next_event(self) -> dict[str, Any]:
         """A Lambda event with every record written since the previous call."""
@@ -77,6 +78,10 @@ class ReadingsStream:
         self._iterator = response["NextShardIterator"]
         records = []
         for record in response["Records"]:
+            # a record read again (a number two records share) fails here, not loops for ever
+            sequence = int(record["dynamodb"]["SequenceNumber"])
+            assert sequence > self._last_sequence, f"stream record {sequence} read again"
+            self._last_sequence = sequence
             change = dict(record["dynamodb"])
             created = change.get("ApproximateCreationDateTime")
             if isinstance(created, datetime):

@@ -2,27 +2,39 @@
 
 import copy
 import gc
+import json
 import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import moto.core.responses as moto_responses
 import pytest
+import requests
 import werkzeug
 from moto import mock_aws
+from moto.core.responses import ActionContext, ActionResult
+from moto.core.utils import method_names_from_class
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+from moto.dynamodb.responses import DynamoHandler
 from moto.server import ThreadedMotoServer
-from moto.sqs.models import Message
+from moto.sqs.models import Message, Queue
+from moto.sqs.responses import SQSResponse
 
 from local.runtime.moto_fixes import (
+    QUEUE_COUNTS,
+    actions_are_looked_up_once,
     backends_are_found_without_a_lock,
     dynamodb_items_are_dumped_as_json,
     models_are_not_tracked,
     requests_leave_no_garbage_cycles,
     sqs_reads_the_clock_once,
+    sqs_sends_are_dumped_as_json,
+    sqs_sends_count_no_backlog,
     stream_records_are_numbered_atomically,
+    update_expressions_check_node_types_once,
     update_expressions_copy_cheaply,
 )
 
@@ -197,6 +209,268 @@ def test_dynamodb_item_answers_dumped_as_json_are_those_of_moto_s_serializer(aws
         undo()
 
 
+def _sends(sqs: Any) -> None:
+    """SendMessage to a standard and a FIFO queue, with and without attributes, and failing."""
+    plain = sqs.create_queue(QueueName="plain")["QueueUrl"]
+    fifo = sqs.create_queue(
+        QueueName="ordered.fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+    )["QueueUrl"]
+    sqs.send_message(QueueUrl=plain, MessageBody='{"reading": 1.5, "text": "é"}')
+    sqs.send_message(
+        QueueUrl=plain,
+        MessageBody="with attributes",
+        MessageAttributes={
+            "kind": {"DataType": "String", "StringValue": "reading"},
+            "raw": {"DataType": "Binary", "BinaryValue": b"\x00\xff"},
+        },
+        DelaySeconds=5,
+    )
+    sqs.send_message(QueueUrl=fifo, MessageBody="first", MessageGroupId="g")
+    sqs.send_message(QueueUrl=fifo, MessageBody="second", MessageGroupId="g")
+    with pytest.raises(sqs.exceptions.ClientError):
+        sqs.send_message(QueueUrl=plain + "-missing", MessageBody="lost")
+    with pytest.raises(sqs.exceptions.ClientError):
+        sqs.send_message(QueueUrl=fifo, MessageBody="no group")
+
+
+def test_sqs_send_answers_dumped_as_json_are_those_of_moto_s_serializer(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given moto's own serializer, counted when it is called
+    moto_s = ActionResult.execute_result
+    serialized: list[str] = []
+
+    def counted(self: ActionResult, context: ActionContext) -> Any:
+        serialized.append(context.operation_model.name)
+        return moto_s(self, context)
+
+    monkeypatch.setattr(ActionResult, "execute_result", counted)
+    undo = sqs_sends_are_dumped_as_json()
+    fixed = ActionResult.execute_result
+    answers: list[tuple[Any, Any]] = []
+
+    def both(self: ActionResult, context: ActionContext) -> Any:
+        ours = fixed(self, context)
+        if context.operation_model.name == "SendMessage":
+            (status, headers, body), moto_answer = ours, moto_s(self, context)
+            answers.append(((status, dict(headers), body), moto_answer))  # before moto adds to it
+        return ours
+
+    monkeypatch.setattr(ActionResult, "execute_result", both)
+    try:
+        # When SendMessage answers in the JSON protocol (as boto3 asks)
+        with mock_aws():
+            _sends(boto3.client("sqs"))
+    finally:
+        undo()
+    # Then every answer is moto's own: status, headers and the JSON body
+    assert len(answers) == 6
+    for (status, headers, body), (moto_status, moto_headers, moto_body) in answers:
+        assert (status, headers) == (moto_status, moto_headers)
+        assert json.loads(body) == json.loads(moto_body)
+    sent = [json.loads(body) for (_, _, body), _ in answers[:4]]
+    assert "MD5OfMessageAttributes" in sent[1]
+    assert len({answer["MessageId"] for answer in sent}) == 4
+    # and only the two failures took moto's serializer
+    assert serialized.count("SendMessage") == 2
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        {"MessageId": "m", "MD5OfMessageBody": "d", "SequenceNumber": None},
+        {"MessageId": "m", "MD5OfMessageBody": "d", "NotAMember": "x"},
+        {"MessageId": "m", "MD5OfMessageBody": 5},
+        {"MessageId": "m", "MD5OfMessageBody": "d", "SequenceNumber": "10000000000000000001"},
+    ],
+)
+def test_sqs_send_results_moto_s_serializer_would_change_are_left_to_it(
+    result: dict[str, Any],
+) -> None:
+    # Given SendMessage results that are not all members with string values, and one that is
+    from moto.core.serialize import JSONSerializer
+    from moto.core.utils import get_service_model
+
+    service = get_service_model("sqs")
+    context = ActionContext(
+        service,
+        service.operation_model("SendMessage"),
+        JSONSerializer,
+        object(),  # type: ignore[arg-type]
+    )
+    expected = ActionResult(dict(result)).execute_result(context)
+    # When the fix answers them, each answer is the one moto's serializer gives
+    undo = sqs_sends_are_dumped_as_json()
+    try:
+        status, headers, body = ActionResult(dict(result)).execute_result(context)
+    finally:
+        undo()
+    assert (status, headers) == expected[:2]
+    assert json.loads(body) == json.loads(expected[2])
+
+
+def test_sqs_sends_in_the_query_protocol_still_answer_xml(moto_server: str) -> None:
+    # Given the fix on and a client speaking SQS's query protocol (older SDKs, the AWS CLI v1)
+    undo = sqs_sends_are_dumped_as_json()
+    try:
+        url = boto3.client("sqs", endpoint_url=moto_server).create_queue(QueueName="q")["QueueUrl"]
+        answer = requests.post(
+            moto_server,
+            data={"Action": "SendMessage", "QueueUrl": url, "MessageBody": "hello"},
+            headers={  # the credential scope names the service moto answers as
+                "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sqs/"
+                "aws4_request, SignedHeaders=host, Signature=0"
+            },
+            timeout=10,
+        )
+    finally:
+        undo()
+    # Then moto's serializer answers it, in XML
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("text/xml") or answer.headers[
+        "Content-Type"
+    ].endswith("xml")
+    assert "<SendMessageResult>" in answer.text
+    assert "<MD5OfMessageBody>5d41402abc4b2a76b9719d911017c592</MD5OfMessageBody>" in answer.text
+
+
+def _queue_sends(sqs: Any) -> dict[str, Any]:
+    """Sends to every kind of queue (a backlog, FIFO with and without content-based
+    deduplication, KMS, a redrive policy), duplicates and refused sends among them: what each
+    queue then holds and counts, and the errors (not the ids moto draws at random)."""
+    dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]
+    redrive = {"deadLetterTargetArn": dlq_arn["QueueArn"], "maxReceiveCount": 3}
+    fifo = {"FifoQueue": "true"}
+    urls = {
+        name: sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        for name, attributes in {
+            "backlog": {},
+            "content.fifo": {**fifo, "ContentBasedDeduplication": "true"},
+            "explicit.fifo": fifo,
+            "kms": {"KmsMasterKeyId": "alias/k"},
+            "redriven": {"RedrivePolicy": json.dumps(redrive)},
+        }.items()
+    }
+    errors = []
+
+    def send(queue: str, body: str, **options: Any) -> None:
+        try:
+            sqs.send_message(QueueUrl=urls.get(queue, queue), MessageBody=body, **options)
+        except sqs.exceptions.ClientError as error:
+            errors.append(error.response["Error"]["Code"])
+
+    for n in range(30):
+        send("backlog", f"b{n}", DelaySeconds=60 if n % 3 else 0)
+    sqs.receive_message(QueueUrl=urls["backlog"], MaxNumberOfMessages=5, VisibilityTimeout=60)
+    for body in ("same", "same", "other"):
+        send("content.fifo", body, MessageGroupId="g")
+    send("content.fifo", "no group")
+    send("content.fifo", "delayed", MessageGroupId="g", DelaySeconds=5)
+    for dedupe, body in (("1", "first"), ("1", "first again"), ("2", "second")):
+        send("explicit.fifo", body, MessageGroupId="g", MessageDeduplicationId=dedupe)
+    send("explicit.fifo", "no deduplication id", MessageGroupId="g")
+    send("kms", "k")
+    send("kms", "x" * 300_000)
+    send(urls["redriven"] + "-missing", "lost")
+    batch = sqs.send_message_batch(
+        QueueUrl=urls["redriven"],
+        Entries=[{"Id": "a", "MessageBody": "r1"}, {"Id": "b", "MessageBody": "r2"}],
+    )
+    return {
+        "errors": errors,
+        "batch": sorted(entry["Id"] for entry in batch["Successful"]),
+        "counts": {
+            name: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=sorted(QUEUE_COUNTS))[
+                "Attributes"
+            ]
+            for name, url in urls.items()
+        },
+        "bodies": {
+            name: sorted(
+                m["Body"]
+                for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+            )
+            for name, url in urls.items()
+        },
+    }
+
+
+def test_sqs_sends_give_moto_s_own_outcomes(aws: None) -> None:
+    # Given sends to every kind of queue, as moto answers them
+    with mock_aws():
+        moto_s = _queue_sends(boto3.client("sqs"))
+    # When the same sends run with the fix on, the queues hold, count and refuse the same
+    undo = sqs_sends_count_no_backlog()
+    try:
+        with mock_aws():
+            ours = _queue_sends(boto3.client("sqs"))
+    finally:
+        undo()
+    assert ours == moto_s
+    assert moto_s["counts"]["backlog"] == {
+        "ApproximateNumberOfMessages": "5",
+        "ApproximateNumberOfMessagesDelayed": "20",
+        "ApproximateNumberOfMessagesNotVisible": "5",
+    }
+    assert moto_s["bodies"]["content.fifo"] == ["other", "same"]
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_sqs_sends_count_no_messages_and_read_moto_s_settings(
+    aws: None, monkeypatch: pytest.MonkeyPatch, fixed: bool
+) -> None:
+    # Given moto's queue counts, noted when computed, and the attributes a send reads
+    counted: list[str] = []
+    for name in (
+        "approximate_number_of_messages",
+        "approximate_number_of_messages_delayed",
+        "approximate_number_of_messages_not_visible",
+    ):
+        count = vars(Queue)[name]
+        monkeypatch.setattr(
+            Queue, name, property(lambda q, c=count, n=name: counted.append(n) or c.fget(q))
+        )
+    moto_s_attributes = vars(Queue)["attributes"].fget
+    read: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    add_message = Queue.add_message
+
+    def add_and_read(queue: Queue, message: Message) -> None:
+        during = queue.attributes  # as the send reads them
+        noted = len(counted)
+        read.append((during, moto_s_attributes(queue)))  # and moto's own, not noted
+        del counted[noted:]
+        add_message(queue, message)
+
+    monkeypatch.setattr(Queue, "add_message", add_and_read)
+    undo = sqs_sends_count_no_backlog() if fixed else (lambda: None)
+    try:
+        with mock_aws():
+            _queue_sends(boto3.client("sqs"))
+            # When messages are sent to queues holding a backlog
+            counted.clear()
+            sqs = boto3.client("sqs")
+            for queue in ("backlog", "redriven", "kms"):
+                url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+                sqs.send_message(QueueUrl=url, MessageBody="more")
+            url = sqs.get_queue_url(QueueName="content.fifo")["QueueUrl"]
+            sqs.send_message(QueueUrl=url, MessageBody="more", MessageGroupId="g")
+    finally:
+        undo()
+    # Then with the fix no send counted a queue's messages (moto's counts each, three ways)
+    assert (counted == []) is fixed
+    # and every send read moto's own settings of its queue, only without the counts
+    kinds = {"RedrivePolicy", "KmsMasterKeyId", "ContentBasedDeduplication"}
+    assert kinds <= {name for _, moto_s in read for name in moto_s}
+    for during, moto_s in read:
+        assert moto_s.keys() >= QUEUE_COUNTS
+        expected = (
+            moto_s if not fixed else {k: v for k, v in moto_s.items() if k not in QUEUE_COUNTS}
+        )
+        assert during == expected
+
+
 def _updates() -> list[Any]:
     """UpdateItem's answers and errors for valid and invalid expressions, on a fresh table."""
     client = boto3.client("dynamodb")
@@ -278,6 +552,48 @@ def test_update_expressions_copied_cheaply_give_moto_s_own_answers(aws: None) ->
     try:
         with mock_aws():
             assert _updates() == expected
+    finally:
+        undo()
+
+
+def test_update_expressions_with_node_types_checked_once_give_moto_s_own_answers(
+    aws: None,
+) -> None:
+    # Given moto's answers to updates valid and not
+    with mock_aws():
+        expected = _updates()
+    # When the runtime checks node types once per type (alone, and with the cheap copies the
+    # runtime also makes), the answers and errors are the same
+    for fixes in (
+        [update_expressions_check_node_types_once],
+        [
+            update_expressions_copy_cheaply,
+            update_expressions_check_node_types_once,
+        ],
+    ):
+        undos = [fix() for fix in fixes]
+        try:
+            with mock_aws():
+                assert _updates() == expected
+        finally:
+            for undo in reversed(undos):
+                undo()
+
+
+def test_actions_looked_up_once_give_moto_s_own_answers(aws: None) -> None:
+    # Given moto's answers to sends and updates
+    with mock_aws():
+        expected = (_queue_sends(boto3.client("sqs")), _updates())
+    # When the runtime keeps each response class's method names and each action's name
+    undo = actions_are_looked_up_once()
+    try:
+        with mock_aws():
+            assert (_queue_sends(boto3.client("sqs")), _updates()) == expected
+        # Then the names kept are moto's own
+        for response_class in (SQSResponse, DynamoHandler):
+            names = moto_responses.method_names_from_class(response_class)
+            assert names == set(method_names_from_class(response_class))
+            assert "send_message" in names or "update_item" in names
     finally:
         undo()
 
