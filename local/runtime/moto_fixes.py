@@ -350,21 +350,30 @@ def dynamodb_items_are_dumped_as_json() -> Callable[[], None]:
     already the wire format, so the same JSON comes from `json.dumps`; anything else (errors,
     blobs, dates, other operations) still takes moto's serializer.
     """
-    original = ActionResult.execute_result
-
-    @wraps(original)
-    def execute_result(self: ActionResult, context: ActionContext) -> Any:
-        result = self.result
-        if (
+    return _answered_as_json(
+        lambda result, context: (
             context.service_model.service_name == "dynamodb"
             and context.operation_model.name in ITEM_OPERATIONS
             and isinstance(result, dict)
             and _json_native(result)
-        ):
+        )
+    )
+
+
+def _answered_as_json(
+    applies: Callable[[Any, ActionContext], bool],
+) -> Callable[[], None]:
+    """Answer a result with `json.dumps` where `applies(result, context)`, moto's serializer
+    elsewhere; returns the undo."""
+    original = ActionResult.execute_result
+
+    @wraps(original)
+    def execute_result(self: ActionResult, context: ActionContext) -> Any:
+        if applies(self.result, context):
             content_type = "application/x-amz-json-" + context.service_model.metadata.get(
                 "jsonVersion", "1.0"
             )
-            return 200, {"Content-Type": content_type}, json.dumps(result)
+            return 200, {"Content-Type": content_type}, json.dumps(self.result)
         return original(self, context)
 
     ActionResult.execute_result = execute_result  # type: ignore[method-assign]
@@ -397,31 +406,16 @@ def sqs_sends_are_dumped_as_json() -> Callable[[], None]:
     JSON itself; anything else (errors, the query protocol's XML, another member or a value
     that is not a string, other operations) still takes moto's serializer.
     """
-    original = ActionResult.execute_result
-
-    @wraps(original)
-    def execute_result(self: ActionResult, context: ActionContext) -> Any:
-        result = self.result
-        if (
+    return _answered_as_json(
+        lambda result, context: (
             context.operation_model.name == "SendMessage"
             and context.service_model.service_name == "sqs"
             and context.serializer_class is JSONSerializer
             and type(result) is dict
             and SEND_MESSAGE_MEMBERS.issuperset(result)
             and all(type(value) is str for value in result.values())
-        ):
-            content_type = "application/x-amz-json-" + context.service_model.metadata.get(
-                "jsonVersion", "1.0"
-            )
-            return 200, {"Content-Type": content_type}, json.dumps(result)
-        return original(self, context)
-
-    ActionResult.execute_result = execute_result  # type: ignore[method-assign]
-
-    def undo() -> None:
-        ActionResult.execute_result = original  # type: ignore[method-assign]
-
-    return undo
+        )
+    )
 
 
 def update_expressions_copy_cheaply() -> Callable[[], None]:

@@ -200,7 +200,9 @@ class SensorState:
 
     def item(self, schedule: SilenceSchedule) -> dict[str, Any]:
         """The `#latest` item for this state, one version on."""
-        heard_at = max(entry_state_at(entry) for entry in self.channels.values())
+        heard_at = self.heard_at
+        if heard_at is None:
+            raise ValueError(f"{self.series}: a state without channels has no item")
         periods = [int(e["period_s"]["N"]) for e in self.channels.values() if "period_s" in e]
         period_s = max(periods) if periods else None
         metrics = latest_metrics(self.channels)
