@@ -10,7 +10,7 @@ import pytest
 
 from cli.target import Target
 from infra.constants import Output
-from sensorhook.logic.subscriptions import (
+from sensorhook.logic.subscriptions.reconciler import (
     Action,
     ActionKind,
     ManualSubscription,

@@ -20,7 +20,7 @@ from sensorhook.dal.subscriptions_store import (
     SubscriptionState,
     SubscriptionStatus,
 )
-from sensorhook.logic.subscriptions import (
+from sensorhook.logic.subscriptions.reconciler import (
     DS,
     V2020,
     ActionKind,
