@@ -10,13 +10,8 @@ import pytest
 
 from cli.target import Target
 from infra.constants import Output
-from sensorhook.logic.subscriptions.reconciler import (
-    Action,
-    ActionKind,
-    ManualSubscription,
-    Plan,
-    ReconcileResult,
-)
+from sensorhook.logic.subscriptions.plan import Action, ActionKind, ManualSubscription, Plan
+from sensorhook.logic.subscriptions.result import ReconcileResult
 from sensorhook.providers.everactive_api import WebhookHeader, WebhookSpec
 from tests.cli.conftest import FUNCTIONS, Stack
 

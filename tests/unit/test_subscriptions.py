@@ -20,13 +20,8 @@ from sensorhook.dal.subscriptions_store import (
     SubscriptionState,
     SubscriptionStatus,
 )
-from sensorhook.logic.subscriptions.reconciler import (
-    DS,
-    V2020,
-    ActionKind,
-    Reconciler,
-    points_at,
-)
+from sensorhook.logic.subscriptions.plan import DS, V2020, ActionKind, points_at
+from sensorhook.logic.subscriptions.reconciler import Reconciler
 from sensorhook.providers.everactive_api.models import (
     ApiError,
     FieldError,

@@ -33,7 +33,8 @@ from sensorhook.dal.subscriptions_store import GatewayContacts, SubscriptionsSto
 from sensorhook.handlers.wiring import parts_built_first
 from sensorhook.logic.incidents import RecoveryStarter
 from sensorhook.logic.recovery import recovered
-from sensorhook.logic.subscriptions.reconciler import DS, V2020, Reconciler
+from sensorhook.logic.subscriptions.plan import DS, V2020
+from sensorhook.logic.subscriptions.reconciler import Reconciler
 from sensorhook.observability import logger, metrics
 from sensorhook.providers.everactive_api import ApiFlavor, EveractiveApi
 from sensorhook.providers.everactive_api.transport import CountingTransport, default_transport
