@@ -20,7 +20,8 @@ from sensorhook.dal.subscriptions_store import (
     SubscriptionState,
     SubscriptionStatus,
 )
-from sensorhook.logic.subscriptions.plan import DS, V2020, ActionKind, points_at
+from sensorhook.logic.subscriptions.callbacks import is_http_loopback, points_at
+from sensorhook.logic.subscriptions.plan import DS, V2020, ActionKind
 from sensorhook.logic.subscriptions.reconciler import Reconciler
 from sensorhook.providers.everactive_api.models import (
     ApiError,
@@ -556,3 +557,21 @@ def test_apis_nobody_declared_or_remembers_are_never_called() -> None:
 )
 def test_points_at_this_deployment(url: str | None, expected: bool) -> None:
     assert points_at(url, BASE) is expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://127.0.0.1:8080/", True),
+        ("http://localhost:8080/", True),
+        ("http://[::1]:8080/", True),
+        ("https://127.0.0.1:8080/", False),  # https needs no exception
+        (BASE, False),
+        ("http://10.0.0.7:8080/", False),
+        ("http://hooks.example.com/", False),
+    ],
+)
+def test_only_the_local_modes_http_api_on_loopback_allows_plain_http_callbacks(
+    url: str, expected: bool
+) -> None:
+    assert is_http_loopback(url) is expected

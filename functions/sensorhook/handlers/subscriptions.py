@@ -11,12 +11,10 @@ races a scheduled run), then that subscription's outcome; `SubscriptionNotRecove
 when the provider could not be made right, for the machine's Retry to try again later.
 """
 
-import ipaddress
 import json
 from datetime import timedelta
 from functools import cache
 from typing import Any
-from urllib.parse import urlsplit
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, TypeAdapter
@@ -33,6 +31,7 @@ from sensorhook.dal.subscriptions_store import GatewayContacts, SubscriptionsSto
 from sensorhook.handlers.wiring import parts_built_first
 from sensorhook.logic.incidents import RecoveryStarter
 from sensorhook.logic.recovery import recovered
+from sensorhook.logic.subscriptions.callbacks import is_http_loopback
 from sensorhook.logic.subscriptions.plan import DS, V2020
 from sensorhook.logic.subscriptions.reconciler import Reconciler
 from sensorhook.observability import logger, metrics
@@ -56,25 +55,12 @@ class ReconcileRequest(BaseModel):
     recover: RecoverRequest | None = None
 
 
-def _is_http_loopback(url: str) -> bool:
-    """The local mode's HTTP API (http://127.0.0.1:<port>): in AWS the API URL is always https."""
-    parts = urlsplit(url)
-    if parts.scheme != "http":
-        return False
-    try:
-        return (
-            parts.hostname == "localhost" or ipaddress.ip_address(parts.hostname or "").is_loopback
-        )
-    except ValueError:
-        return False
-
-
 def build_reconciler(
     settings: SubscriptionsSettings, transport: CountingTransport | None = None
 ) -> Reconciler:
     """The reconciler as the Lambda and the dry-run CLI both run it (the CLI starts no
     recoveries)."""
-    loopback = _is_http_loopback(settings.webhook_base_url)
+    loopback = is_http_loopback(settings.webhook_base_url)
     states = SubscriptionsStore(settings.subscriptions_table)
 
     def api(flavor: ApiFlavor, base_url: str, token_url: str, secret_arn: str) -> EveractiveApi:

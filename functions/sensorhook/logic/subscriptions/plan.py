@@ -20,11 +20,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from sensorhook.core.settings import DesiredSubscription
+from sensorhook.logic.subscriptions.callbacks import normalized_url, points_at
 from sensorhook.providers.everactive_api.models import Webhook, WebhookHeader, WebhookSpec
 
 DS = "everactive-ds"
@@ -117,16 +117,6 @@ def action_key(action: Action) -> str:
     return action.subscription or f"{action.provider}:{action.webhook_id}"
 
 
-def _normalized_url(url: str | None) -> str:
-    parts = urlsplit(url or "")
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
-
-
-def points_at(url: str | None, webhook_base_url: str) -> bool:
-    """Does a callback URL lead to this deployment (its HTTP API, under any route)?"""
-    return _normalized_url(url).startswith(_normalized_url(webhook_base_url) + "/")
-
-
 def _header_map(headers: Sequence[WebhookHeader]) -> dict[str, str]:
     return {header.key.lower(): header.value.get_secret_value() for header in headers}
 
@@ -134,7 +124,7 @@ def _header_map(headers: Sequence[WebhookHeader]) -> dict[str, str]:
 def drift(webhook: Webhook, spec: WebhookSpec) -> tuple[str, ...]:
     """What differs between a provider webhook and what it should be."""
     changes = []
-    if _normalized_url(webhook.callback_url) != _normalized_url(spec.callback_url):
+    if normalized_url(webhook.callback_url) != normalized_url(spec.callback_url):
         changes.append("callback_url")
     if webhook.event_type != spec.event_type:
         changes.append("event_type")
@@ -178,7 +168,7 @@ def plan_webhooks(
             webhook
             for webhook in actual
             if webhook.id not in claimed
-            and _normalized_url(webhook.callback_url) == _normalized_url(callback_url)
+            and normalized_url(webhook.callback_url) == normalized_url(callback_url)
             and webhook.event_type == subscription.event_type
             and usable(webhook)
         ]

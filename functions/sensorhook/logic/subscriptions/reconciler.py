@@ -19,6 +19,7 @@ from sensorhook.dal.subscriptions_store import SubscriptionState
 from sensorhook.dal.webhook_secrets import SecretUnavailable
 from sensorhook.logic.incidents import RecoveryStarter
 from sensorhook.logic.subscriptions.apply import PlanApplier, SigningKeys, WebhookApi
+from sensorhook.logic.subscriptions.callbacks import points_at
 from sensorhook.logic.subscriptions.plan import (
     DS,
     EFENTO,
@@ -29,7 +30,6 @@ from sensorhook.logic.subscriptions.plan import (
     Plan,
     SubscriptionSpecError,
     plan_webhooks,
-    points_at,
     webhook_spec,
 )
 from sensorhook.logic.subscriptions.record import ContactsSource, StateRecorder, StateStore
