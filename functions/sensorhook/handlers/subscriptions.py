@@ -17,19 +17,15 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict
 
-from sensorhook.core.settings import (
-    DesiredSubscription,
-    SubscriptionsSettings,
-    subscriptions_settings,
-)
+from sensorhook.core.settings import SubscriptionsSettings, subscriptions_settings
 from sensorhook.dal.api_credentials import ApiCredentials
 from sensorhook.dal.provider_secrets import DsHeaderSecret, V2020SigningKeys
 from sensorhook.dal.recovery_executions import RecoveryExecutions
 from sensorhook.dal.subscriptions_store import GatewayContacts, SubscriptionsStore
 from sensorhook.handlers.wiring import parts_built_first
-from sensorhook.logic.incidents import RecoveryStarter
+from sensorhook.logic.incidents import DESIRED_SUBSCRIPTIONS, RecoveryStarter
 from sensorhook.logic.recovery import recovered
 from sensorhook.logic.subscriptions.callbacks import is_http_loopback
 from sensorhook.logic.subscriptions.plan import DS, V2020
@@ -37,8 +33,6 @@ from sensorhook.logic.subscriptions.reconciler import Reconciler
 from sensorhook.observability import logger, metrics
 from sensorhook.providers.everactive_api import ApiFlavor, EveractiveApi
 from sensorhook.providers.everactive_api.transport import CountingTransport, default_transport
-
-_DESIRED = TypeAdapter(list[DesiredSubscription])
 
 
 class RecoverRequest(BaseModel):
@@ -76,7 +70,7 @@ def build_reconciler(
         )
 
     return Reconciler(
-        desired=_DESIRED.validate_python(json.loads(settings.desired_subscriptions)),
+        desired=DESIRED_SUBSCRIPTIONS.validate_python(json.loads(settings.desired_subscriptions)),
         webhook_base_url=settings.webhook_base_url,
         apis={
             DS: api(
