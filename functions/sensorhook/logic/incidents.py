@@ -1,6 +1,6 @@
 """Recovery incidents: when a subscription is broken, one recovery execution per incident.
 
-Only the control plane starts recoveries: the reconciler (`logic/subscriptions.py`) for a
+Only the control plane starts recoveries: the reconciler (`logic/subscriptions/record.py`) for a
 subscription disabled by the provider, missing, failing to be reconciled or silent, and gateway
 health (`logic/health.py`) for a readings subscription whose sensors all went silent while their
 gateways are online. The incident id is the moment it was detected (stored on the subscription's
