@@ -12,7 +12,6 @@ A create or update body carries the header secrets, and a provider's error may e
 
 from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass
 from typing import Protocol
 
 from pydantic import SecretStr
@@ -71,83 +70,85 @@ def error_text(error: Exception, *, body_holds_secrets: bool) -> str:
     )
 
 
-@dataclass(frozen=True)
-class PlanApplier:
-    apis: Mapping[str, WebhookApi]  # by provider: everactive-ds, everactive-v2020-07
-    signing_keys: SigningKeys
+def apply_plan(
+    plan: Plan,
+    apis: Mapping[str, WebhookApi],  # by provider: everactive-ds, everactive-v2020-07
+    signing_keys: SigningKeys,
+) -> tuple[tuple[Action, ...], tuple[tuple[Action, str], ...]]:
+    """Creates and updates first, deletes last, so a replaced webhook leaves no gap.
 
-    def apply(self, plan: Plan) -> tuple[tuple[Action, ...], tuple[tuple[Action, str], ...]]:
-        """Creates and updates first, deletes last, so a replaced webhook leaves no gap.
-
-        Returns the actions done (a create or replace carries the new webhook id) and those
-        that failed, with what may be said about why (`error_text`).
-        """
-        applied: list[Action] = []
-        failed: list[tuple[Action, str]] = []
-        ordered = sorted(plan.actions, key=lambda action: action.kind is ActionKind.DELETE)
-        for action in ordered:
-            try:
-                done = self._apply(action)
-            except ReplacedButNotDeleted as partial:
-                failure = (partial.done, partial.reason)
-            # ValueError: a body the client refuses before sending (InvalidWebhookSpec)
-            except (ApiError, ProviderSecretUnavailable, SecretUnavailable, ValueError) as error:
-                failure = (
-                    action,
-                    error_text(error, body_holds_secrets=action.kind is not ActionKind.DELETE),
-                )
-            else:
-                logger.info("subscription action applied", extra={"action": done.describe()})
-                applied.append(done)
-                continue
-            logger.error(
-                "subscription action failed",
-                extra={"action": failure[0].describe(), "error": failure[1]},
+    Returns the actions done (a create or replace carries the new webhook id) and those
+    that failed, with what may be said about why (`error_text`).
+    """
+    applied: list[Action] = []
+    failed: list[tuple[Action, str]] = []
+    ordered = sorted(plan.actions, key=lambda action: action.kind is ActionKind.DELETE)
+    for action in ordered:
+        try:
+            done = _apply(action, apis, signing_keys)
+        except ReplacedButNotDeleted as partial:
+            failure = (partial.done, partial.reason)
+        # ValueError: a body the client refuses before sending (InvalidWebhookSpec)
+        except (ApiError, ProviderSecretUnavailable, SecretUnavailable, ValueError) as error:
+            failure = (
+                action,
+                error_text(error, body_holds_secrets=action.kind is not ActionKind.DELETE),
             )
-            failed.append(failure)
-        return tuple(applied), tuple(failed)
+        else:
+            logger.info("subscription action applied", extra={"action": done.describe()})
+            applied.append(done)
+            continue
+        logger.error(
+            "subscription action failed",
+            extra={"action": failure[0].describe(), "error": failure[1]},
+        )
+        failed.append(failure)
+    return tuple(applied), tuple(failed)
 
-    def _apply(self, action: Action) -> Action:
-        api = self.apis[action.provider]
-        if action.kind is ActionKind.CREATE:
-            return action.model_copy(update={"webhook_id": self._create(api, action)})
-        if action.webhook_id is None:
-            raise SubscriptionSpecError(f"{action.kind} without a webhook id")
-        if action.kind is ActionKind.DELETE:
-            self._delete(api, action.provider, action.webhook_id)
-            return action
-        if action.replace:
-            done = action.model_copy(
-                update={
-                    "webhook_id": self._create(api, action),
-                    "replaced_webhook_id": action.webhook_id,
-                }
-            )
-            try:
-                self._delete(api, action.provider, action.webhook_id)
-            except (ApiError, ProviderSecretUnavailable) as error:  # a delete has no body
-                raise ReplacedButNotDeleted(done, str(error)) from error
-            return done
-        if action.spec is None:
-            raise SubscriptionSpecError(f"{action.kind} without a spec")
-        api.update_webhook(action.webhook_id, action.spec)
+
+def _apply(action: Action, apis: Mapping[str, WebhookApi], signing_keys: SigningKeys) -> Action:
+    api = apis[action.provider]
+    if action.kind is ActionKind.CREATE:
+        return action.model_copy(update={"webhook_id": _create(api, action, signing_keys)})
+    if action.webhook_id is None:
+        raise SubscriptionSpecError(f"{action.kind} without a webhook id")
+    if action.kind is ActionKind.DELETE:
+        _delete(api, action.provider, action.webhook_id, signing_keys)
         return action
+    if action.replace:
+        done = action.model_copy(
+            update={
+                "webhook_id": _create(api, action, signing_keys),
+                "replaced_webhook_id": action.webhook_id,
+            }
+        )
+        try:
+            _delete(api, action.provider, action.webhook_id, signing_keys)
+        except (ApiError, ProviderSecretUnavailable) as error:  # a delete has no body
+            raise ReplacedButNotDeleted(done, str(error)) from error
+        return done
+    if action.spec is None:
+        raise SubscriptionSpecError(f"{action.kind} without a spec")
+    api.update_webhook(action.webhook_id, action.spec)
+    return action
 
-    def _create(self, api: WebhookApi, action: Action) -> str:
-        """The new webhook's id; for v2020-07 its generated secret is stored first."""
-        if action.spec is None:
-            raise SubscriptionSpecError(f"{action.kind} without a spec")
-        created = api.create_webhook(action.spec)
-        if action.provider == V2020:
-            if created.secret is None:
-                raise SubscriptionSpecError(
-                    f"the provider returned no signing secret for webhook {created.id}"
-                )
-            self.signing_keys.store(created.id, created.secret)
-        return created.id
 
-    def _delete(self, api: WebhookApi, provider: str, webhook_id: str) -> None:
-        with suppress(NotFound):  # already gone: the goal is reached
-            api.delete_webhook(webhook_id)
-        if provider == V2020:
-            self.signing_keys.drop(webhook_id)
+def _create(api: WebhookApi, action: Action, signing_keys: SigningKeys) -> str:
+    """The new webhook's id; for v2020-07 its generated secret is stored first."""
+    if action.spec is None:
+        raise SubscriptionSpecError(f"{action.kind} without a spec")
+    created = api.create_webhook(action.spec)
+    if action.provider == V2020:
+        if created.secret is None:
+            raise SubscriptionSpecError(
+                f"the provider returned no signing secret for webhook {created.id}"
+            )
+        signing_keys.store(created.id, created.secret)
+    return created.id
+
+
+def _delete(api: WebhookApi, provider: str, webhook_id: str, signing_keys: SigningKeys) -> None:
+    with suppress(NotFound):  # already gone: the goal is reached
+        api.delete_webhook(webhook_id)
+    if provider == V2020:
+        signing_keys.drop(webhook_id)

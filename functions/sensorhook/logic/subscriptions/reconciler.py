@@ -18,7 +18,7 @@ from sensorhook.dal.provider_secrets import ProviderSecretUnavailable
 from sensorhook.dal.subscriptions_store import SubscriptionState
 from sensorhook.dal.webhook_secrets import SecretUnavailable
 from sensorhook.logic.incidents import RecoveryStarter
-from sensorhook.logic.subscriptions.apply import PlanApplier, SigningKeys, WebhookApi
+from sensorhook.logic.subscriptions.apply import SigningKeys, WebhookApi, apply_plan
 from sensorhook.logic.subscriptions.callbacks import points_at
 from sensorhook.logic.subscriptions.plan import (
     DS,
@@ -32,7 +32,7 @@ from sensorhook.logic.subscriptions.plan import (
     plan_webhooks,
     webhook_spec,
 )
-from sensorhook.logic.subscriptions.record import ContactsSource, StateRecorder, StateStore
+from sensorhook.logic.subscriptions.record import ContactsSource, StateStore, record_states
 from sensorhook.logic.subscriptions.result import ReconcileResult
 from sensorhook.observability import logger, metrics
 from sensorhook.providers.everactive_api.models import ApiError, NotFound, Webhook, WebhookSpec
@@ -75,17 +75,19 @@ class Reconciler:
         plan = self.plan(states)
         if dry_run:
             return ReconcileResult(dry_run=True, plan=plan)
-        applied, failed = PlanApplier(self.apis, self.signing_keys).apply(plan)
+        applied, failed = apply_plan(plan, self.apis, self.signing_keys)
         result = ReconcileResult(dry_run=False, plan=plan, applied=applied, failed=failed)
-        silent = StateRecorder(
+        silent = record_states(
+            result,
+            states,
             desired=self.desired,
             webhook_base_url=self.webhook_base_url,
-            states=self.states,
-            contacts=self.contacts,
+            store=self.states,
+            gateway_contacts=self.contacts,
             silent_after=self.silent_after,
-            clock=self.clock,
+            now=self.clock(),
             recoveries=self.recoveries,
-        ).record(result, states)
+        )
         for kind, metric in ACTION_METRICS.items():
             metrics.add_metric(
                 name=metric,

@@ -2,8 +2,7 @@
 status, newest event and whether it is silent; a status that calls for a recovery opens or
 continues its incident (logic/incidents.py). Rows of subscriptions no longer declared go."""
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -34,92 +33,92 @@ class ContactsSource(Protocol):
     def by_provider(self) -> dict[str, ProviderContacts]: ...
 
 
-@dataclass(frozen=True)
-class StateRecorder:
-    desired: Sequence[DesiredSubscription]
-    webhook_base_url: str
-    states: StateStore
-    contacts: ContactsSource
-    silent_after: timedelta
-    clock: Callable[[], datetime]
-    recoveries: RecoveryStarter | None  # None: detect and record only
-
-    def record(self, result: ReconcileResult, states: Mapping[str, SubscriptionState]) -> int:
-        """Store each declared subscription's state; returns how many are silent."""
-        now = self.clock()
-        silent = 0
-        contacts = self.contacts.by_provider()
-        failed = {action_key(action): error for action, error in result.failed}
-        # a replace whose old webhook could not be deleted: its new webhook is the one to keep
-        replaced = {
-            action.subscription: action.webhook_id
-            for action, _ in result.failed
-            if action.subscription and action.replaced_webhook_id
-        }
-        done = {action.subscription: action for action in result.applied if action.subscription}
-        for subscription in self.desired:
-            previous = states.get(subscription.name)
-            action = done.get(subscription.name)
-            error = result.plan.errors.get(subscription.name) or failed.get(subscription.name)
-            if action is not None:
-                provider_id = action.webhook_id
-            elif subscription.name in result.plan.unchanged:
-                provider_id = result.plan.unchanged[subscription.name]
-            elif subscription.name in replaced:
-                provider_id = replaced[subscription.name]
+def record_states(
+    result: ReconcileResult,
+    states: Mapping[str, SubscriptionState],
+    *,
+    desired: Sequence[DesiredSubscription],
+    webhook_base_url: str,
+    store: StateStore,
+    gateway_contacts: ContactsSource,
+    silent_after: timedelta,
+    now: datetime,
+    recoveries: RecoveryStarter | None,  # None: detect and record only
+) -> int:
+    """Store each declared subscription's state; returns how many are silent."""
+    silent = 0
+    contacts = gateway_contacts.by_provider()
+    failed = {action_key(action): error for action, error in result.failed}
+    # a replace whose old webhook could not be deleted: its new webhook is the one to keep
+    replaced = {
+        action.subscription: action.webhook_id
+        for action, _ in result.failed
+        if action.subscription and action.replaced_webhook_id
+    }
+    done = {action.subscription: action for action in result.applied if action.subscription}
+    for subscription in desired:
+        previous = states.get(subscription.name)
+        action = done.get(subscription.name)
+        error = result.plan.errors.get(subscription.name) or failed.get(subscription.name)
+        if action is not None:
+            provider_id = action.webhook_id
+        elif subscription.name in result.plan.unchanged:
+            provider_id = result.plan.unchanged[subscription.name]
+        elif subscription.name in replaced:
+            provider_id = replaced[subscription.name]
+        else:
+            provider_id = previous.provider_id if previous else None
+        last_event_at = _last_event(subscription, contacts)
+        active_since = (
+            previous.active_since
+            if previous is not None and previous.provider_id == provider_id
+            else None
+        ) or now
+        status = _status(subscription, action, error)
+        if status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.MANUAL) and _silent(
+            subscription, contacts, last_event_at or active_since, now, silent_after
+        ):
+            status = SubscriptionStatus.SILENT
+            silent += 1
+            logger.warning(
+                "subscription silent",
+                extra={"subscription": subscription.name, "last_event_at": last_event_at},
+            )
+        incident = reconciled_incident(
+            subscription,
+            status,
+            recreated=action is not None
+            and action.kind is ActionKind.CREATE
+            and previous is not None
+            and previous.provider_id is not None,
+            previous=previous,
+            now=now,
+        )
+        store.put(
+            SubscriptionState(
+                name=subscription.name,
+                provider=subscription.provider,
+                event_type=subscription.event_type,
+                callback_url=subscription.callback_url(webhook_base_url),
+                provider_id=provider_id,
+                last_reconciled_at=now,
+                active_since=active_since,
+                last_event_at=last_event_at,
+                last_error=error,
+                status=incident.status,
+            )
+        )
+        if incident.recovery is not None and recoveries is not None:
+            if incident.new:
+                recoveries.open_and_start(incident.recovery)
             else:
-                provider_id = previous.provider_id if previous else None
-            last_event_at = _last_event(subscription, contacts)
-            active_since = (
-                previous.active_since
-                if previous is not None and previous.provider_id == provider_id
-                else None
-            ) or now
-            status = _status(subscription, action, error)
-            if status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.MANUAL) and _silent(
-                subscription, contacts, last_event_at or active_since, now, self.silent_after
-            ):
-                status = SubscriptionStatus.SILENT
-                silent += 1
-                logger.warning(
-                    "subscription silent",
-                    extra={"subscription": subscription.name, "last_event_at": last_event_at},
-                )
-            incident = reconciled_incident(
-                subscription,
-                status,
-                recreated=action is not None
-                and action.kind is ActionKind.CREATE
-                and previous is not None
-                and previous.provider_id is not None,
-                previous=previous,
-                now=now,
-            )
-            self.states.put(
-                SubscriptionState(
-                    name=subscription.name,
-                    provider=subscription.provider,
-                    event_type=subscription.event_type,
-                    callback_url=subscription.callback_url(self.webhook_base_url),
-                    provider_id=provider_id,
-                    last_reconciled_at=now,
-                    active_since=active_since,
-                    last_event_at=last_event_at,
-                    last_error=error,
-                    status=incident.status,
-                )
-            )
-            if incident.recovery is not None and self.recoveries is not None:
-                if incident.new:
-                    self.recoveries.open_and_start(incident.recovery)
-                else:
-                    self.recoveries.start(incident.recovery)
-        declared = {subscription.name for subscription in self.desired}
-        for name, state in states.items():
-            # kept while its provider could not be reached: the row remembers the webhook id
-            if name not in declared and state.provider not in result.plan.errors:
-                self.states.delete(name)
-        return silent
+                recoveries.start(incident.recovery)
+    declared = {subscription.name for subscription in desired}
+    for name, state in states.items():
+        # kept while its provider could not be reached: the row remembers the webhook id
+        if name not in declared and state.provider not in result.plan.errors:
+            store.delete(name)
+    return silent
 
 
 def _status(
