@@ -45,7 +45,8 @@ def record_states(
     now: datetime,
     recoveries: RecoveryStarter | None,  # None: detect and record only
 ) -> int:
-    """Store each declared subscription's state; returns how many are silent."""
+    """Store each declared subscription's state (`states`: those read before the run's plan);
+    returns how many are silent."""
     silent = 0
     contacts = gateway_contacts.by_provider()
     failed = {action_key(action): error for action, error in result.failed}
