@@ -3,6 +3,8 @@
 Each case imports one handler in a fresh interpreter, with the environment Lambda gives the
 function (bench.cold_start.import_environment), and lists what the import loaded: a later
 top-level import that pulls a deferred library back in fails here, not silently in `make bench`.
+It also counts the garbage collections the import ran: a handler's imports run with the
+collector paused and leave what they created frozen (handlers/cold_start.py).
 """
 
 import gc
