@@ -245,6 +245,32 @@ def test_a_delivery_imports_its_own_flavors_adapter_and_no_other(
     assert _loaded(loaded["modules"], FLAVOR_ADAPTERS) == adapter
 
 
+_AT_EXIT = """
+import atexit, gc, importlib, sys
+atexit.register(lambda: print(gc.get_freeze_count()))  # registered first: runs last
+importlib.import_module(sys.argv[1])
+print(gc.get_freeze_count())
+"""
+
+
+def test_what_an_import_froze_goes_back_to_the_collector_when_the_interpreter_exits() -> None:
+    # Given a handler imported in a fresh interpreter that then exits
+    done = subprocess.run(  # noqa: S603 - our own interpreter and a fixed snippet
+        [sys.executable, "-c", _AT_EXIT, "sensorhook.handlers.receiver"],
+        env=import_environment(),
+        cwd=ROOT / "functions",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    after_import, at_exit = (int(line) for line in done.stdout.split())
+
+    # Then its objects were frozen while it ran, and unfrozen before shutdown finalized them
+    # (as it did before the freeze: extension types that count leaks at exit find none)
+    assert after_import > 0
+    assert at_exit == 0
+
+
 def test_the_pause_leaves_a_collector_its_caller_had_paused_paused() -> None:
     # Given a caller that runs with the collector off
     gc.disable()
