@@ -5,7 +5,8 @@ the environment Lambda gives the function, beside the target (issue #12, docs/co
 functions folder DIR, e.g. another checkout's, with this bench; `--compare DIR [MODULE
 [PAIRS]]`: one handler from DIR and from here, alternated); `make bench` prints it with the
 rest. What a handler defers (pyarrow, the other flavors' models, Powertools utilities a
-request may not take) is guarded by tests/unit/test_cold_start.py.
+request may not take), and that its imports run with the garbage collector paused
+(handlers/cold_start.py), are guarded by tests/unit/test_cold_start.py.
 
 The handlers are imported from copies of the functions folder made as the stack's asset is
 (infra.constants.ASSET_EXCLUDES: no `__pycache__`), with no bytecode written by the runs:

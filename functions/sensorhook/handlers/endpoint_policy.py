@@ -5,20 +5,24 @@ Input `{"task": "evaluate" | "reenable" | "drain" | "operator", "endpoint": name
 machine's Choice states read.
 """
 
-import json
-from functools import cache
-from typing import Any
+from sensorhook.handlers.cold_start import long_lived_imports
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+# the collector paused, then what the imports created frozen (handlers/cold_start.py)
+with long_lived_imports():
+    import json
+    from functools import cache
+    from typing import Any
 
-from sensorhook.core.settings import endpoint_policy_settings
-from sensorhook.dal.endpoints_store import Transition
-from sensorhook.dal.events import EventPublisher, OutboundEvent
-from sensorhook.handlers.forwarding_parts import build_forwarding
-from sensorhook.handlers.wiring import parts_built_first
-from sensorhook.logic.domain_events import ENDPOINT_STATUS_CHANGED
-from sensorhook.logic.policy_steps import PolicySteps
-from sensorhook.observability import logger, metrics
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from sensorhook.core.settings import endpoint_policy_settings
+    from sensorhook.dal.endpoints_store import Transition
+    from sensorhook.dal.events import EventPublisher, OutboundEvent
+    from sensorhook.handlers.forwarding_parts import build_forwarding
+    from sensorhook.handlers.wiring import parts_built_first
+    from sensorhook.logic.domain_events import ENDPOINT_STATUS_CHANGED
+    from sensorhook.logic.policy_steps import PolicySteps
+    from sensorhook.observability import logger, metrics
 
 
 @cache

@@ -5,18 +5,22 @@ Each endpoint has its own queue and event source mapping, so a batch belongs to 
 timeout and reported as batch item failures; all others are done (delivered or kept in S3).
 """
 
-from functools import cache
-from typing import Any
+from sensorhook.handlers.cold_start import long_lived_imports
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+# the collector paused, then what the imports created frozen (handlers/cold_start.py)
+with long_lived_imports():
+    from functools import cache
+    from typing import Any
 
-from sensorhook.core.settings import forwarder_settings
-from sensorhook.dal.forwarding_queue import ForwardingQueues
-from sensorhook.dal.policy_machine import PolicyMachine
-from sensorhook.handlers.forwarding_parts import build_forwarding
-from sensorhook.handlers.wiring import parts_built_first
-from sensorhook.logic.forwarding import Forwarding, QueuedEvent
-from sensorhook.observability import logger, metrics
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from sensorhook.core.settings import forwarder_settings
+    from sensorhook.dal.forwarding_queue import ForwardingQueues
+    from sensorhook.dal.policy_machine import PolicyMachine
+    from sensorhook.handlers.forwarding_parts import build_forwarding
+    from sensorhook.handlers.wiring import parts_built_first
+    from sensorhook.logic.forwarding import Forwarding, QueuedEvent
+    from sensorhook.observability import logger, metrics
 
 
 @cache

@@ -5,23 +5,27 @@ for whoever invokes it by hand. A readings subscription found silent (the provid
 readings it never delivered, a gateway online) gets a recovery started (logic/incidents.py).
 """
 
-from datetime import timedelta
-from functools import cache
-from typing import Any
+from sensorhook.handlers.cold_start import long_lived_imports
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+# the collector paused, then what the imports created frozen (handlers/cold_start.py)
+with long_lived_imports():
+    from datetime import timedelta
+    from functools import cache
+    from typing import Any
 
-from sensorhook.core.settings import gateway_health_settings
-from sensorhook.dal.api_credentials import ApiCredentials
-from sensorhook.dal.events import EventPublisher
-from sensorhook.dal.health_store import HealthStore
-from sensorhook.dal.recovery_executions import RecoveryExecutions
-from sensorhook.dal.subscriptions_store import SubscriptionsStore
-from sensorhook.handlers.wiring import parts_built_first
-from sensorhook.logic.health import HealthMonitor, HealthThresholds
-from sensorhook.logic.incidents import DESIRED_SUBSCRIPTIONS, RecoveryStarter, SilenceRecoveries
-from sensorhook.observability import logger, metrics
-from sensorhook.providers.everactive_api import ApiFlavor, EveractiveApi
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from sensorhook.core.settings import gateway_health_settings
+    from sensorhook.dal.api_credentials import ApiCredentials
+    from sensorhook.dal.events import EventPublisher
+    from sensorhook.dal.health_store import HealthStore
+    from sensorhook.dal.recovery_executions import RecoveryExecutions
+    from sensorhook.dal.subscriptions_store import SubscriptionsStore
+    from sensorhook.handlers.wiring import parts_built_first
+    from sensorhook.logic.health import HealthMonitor, HealthThresholds
+    from sensorhook.logic.incidents import DESIRED_SUBSCRIPTIONS, RecoveryStarter, SilenceRecoveries
+    from sensorhook.observability import logger, metrics
+    from sensorhook.providers.everactive_api import ApiFlavor, EveractiveApi
 
 
 @cache

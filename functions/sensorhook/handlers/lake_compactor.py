@@ -4,17 +4,21 @@ Today's partitions are left alone (the lake writer is still adding to them); a r
 arrives late for an earlier day lands as a small object and is compacted by the next run.
 """
 
-from datetime import UTC, datetime, timedelta
-from functools import cache
-from typing import Any
+from sensorhook.handlers.cold_start import long_lived_imports
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+# the collector paused, then what the imports created frozen (handlers/cold_start.py)
+with long_lived_imports():
+    from datetime import UTC, datetime, timedelta
+    from functools import cache
+    from typing import Any
 
-from sensorhook.core.settings import lake_compactor_settings
-from sensorhook.dal.lake_store import LakeStore
-from sensorhook.handlers.wiring import parts_built_first
-from sensorhook.logic.compaction import compact_days
-from sensorhook.observability import logger, metrics
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from sensorhook.core.settings import lake_compactor_settings
+    from sensorhook.dal.lake_store import LakeStore
+    from sensorhook.handlers.wiring import parts_built_first
+    from sensorhook.logic.compaction import compact_days
+    from sensorhook.observability import logger, metrics
 
 
 @cache

@@ -8,23 +8,27 @@ first unreadable record (only the records before it are written), or, when a wri
 the batch's first record (the retry rewrites the batch's objects under the same names).
 """
 
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from sensorhook.handlers.cold_start import long_lived_imports
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+# the collector paused, then what the imports created frozen (handlers/cold_start.py)
+with long_lived_imports():
+    from functools import cache
+    from typing import TYPE_CHECKING, Any
 
-# Imported with the handler although LakeStore defers it: nearly every stream batch writes
-# Parquet, so pyarrow belongs to this function's cold start, not to its first request.
-import sensorhook.dal.lake_parquet  # noqa: F401
-from sensorhook.core.settings import lake_writer_settings
-from sensorhook.dal.lake_store import LakeStore
-from sensorhook.dal.readings_store import deserialized
-from sensorhook.handlers.wiring import parts_built_first
-from sensorhook.logic.lake import StreamChange, shard_label, write_to_lake
-from sensorhook.observability import logger, metrics
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-if TYPE_CHECKING:  # the batch package imports asyncio and its processors: ~40 ms
-    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    # Imported with the handler although LakeStore defers it: nearly every stream batch writes
+    # Parquet, so pyarrow belongs to this function's cold start, not to its first request.
+    import sensorhook.dal.lake_parquet  # noqa: F401
+    from sensorhook.core.settings import lake_writer_settings
+    from sensorhook.dal.lake_store import LakeStore
+    from sensorhook.dal.readings_store import deserialized
+    from sensorhook.handlers.wiring import parts_built_first
+    from sensorhook.logic.lake import StreamChange, shard_label, write_to_lake
+    from sensorhook.observability import logger, metrics
+
+    if TYPE_CHECKING:  # the batch package imports asyncio and its processors: ~40 ms
+        from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 
 @cache

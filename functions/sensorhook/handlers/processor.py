@@ -3,39 +3,43 @@
 Reports partial batch failures, so only the deliveries that failed are retried by SQS.
 """
 
-from datetime import timedelta
-from functools import cache
-from typing import Any
+from sensorhook.handlers.cold_start import long_lived_imports
 
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
+# the collector paused, then what the imports created frozen (handlers/cold_start.py)
+with long_lived_imports():
+    from datetime import timedelta
+    from functools import cache
+    from typing import Any
 
-from sensorhook.core.envelope import IngestEnvelope
-from sensorhook.core.settings import processor_settings
-from sensorhook.dal.archive import Archive
-from sensorhook.dal.delivery_progress import DeliveryProgress
-from sensorhook.dal.events import EventPublisher
-from sensorhook.dal.gateway_history import GatewayHistoryStore
-from sensorhook.dal.gateways_store import GatewaysStore
-from sensorhook.dal.idempotency import persistence_layer
-from sensorhook.dal.readings_store import ReadingsStore
-from sensorhook.dal.sensor_state_store import SensorStateStore, SilenceSchedule
-from sensorhook.handlers.wiring import parts_built_first
-from sensorhook.logic.process import (
-    DeliveryProcessor,
-    DeliverySummary,
-    ProcessingLimits,
-    ProcessorStores,
-    archive_batch,
-)
-from sensorhook.observability import logger, metrics
+    from aws_lambda_powertools.utilities.batch import (
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from pydantic import ValidationError
+
+    from sensorhook.core.envelope import IngestEnvelope
+    from sensorhook.core.settings import processor_settings
+    from sensorhook.dal.archive import Archive
+    from sensorhook.dal.delivery_progress import DeliveryProgress
+    from sensorhook.dal.events import EventPublisher
+    from sensorhook.dal.gateway_history import GatewayHistoryStore
+    from sensorhook.dal.gateways_store import GatewaysStore
+    from sensorhook.dal.idempotency import persistence_layer
+    from sensorhook.dal.readings_store import ReadingsStore
+    from sensorhook.dal.sensor_state_store import SensorStateStore, SilenceSchedule
+    from sensorhook.handlers.wiring import parts_built_first
+    from sensorhook.logic.process import (
+        DeliveryProcessor,
+        DeliverySummary,
+        ProcessingLimits,
+        ProcessorStores,
+        archive_batch,
+    )
+    from sensorhook.observability import logger, metrics
 
 _batch_processor = BatchProcessor(event_type=EventType.SQS)
 

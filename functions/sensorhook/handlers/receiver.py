@@ -9,25 +9,29 @@ whole data_classes package, some forty event types, ~15 ms of the receiver's col
 (docs/cost.md, "Cold start"; tests/unit/test_cold_start.py keeps the package out).
 """
 
-import base64
-import binascii
-import json
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import cache
-from typing import Any
+from sensorhook.handlers.cold_start import long_lived_imports
 
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
+# the collector paused, then what the imports created frozen (handlers/cold_start.py)
+with long_lived_imports():
+    import base64
+    import binascii
+    import json
+    from dataclasses import dataclass
+    from datetime import UTC, datetime
+    from functools import cache
+    from typing import Any
 
-from sensorhook.core.settings import ReceiverSettings, receiver_settings
-from sensorhook.dal.inbox import Inbox
-from sensorhook.dal.queue import IngestQueue
-from sensorhook.dal.webhook_secrets import WebhookSecrets
-from sensorhook.handlers.wiring import parts_built_first
-from sensorhook.logic.receive import ReceiverResponse, WebhookRequest, receive
-from sensorhook.observability import logger, metrics
+    from aws_lambda_powertools.logging import correlation_paths
+    from aws_lambda_powertools.metrics import MetricUnit
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from sensorhook.core.settings import ReceiverSettings, receiver_settings
+    from sensorhook.dal.inbox import Inbox
+    from sensorhook.dal.queue import IngestQueue
+    from sensorhook.dal.webhook_secrets import WebhookSecrets
+    from sensorhook.handlers.wiring import parts_built_first
+    from sensorhook.logic.receive import ReceiverResponse, WebhookRequest, receive
+    from sensorhook.observability import logger, metrics
 
 
 @dataclass(frozen=True)

@@ -6,45 +6,49 @@ result, which the machine keeps under its own path. Errors are raised for the ma
 and Catch: `ProviderUnavailable`, `RateLimited`, `TransportError`… by their class names.
 """
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import cache
-from typing import Any, Literal
+from sensorhook.handlers.cold_start import long_lived_imports
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict
+# the collector paused, then what the imports created frozen (handlers/cold_start.py)
+with long_lived_imports():
+    from dataclasses import dataclass
+    from datetime import UTC, datetime
+    from functools import cache
+    from typing import Any, Literal
 
-from sensorhook.core.settings import RecoverySettings, recovery_settings
-from sensorhook.dal.api_credentials import ApiCredentials
-from sensorhook.dal.aws_clients import sqs_client
-from sensorhook.dal.events import EventPublisher
-from sensorhook.dal.health_store import HealthStore
-from sensorhook.dal.incidents_store import SENSOR_PART_PREFIX, SUMMARY_PART, IncidentsStore
-from sensorhook.dal.queue import IngestQueue
-from sensorhook.dal.readings_store import ReadingsStore
-from sensorhook.dal.subscriptions_store import GatewayContacts, SubscriptionsStore
-from sensorhook.handlers.wiring import parts_built_first
-from sensorhook.logic.backfill import (
-    DS_PROVIDER,
-    BackfillPlan,
-    SensorBackfill,
-    SensorGap,
-    backfill_sensor,
-    plan_backfill,
-)
-from sensorhook.logic.incidents import RecoveryInput
-from sensorhook.logic.recovery import (
-    Confirmation,
-    ReEnabled,
-    confirm_deliveries,
-    finish,
-    give_up,
-    operator_message,
-    results_from_parts,
-)
-from sensorhook.observability import logger, metrics
-from sensorhook.providers.everactive_api import ApiFlavor, EveractiveApi
-from sensorhook.providers.everactive_api.transport import CountingTransport, default_transport
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from pydantic import BaseModel, ConfigDict
+
+    from sensorhook.core.settings import RecoverySettings, recovery_settings
+    from sensorhook.dal.api_credentials import ApiCredentials
+    from sensorhook.dal.aws_clients import sqs_client
+    from sensorhook.dal.events import EventPublisher
+    from sensorhook.dal.health_store import HealthStore
+    from sensorhook.dal.incidents_store import SENSOR_PART_PREFIX, SUMMARY_PART, IncidentsStore
+    from sensorhook.dal.queue import IngestQueue
+    from sensorhook.dal.readings_store import ReadingsStore
+    from sensorhook.dal.subscriptions_store import GatewayContacts, SubscriptionsStore
+    from sensorhook.handlers.wiring import parts_built_first
+    from sensorhook.logic.backfill import (
+        DS_PROVIDER,
+        BackfillPlan,
+        SensorBackfill,
+        SensorGap,
+        backfill_sensor,
+        plan_backfill,
+    )
+    from sensorhook.logic.incidents import RecoveryInput
+    from sensorhook.logic.recovery import (
+        Confirmation,
+        ReEnabled,
+        confirm_deliveries,
+        finish,
+        give_up,
+        operator_message,
+        results_from_parts,
+    )
+    from sensorhook.observability import logger, metrics
+    from sensorhook.providers.everactive_api import ApiFlavor, EveractiveApi
+    from sensorhook.providers.everactive_api.transport import CountingTransport, default_transport
 
 
 class MachineState(RecoveryInput):
