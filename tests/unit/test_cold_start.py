@@ -70,8 +70,7 @@ DEFERRED = {
 # one delivery one flavor's models, so none of these may be built by an import.
 # Every handler's imports run with the garbage collector paused and what they created frozen
 # (handlers/cold_start.py): the collector's ~100 passes over them were 30-45 ms of a cold import.
-# Not yet the subscriptions handler, whose module is being split by another change.
-LONG_LIVED_IMPORTS = set(DEFERRED) - {"subscriptions"}
+LONG_LIVED_IMPORTS = set(DEFERRED)
 # Without the pause, a handler's import runs about a hundred collections; with it, the full
 # collection before the pause and at most one either side of it.
 MOST_COLLECTIONS_PAUSED = 3

@@ -11,28 +11,32 @@ races a scheduled run), then that subscription's outcome; `SubscriptionNotRecove
 when the provider could not be made right, for the machine's Retry to try again later.
 """
 
-import json
-from datetime import timedelta
-from functools import cache
-from typing import Any
+from sensorhook.handlers.cold_start import long_lived_imports
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict
+# the collector paused, then what the imports created frozen (handlers/cold_start.py)
+with long_lived_imports():
+    import json
+    from datetime import timedelta
+    from functools import cache
+    from typing import Any
 
-from sensorhook.core.settings import SubscriptionsSettings, subscriptions_settings
-from sensorhook.dal.api_credentials import ApiCredentials
-from sensorhook.dal.provider_secrets import DsHeaderSecret, V2020SigningKeys
-from sensorhook.dal.recovery_executions import RecoveryExecutions
-from sensorhook.dal.subscriptions_store import GatewayContacts, SubscriptionsStore
-from sensorhook.handlers.wiring import parts_built_first
-from sensorhook.logic.incidents import DESIRED_SUBSCRIPTIONS, RecoveryStarter
-from sensorhook.logic.recovery import recovered
-from sensorhook.logic.subscriptions.callbacks import is_http_loopback
-from sensorhook.logic.subscriptions.plan import DS, V2020
-from sensorhook.logic.subscriptions.reconciler import Reconciler
-from sensorhook.observability import logger, metrics
-from sensorhook.providers.everactive_api import ApiFlavor, EveractiveApi
-from sensorhook.providers.everactive_api.transport import CountingTransport, default_transport
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from pydantic import BaseModel, ConfigDict
+
+    from sensorhook.core.settings import SubscriptionsSettings, subscriptions_settings
+    from sensorhook.dal.api_credentials import ApiCredentials
+    from sensorhook.dal.provider_secrets import DsHeaderSecret, V2020SigningKeys
+    from sensorhook.dal.recovery_executions import RecoveryExecutions
+    from sensorhook.dal.subscriptions_store import GatewayContacts, SubscriptionsStore
+    from sensorhook.handlers.wiring import parts_built_first
+    from sensorhook.logic.incidents import DESIRED_SUBSCRIPTIONS, RecoveryStarter
+    from sensorhook.logic.recovery import recovered
+    from sensorhook.logic.subscriptions.callbacks import is_http_loopback
+    from sensorhook.logic.subscriptions.plan import DS, V2020
+    from sensorhook.logic.subscriptions.reconciler import Reconciler
+    from sensorhook.observability import logger, metrics
+    from sensorhook.providers.everactive_api import ApiFlavor, EveractiveApi
+    from sensorhook.providers.everactive_api.transport import CountingTransport, default_transport
 
 
 class RecoverRequest(BaseModel):
