@@ -68,9 +68,16 @@ def test_int32_fields_reject_what_the_lake_columns_cannot_hold(field: str, numbe
 
 
 def _instant_of(count: int, text_bytes: int, at: datetime = AT) -> list[Reading]:
-    """`count` readings of one sensor at one instant, each with `text_bytes` of text_value."""
+    """`count` readings of one sensor at one instant, each with `text_bytes` of text_value,
+    of a provider whose readings are packed per instant (Efento's are per time bucket)."""
     return [
-        reading(channel=str(n), text_value="x" * text_bytes, value=None, measured_at=at)
+        reading(
+            provider="everactive",
+            channel=str(n),
+            text_value="x" * text_bytes,
+            value=None,
+            measured_at=at,
+        )
         for n in range(count)
     ]
 
