@@ -48,13 +48,15 @@ class CannedTables:
     def update(self, payload: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """Apply an UpdateItem to the item the batches before left; returns the item before
         (None: none) and after it, which DynamoDB bills the larger of. Each record of a batch
-        updates the item as those batches left it (the ten stand for ten sensors)."""
+        updates the item as those batches left it, and the next batch finds it as one record
+        left it: the ten records stand for ten sensors, each with an item of its own (their
+        ten deliveries' sources in one item would be no sensor's)."""
         from bench.cost import applied_update
 
         key = json.dumps([payload["TableName"], sorted(payload["Key"].items())])
         before = self._updated_visible.get(key)
         after = applied_update(before, payload)
-        self._updated[key] = applied_update(self._updated.get(key), payload)
+        self._updated[key] = after
         return before, after
 
     def get(self, payload: dict[str, Any]) -> dict[str, Any] | None:
