@@ -17,7 +17,6 @@ from sensorhook.dal.readings_store import (
     bucket_point,
     item_key,
     offset_text,
-    readings_from_item,
 )
 from sensorhook.logic.compaction import one_row_per_identity
 from sensorhook.logic.lake import READING_IDENTITY
@@ -28,6 +27,7 @@ from tests.integration.test_lake_writer import ReadingsStream, lake_rows
 from tests.integration.test_lake_writer import run as run_lake_writer
 from tests.integration.test_processor import envelope, item_count, reading_count
 from tests.integration.test_processor import run as run_processor
+from tests.integration.test_readings_store import put_old_layout
 
 READINGS_TABLE = TABLES["READINGS_TABLE"][0]
 EXAMPLE = "efento/example-1-value-change.json"  # 12:00-12:04, one channel, 60 s
@@ -371,20 +371,15 @@ def test_an_instant_names_one_attribute_and_its_bucket_in_every_writer() -> None
     )
 
 
-def test_an_old_layout_metric_with_a_plus_is_not_taken_for_a_bucket() -> None:
-    item = {
-        "series": "efento#1",
-        "point": "2021-05-25T12:00:00Z#a+b#1",
-        "provider": "efento",
-        "sensor_id": "1",
-        "sensor_family": "efento",
-        "metric": "a+b",
-        "channel": "1",
-        "unit": "",
-        "status": "OK",
-        "measured_at": "2021-05-25T12:00:00.000Z",
-        "received_at": "2021-05-25T12:00:01.000Z",
-        "event_id": "e",
-    }
-    [reading] = readings_from_item(item)
-    assert reading.metric == "a+b"
+def test_an_old_layout_item_whose_metric_holds_a_plus_is_not_taken_for_a_bucket(
+    aws: Aws,
+) -> None:
+    # Given an Efento reading stored one item per reading (the layout before the packing),
+    # its metric holding a `+` (its point `<second>Z#a+b#1`)
+    [reading] = readings_of(batch(DAY.replace(hour=12), 1), "e", DAY.replace(hour=12, minute=1))[:1]
+    odd = reading.model_copy(update={"metric": "a+b"})
+    put_old_layout(aws, odd)
+
+    # Then it reads back as that reading, in a range and as the newest before a moment
+    assert store().query_range("efento", SENSOR, DAY, DAY + timedelta(days=1)) == [odd]
+    assert store().newest_before("efento", SENSOR, DAY.replace(hour=13)) == odd.measured_at

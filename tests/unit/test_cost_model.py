@@ -231,3 +231,45 @@ def test_an_update_is_sized_by_the_item_it_leaves_under_the_real_attribute_names
     }
     units = call_units([_request("DynamoDB_20120810.UpdateItem", update)]).units
     assert units.dynamodb_write_request_unit == 2
+
+
+def test_an_update_adding_to_a_stored_item_is_billed_on_the_whole_item() -> None:
+    # Given a readings item of about 3 KB that an earlier batch stored, then an update setting
+    # one small attribute of it (as a later delivery adds its readings to a bucket)
+    import boto3
+
+    from bench.canned_aws import CannedTables, canned_aws
+
+    key = {"series": {"S": "efento#1"}, "point": {"S": "2026-01-01T00:00:00Z+900s"}}
+    first = {
+        "TableName": "readings",
+        "Key": key,
+        "UpdateExpression": "SET #r0 = :r0",
+        "ExpressionAttributeNames": {"#r0": "0#temperature#1"},
+        "ExpressionAttributeValues": {":r0": {"M": {"t": {"S": "x" * 2900}}}},
+    }
+    later = {
+        **first,
+        "ExpressionAttributeNames": {"#r0": "60#temperature#1"},
+        "ExpressionAttributeValues": {":r0": {"M": {"v": {"N": "21.5"}}}},
+    }
+    tables = CannedTables()
+    with canned_aws({}, tables=tables) as recorded:
+        client = boto3.client(
+            "dynamodb",
+            region_name="eu-west-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
+        client.update_item(**first)
+        tables.publish()
+        client.update_item(**later)
+
+    # Then the later update is billed on the item it leaves (3 units), not its own values (1)
+    assert call_units(recorded[-1:]).units.dynamodb_write_request_unit == 3
+    assert (
+        call_units(
+            [_request("DynamoDB_20120810.UpdateItem", later)]
+        ).units.dynamodb_write_request_unit
+        == 1
+    )
