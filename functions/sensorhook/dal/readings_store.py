@@ -1,4 +1,5 @@
-"""The readings table: every canonical reading, packed one item per sensor and instant.
+"""The readings table: every canonical reading, packed one item per sensor and instant, or
+for Efento (`BUCKETED_PROVIDERS`) one item per sensor and time bucket.
 
 An item is keyed series=`provider#sensor_id`, point=`iso_ms(measured_at)` and holds every
 reading of that sensor measured at that instant, one top-level attribute per reading named
@@ -12,6 +13,12 @@ source's (the source only if absent: a copy received again keeps the first recei
 later delivery with other channels at the same instant adds to the item instead of replacing
 it (its own source beside the others), and the same reading written twice is one attribute
 (docs/readings.md).
+
+An Efento delivery is a batch of many instants, so its readings are kept one item per sensor
+and `BUCKET_S` bucket (`item_key`): point=`bucket_point(start)` (`<second>Z+900s`), each
+reading's attribute `<offset>#metric#channel`, its instant's offset in the bucket in seconds
+(`offset_text`); written and merged exactly as an instant's item, one bucket's readings in as
+many updates as `_ASSIGNMENTS_PER_UPDATE` needs.
 
 Read as well, until their TTL removes them: items written before the packing (one per
 reading, point=`<second>Z#metric#channel`, the reading's fields as attributes) and packed
