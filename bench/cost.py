@@ -648,6 +648,21 @@ def health_month(
     }
 
 
+def packed_bytes(items: list[dict[str, Any]]) -> int:
+    """One sensor's readings written in `items` (values the updates set) as one item would
+    hold them: every reading, each source once, the key and the sensor's fields once (the
+    floor's one item, whatever layout the processor writes them in)."""
+    once: dict[str, int] = {}
+    readings = 0
+    for item in items:
+        for name, value in item.items():
+            if "#" in name:
+                readings += item_bytes(value, name)
+            else:
+                once[name] = item_bytes(value, name)
+    return readings + sum(once.values())
+
+
 def floor_units(
     body: bytes,
     *,
@@ -663,12 +678,17 @@ def floor_units(
     write of its readings packed in one item (which is also the dedupe record) and one write
     of its latest state, or one conditional write for a gateway status; one event; the raw
     archive object shared by the batch (the lake writer's share is added by the caller, as
-    measured: the lake is part of the product). The packed readings item is taken as large as
-    the packed items written today together. Lambda duration counts only the calls listed, at
-    the same assumed latencies, and no CPU."""
-    readings_bytes_per_sensor: Counter[str] = Counter()
+    measured: the lake is part of the product). The packed readings item holds what the
+    readings updates wrote, its key, sensor fields and sources once (`packed_bytes`). Lambda
+    duration counts only the calls listed, at the same assumed latencies, and no CPU."""
+    # per sensor, each delivery's items (those naming its source) as one item
+    deliveries: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
     for item in writes:
-        readings_bytes_per_sensor[item["series"]["S"]] += stored_bytes(item)
+        sources = tuple(sorted(name for name in item if name.startswith("@")))
+        deliveries.setdefault((item["series"]["S"], sources), []).append(item)
+    readings_bytes_per_sensor: Counter[str] = Counter()
+    for (series, _), items in deliveries.items():
+        readings_bytes_per_sensor[series] += packed_bytes(items)
     sensors = max(1, len(readings_bytes_per_sensor))
     if readings:
         wru = sum(math.ceil(b / batch_size / KB) + 1 for b in readings_bytes_per_sensor.values())
