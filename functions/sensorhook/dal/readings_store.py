@@ -349,11 +349,13 @@ def _first_instant(item: Mapping[str, AttributeValue]) -> datetime:
     return datetime.fromisoformat(item["point"]["S"][:19] + "+00:00")
 
 
-def _newest_received_before(item: Mapping[str, Any], before: datetime) -> datetime | None:
-    """The newest instant of a deserialized item measured before `before` (whole seconds) and
+def _newest_received_before(
+    item: Mapping[str, AttributeValue], before: datetime
+) -> datetime | None:
+    """The newest instant of a wire-format item measured before `before` (whole seconds) and
     received before it (`newest_before`), or None."""
-    readings = readings_from_item(item)
-    if _bucket_of(item["point"]) is None:  # one instant: one receipt for all its readings
+    readings = readings_from_item(deserialized(item))
+    if _bucket_of(item["point"]["S"]) is None:  # one instant: any of its deliveries counts
         return (
             readings[0].measured_at
             if readings and min(_receipts(item, readings)) < before
@@ -499,7 +501,7 @@ class ReadingsStore:
         newest: datetime | None = None
         for page in pages:
             for item in page.get("Items", []):
-                found = _newest_received_before(deserialized(item), before)
+                found = _newest_received_before(item, before)
                 if found is not None and (newest is None or found > newest):
                     newest = found
                 # items further on start at or before this one: none holds anything measured
