@@ -273,3 +273,31 @@ def test_an_update_adding_to_a_stored_item_is_billed_on_the_whole_item() -> None
         ).units.dynamodb_write_request_unit
         == 1
     )
+
+
+def test_the_floor_packs_a_deliverys_readings_in_one_item_whatever_the_layout() -> None:
+    # Given one delivery's readings written as two items (two buckets, or two instants), each
+    # with the key, the sensor's fields and the delivery's source (about 1 KB together)
+    from bench.cost import floor_units
+    from infra.config import StageConfig
+
+    def item(point: str, reading: str) -> dict:
+        return {
+            "series": {"S": "efento#1"},
+            "point": {"S": point},
+            "sensor_family": {"S": "x" * 900},
+            "@source": {"M": {"i": {"S": "e" * 60}}},
+            reading: {"M": {"v": {"N": "1"}}},
+        }
+
+    two = [item("a", "0#t#1"), item("b", "60#t#1")]
+    one = [{**two[0], **two[1], "point": {"S": "a"}}]
+
+    def floor_wru(writes: list) -> float:
+        return floor_units(
+            b"{}", config=StageConfig(), readings=2, events=1, writes=writes, batch_size=1
+        ).dynamodb_write_request_unit
+
+    # Then its floor is one item holding both readings (2 KB: 2 units plus the state's 1), not
+    # the two items' sum (3 started KB)
+    assert floor_wru(two) == floor_wru(one) == 3
