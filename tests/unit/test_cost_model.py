@@ -277,7 +277,7 @@ def test_an_update_adding_to_a_stored_item_is_billed_on_the_whole_item() -> None
 
 def test_the_floor_packs_a_deliverys_readings_in_one_item_whatever_the_layout() -> None:
     # Given one delivery's readings written as two items (two buckets, or two instants), each
-    # with the key, the sensor's fields and the delivery's source (about 1 KB together)
+    # with the key, the sensor's fields and the delivery's source (about 1.1 KB together)
     from bench.cost import floor_units
     from infra.config import StageConfig
 
@@ -285,7 +285,7 @@ def test_the_floor_packs_a_deliverys_readings_in_one_item_whatever_the_layout() 
         return {
             "series": {"S": "efento#1"},
             "point": {"S": point},
-            "sensor_family": {"S": "x" * 900},
+            "sensor_family": {"S": "x" * 1000},
             "@source": {"M": {"i": {"S": "e" * 60}}},
             reading: {"M": {"v": {"N": "1"}}},
         }
