@@ -829,9 +829,11 @@ def print_cost_report(config: Any, context: Any, secrets: dict[str, str]) -> Non
     from bench.workload import (
         EFENTO_BATCH_MEASUREMENTS,
         EFENTO_PERIOD_S,
+        EFENTO_PHASE_S,
         EFENTO_TRANSMISSION_S,
         WARM_UP,
     )
+    from sensorhook.core.reading import BUCKET_S
 
     costs = cost_table(config, context, secrets)
     print(
@@ -845,7 +847,10 @@ def print_cost_report(config: Any, context: Any, secrets: dict[str, str]) -> Non
         "does not; 'state stored': the\n  sensor's earlier delivery was processed first. "
         f"Efento as it reports: 2 channels, one measurement\n  per {EFENTO_PERIOD_S} s, a batch "
         f"every {EFENTO_TRANSMISSION_S // 60} min ({EFENTO_BATCH_MEASUREMENTS} measurements a "
-        f"channel; its first batch, '{WARM_UP}', is not priced)"
+        f"channel; its first batch, '{WARM_UP}', is not priced),\n  starting "
+        f"{EFENTO_PHASE_S / 60:g} min past the quarter hour (the readings table's "
+        f"{BUCKET_S} s buckets: two items a batch); 'on the quarter hour': the\n  same "
+        "sensor's batches from :00, :15, ... (one item a batch)"
     )
     print(
         f"  {'sensor: delivery':58} {'kind':>6} {'rdg':>4} {'ev':>4} {'$/M deliv':>10} "
