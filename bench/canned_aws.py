@@ -38,9 +38,26 @@ class CannedTables:
     def __init__(self) -> None:
         self._written: dict[str, list[dict[str, Any]]] = {}
         self._visible: dict[str, list[dict[str, Any]]] = {}
+        # the items UpdateItem left, by table and key (what it is billed on)
+        self._updated: dict[str, dict[str, Any]] = {}
+        self._updated_visible: dict[str, dict[str, Any]] = {}
 
     def put(self, payload: dict[str, Any]) -> None:
         self._written.setdefault(payload["TableName"], []).append(payload["Item"])
+
+    def update(self, payload: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Apply an UpdateItem to the item the batches before left; returns the item before
+        (None: none) and after it, which DynamoDB bills the larger of. Each record of a batch
+        updates the item as those batches left it, and the next batch finds it as one record
+        left it: the ten records stand for ten sensors, each with an item of its own (their
+        ten deliveries' sources in one item would be no sensor's)."""
+        from bench.cost import applied_update
+
+        key = json.dumps([payload["TableName"], sorted(payload["Key"].items())])
+        before = self._updated_visible.get(key)
+        after = applied_update(before, payload)
+        self._updated[key] = after
+        return before, after
 
     def get(self, payload: dict[str, Any]) -> dict[str, Any] | None:
         key = payload["Key"]
@@ -51,6 +68,7 @@ class CannedTables:
 
     def publish(self) -> None:
         self._visible = {table: list(items) for table, items in self._written.items()}
+        self._updated_visible = dict(self._updated)
 
 
 def _answer(
@@ -70,6 +88,10 @@ def _answer(
         return _json({"UnprocessedItems": {}})
     if tables is not None and operation == "PutItem":
         tables.put(payload)
+    if tables is not None and operation == "UpdateItem":
+        from bench.cost import STORED_IMAGES
+
+        request.context[STORED_IMAGES] = tables.update(payload)
     if operation in {"UpdateItem", "PutItem", "DeleteItem", "GetItem"}:
         item = tables.get(payload) if tables is not None and operation == "GetItem" else None
         return _json({"Item": item} if item is not None else {})

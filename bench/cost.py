@@ -135,6 +135,33 @@ def updated_item(payload: dict[str, Any]) -> dict[str, Any]:
     return {**item, **values}
 
 
+def applied_update(stored: dict[str, Any] | None, payload: dict[str, Any]) -> dict[str, Any]:
+    """The item an UpdateItem leaves on the `stored` one (None: it creates the item): each
+    `SET #name = :value`, and `#name = if_not_exists(#name, :value)` where the item has no
+    such attribute; any other value under its placeholder, as `updated_item` estimates."""
+    names = payload.get("ExpressionAttributeNames", {})
+    values = dict(payload.get("ExpressionAttributeValues", {}))
+    item = {**(stored or {}), **payload["Key"]}
+    for name, if_absent, always in _ASSIGNMENT.findall(payload.get("UpdateExpression", "")):
+        if always in values:
+            item[names.get(name, name)] = values.pop(always)
+        elif if_absent in values:
+            item.setdefault(names.get(name, name), values.pop(if_absent))
+    return {**item, **values}
+
+
+def stored_images(request: AWSRequest) -> tuple[dict[str, Any] | None, dict[str, Any]] | None:
+    """The item before and after an UpdateItem as the bench's tables hold it (CannedTables:
+    the item the batches before left), or None where no tables kept it."""
+    images: tuple[dict[str, Any] | None, dict[str, Any]] | None
+    images = request.context.get(STORED_IMAGES)
+    return images
+
+
+# Where CannedTables leaves an UpdateItem's item before and after, on the request's context
+STORED_IMAGES = "bench_stored_images"
+
+
 def due_index_entry(item: dict[str, Any]) -> dict[str, Any]:
     """What sensor_state's keys-only due index stores of an item."""
     kept = ("series", "metric_channel", "due_shard", "due_at")
@@ -175,6 +202,8 @@ def _dynamodb_units(
     units: Units,
     written: dict[str, int],
     every_s: int = 60,
+    *,
+    images: tuple[dict[str, Any] | None, dict[str, Any]] | None = None,
 ) -> None:
     if operation == "PutItem":
         units.dynamodb_write_request_unit += write_units(payload["Item"])
@@ -188,9 +217,15 @@ def _dynamodb_units(
                 * due_index_moves(payload["Item"], every_s)
             )
     elif operation == "UpdateItem":
-        # billed on the larger of the item before and after; the bench's items are new or
-        # rewritten with the same attributes, so after = what the update leaves
-        units.dynamodb_write_request_unit += write_units(updated_item(payload))
+        # billed on the larger of the item before and after: as the bench's tables hold it
+        # (`stored_images`), else the item the update's own values make
+        if images is not None:
+            before, after = images
+            units.dynamodb_write_request_unit += max(
+                write_units(after), write_units(before) if before is not None else 0
+            )
+        else:
+            units.dynamodb_write_request_unit += write_units(updated_item(payload))
     elif operation == "DeleteItem":
         units.dynamodb_write_request_unit += write_units(payload["Key"])
     elif operation == "BatchWriteItem":
@@ -215,8 +250,9 @@ def _target(request: AWSRequest) -> str:
 
 
 def call_units(requests: Iterable[AWSRequest], every_s: int = 60) -> CallUnits:
-    """Turn recorded requests into billed units; UpdateItem is sized by the item it leaves
-    (`updated_item`: an item it adds to is billed larger in AWS, said in docs). A sensor-state
+    """Turn recorded requests into billed units; UpdateItem is sized by the larger of the
+    stored item before and after it (`stored_images`; without the bench's tables, by the item
+    its own values make, `updated_item`, which undercounts an item it adds to). A sensor-state
     GetItem is sized by the item written back under its key (the canned AWS answers it empty;
     deployed, it returns that item); its PutItem adds the due index's writes."""
     result = CallUnits()
@@ -240,7 +276,9 @@ def call_units(requests: Iterable[AWSRequest], every_s: int = 60) -> CallUnits:
         result.operations[operation] += 1
         if target.startswith("DynamoDB_"):
             result.latency_ms += CALL_LATENCY_MS["dynamodb"]
-            _dynamodb_units(operation, payload, units, written, every_s)
+            _dynamodb_units(
+                operation, payload, units, written, every_s, images=stored_images(request)
+            )
         elif target.startswith("AmazonSQS."):
             result.latency_ms += CALL_LATENCY_MS["sqs"]
             entries = payload.get("Entries") or [payload]
@@ -389,28 +427,49 @@ def readings_in_item(item: dict[str, Any]) -> int:
     return sum("#" in name for name in item)  # one attribute `metric#channel` per reading
 
 
-def stream_event(items: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """The readings table's stream batch for the items the processor wrote (INSERTs)."""
+def stream_event(
+    changes: Iterable[tuple[dict[str, Any] | None, dict[str, Any]]],
+) -> dict[str, Any]:
+    """The readings table's stream batch for the items the processor wrote: (old image or
+    None, new image) each, an INSERT or a MODIFY."""
     records: list[dict[str, Any]] = []
-    for item in items:
+    for old, item in changes:
+        change: dict[str, Any] = {
+            "Keys": {"series": item["series"], "point": item["point"]},
+            "NewImage": item,
+            "SequenceNumber": f"{len(records):021d}",
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        }
+        if old is not None:
+            change["OldImage"] = old
         records.append(
             {
                 "eventID": str(len(records)),
-                "eventName": "INSERT",
+                "eventName": "INSERT" if old is None else "MODIFY",
                 "eventSource": "aws:dynamodb",
                 "awsRegion": "eu-west-1",
                 "eventSourceARN": (
                     "arn:aws:dynamodb:eu-west-1:123456789012:table/readings/stream/bench"
                 ),
-                "dynamodb": {
-                    "Keys": {"series": item["series"], "point": item["point"]},
-                    "NewImage": item,
-                    "SequenceNumber": f"{len(records):021d}",
-                    "StreamViewType": "NEW_AND_OLD_IMAGES",
-                },
+                "dynamodb": change,
             }
         )
     return {"Records": records}
+
+
+def readings_changes(
+    requests: Iterable[AWSRequest], table: str
+) -> list[tuple[dict[str, Any] | None, dict[str, Any]]]:
+    """The stream's (old, new) images of the processor's UpdateItem calls on `table`: as the
+    bench's tables hold the item (`stored_images`), else an INSERT of what the update sets."""
+    changes = []
+    for request in requests:
+        if not request.headers.get("X-Amz-Target", b"").endswith(b"UpdateItem"):
+            continue
+        payload = json.loads(request.body)
+        if payload["TableName"] == table:
+            changes.append(stored_images(request) or (None, updated_item(payload)))
+    return changes
 
 
 def flavor_cost(
@@ -442,7 +501,8 @@ def flavor_cost(
     # the lake's rows: one per reading and one per gateway status report
     rows_in_batch = readings_in_batch + len(histories)
     rows = rows_in_batch / batch_size
-    stream = stream_event(writes + histories)
+    changes = readings_changes(recorded[first:], BENCH_ENV["READINGS_TABLE"])
+    stream = stream_event([*changes, *((None, item) for item in histories)])
     lake_first = len(recorded)
     lake = measure(recorded, lambda: lake_writer.handler(stream, context)) if rows else None
 
@@ -588,6 +648,21 @@ def health_month(
     }
 
 
+def packed_bytes(items: list[dict[str, Any]]) -> int:
+    """One sensor's readings written in `items` (values the updates set) as one item would
+    hold them: every reading, each source once, the key and the sensor's fields once (the
+    floor's one item, whatever layout the processor writes them in)."""
+    once: dict[str, int] = {}
+    readings = 0
+    for item in items:
+        for name, value in item.items():
+            if "#" in name:
+                readings += item_bytes(value, name)
+            else:
+                once[name] = item_bytes(value, name)
+    return readings + sum(once.values())
+
+
 def floor_units(
     body: bytes,
     *,
@@ -603,12 +678,17 @@ def floor_units(
     write of its readings packed in one item (which is also the dedupe record) and one write
     of its latest state, or one conditional write for a gateway status; one event; the raw
     archive object shared by the batch (the lake writer's share is added by the caller, as
-    measured: the lake is part of the product). The packed readings item is taken as large as
-    the packed items written today together. Lambda duration counts only the calls listed, at
-    the same assumed latencies, and no CPU."""
-    readings_bytes_per_sensor: Counter[str] = Counter()
+    measured: the lake is part of the product). The packed readings item holds what the
+    readings updates wrote, its key, sensor fields and sources once (`packed_bytes`). Lambda
+    duration counts only the calls listed, at the same assumed latencies, and no CPU."""
+    # per sensor, each delivery's items (those naming its source) as one item
+    deliveries: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
     for item in writes:
-        readings_bytes_per_sensor[item["series"]["S"]] += stored_bytes(item)
+        sources = tuple(sorted(name for name in item if name.startswith("@")))
+        deliveries.setdefault((item["series"]["S"], sources), []).append(item)
+    readings_bytes_per_sensor: Counter[str] = Counter()
+    for (series, _), items in deliveries.items():
+        readings_bytes_per_sensor[series] += packed_bytes(items)
     sensors = max(1, len(readings_bytes_per_sensor))
     if readings:
         wru = sum(math.ceil(b / batch_size / KB) + 1 for b in readings_bytes_per_sensor.values())
@@ -749,9 +829,11 @@ def print_cost_report(config: Any, context: Any, secrets: dict[str, str]) -> Non
     from bench.workload import (
         EFENTO_BATCH_MEASUREMENTS,
         EFENTO_PERIOD_S,
+        EFENTO_PHASE_S,
         EFENTO_TRANSMISSION_S,
         WARM_UP,
     )
+    from sensorhook.core.reading import BUCKET_S
 
     costs = cost_table(config, context, secrets)
     print(
@@ -765,7 +847,10 @@ def print_cost_report(config: Any, context: Any, secrets: dict[str, str]) -> Non
         "does not; 'state stored': the\n  sensor's earlier delivery was processed first. "
         f"Efento as it reports: 2 channels, one measurement\n  per {EFENTO_PERIOD_S} s, a batch "
         f"every {EFENTO_TRANSMISSION_S // 60} min ({EFENTO_BATCH_MEASUREMENTS} measurements a "
-        f"channel; its first batch, '{WARM_UP}', is not priced)"
+        f"channel; its first batch, '{WARM_UP}', is not priced),\n  starting "
+        f"{EFENTO_PHASE_S / 60:g} min past the quarter hour (the readings table's "
+        f"{BUCKET_S} s buckets: two items a batch); 'on the quarter hour': the\n  same "
+        "sensor's batches from :00, :15, ... (one item a batch)"
     )
     print(
         f"  {'sensor: delivery':58} {'kind':>6} {'rdg':>4} {'ev':>4} {'$/M deliv':>10} "

@@ -184,6 +184,9 @@ CHANGE, STEADY, WARM_UP = "change", "steady", "warm-up"  # WARM_UP: processed, n
 # humidity sensor, one measurement a minute per channel, sent every 15 minutes
 EFENTO_PERIOD_S, EFENTO_BATCH_MEASUREMENTS = 60, 15
 EFENTO_TRANSMISSION_S = EFENTO_PERIOD_S * EFENTO_BATCH_MEASUREMENTS
+# Where its batches start past the quarter hour (the readings table's buckets are 900 s from
+# the epoch): halfway, the middle of what a sensor's clock gives; a second sensor's start on it
+EFENTO_PHASE_S = 450
 
 
 @dataclass(frozen=True)
@@ -263,7 +266,7 @@ def efento_fixture_next(body: bytes) -> bytes:
     return _json_bytes(payload)
 
 
-def efento_as_it_reports(first: datetime, *, missing: bool = False) -> bytes:
+def efento_as_it_reports(first: datetime, *, missing: bool = False, point_id: int = 1204) -> bytes:
     """One batch of an Efento temperature and humidity sensor (2 channels) measuring every
     EFENTO_PERIOD_S and sending every EFENTO_TRANSMISSION_S, as measurement events (only
     changes are sent, seeds/efento-cloud-measurement-webhooks.txt): the temperature moves by
@@ -290,7 +293,7 @@ def efento_as_it_reports(first: datetime, *, missing: bool = False) -> bytes:
     last = first + timedelta(seconds=EFENTO_TRANSMISSION_S - EFENTO_PERIOD_S)
     return _json_bytes(
         {
-            "measurementPointId": 1204,
+            "measurementPointId": point_id,
             "measurementPointName": "Cold store 2",
             "firstMeasurementTimestamp": at(0),
             "lastMeasurementTimestamp": at(EFENTO_BATCH_MEASUREMENTS - 1),
@@ -318,7 +321,10 @@ def cost_workload() -> list[SensorDeliveries]:
     v2020 = sample[Flavor.EVERACTIVE_V2020_STEAM_TRAP]
     reading = sample[Flavor.EVERACTIVE_DS_SENSOR_READING]
     fixture = sample[Flavor.EFENTO_MEASUREMENTS]
-    start = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+    # a sensor's batches start where its clock put them, not at a quarter hour: the
+    # readings table's 900 s buckets (docs/readings.md) then take each batch in two items
+    start = datetime(2026, 11, 2, 12, 0, tzinfo=UTC) + timedelta(seconds=EFENTO_PHASE_S)
+    on_the_quarter = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
     batch = timedelta(seconds=EFENTO_TRANSMISSION_S)
     efento = Flavor.EFENTO_MEASUREMENTS
     return [
@@ -384,6 +390,25 @@ def cost_workload() -> list[SensorDeliveries]:
                 Step(
                     efento,
                     efento_as_it_reports(start + 2 * batch),
+                    STEADY,
+                    "next batch, state stored",
+                    EFENTO_TRANSMISSION_S,
+                ),
+            ],
+        ),
+        SensorDeliveries(
+            "efento (on the quarter hour)",
+            [
+                Step(
+                    efento,
+                    efento_as_it_reports(on_the_quarter, point_id=1205),
+                    WARM_UP,
+                    "first batch",
+                    EFENTO_TRANSMISSION_S,
+                ),
+                Step(
+                    efento,
+                    efento_as_it_reports(on_the_quarter + batch, point_id=1205),
                     STEADY,
                     "next batch, state stored",
                     EFENTO_TRANSMISSION_S,

@@ -441,3 +441,20 @@ def test_metric_and_channel_text_round_trips_whatever_it_holds(aws: Aws) -> None
     # and the names of the two that only a naive `metric#channel` would confuse differ
     names = {name for item in aws.dynamodb.scan(TableName=READINGS_TABLE)["Items"] for name in item}
     assert {"a%23b#1", "a#b#1", "a#", "a%23#"} <= names
+
+
+def test_an_instant_delivered_again_by_another_delivery_counts_by_its_first(aws: Aws) -> None:
+    # Given an instant delivered before the moment, then again after it by another delivery
+    # (another event id: the readings now name the late source, the item keeps both)
+    store = ReadingsStore(READINGS_TABLE)
+    moment = RECEIVED_AT + 5 * MINUTE
+    store.put_readings(mhm(), ttl_days=90)
+    store.put_readings(
+        delivered_at(mhm(), "everactive-ds-sensor-reading:again", moment + MINUTE), ttl_days=90
+    )
+    assert {r.received_at for r in store.query_range("everactive", MAC, AT, AT)} == {
+        moment + MINUTE
+    }
+
+    # Then the instant counts for the moment: one of its deliveries came before it
+    assert store.newest_before("everactive", MAC, moment) == AT

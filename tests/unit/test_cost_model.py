@@ -231,3 +231,73 @@ def test_an_update_is_sized_by_the_item_it_leaves_under_the_real_attribute_names
     }
     units = call_units([_request("DynamoDB_20120810.UpdateItem", update)]).units
     assert units.dynamodb_write_request_unit == 2
+
+
+def test_an_update_adding_to_a_stored_item_is_billed_on_the_whole_item() -> None:
+    # Given a readings item of about 3 KB that an earlier batch stored, then an update setting
+    # one small attribute of it (as a later delivery adds its readings to a bucket)
+    import boto3
+
+    from bench.canned_aws import CannedTables, canned_aws
+
+    key = {"series": {"S": "efento#1"}, "point": {"S": "2026-01-01T00:00:00Z+900s"}}
+    first = {
+        "TableName": "readings",
+        "Key": key,
+        "UpdateExpression": "SET #r0 = :r0",
+        "ExpressionAttributeNames": {"#r0": "0#temperature#1"},
+        "ExpressionAttributeValues": {":r0": {"M": {"t": {"S": "x" * 2900}}}},
+    }
+    later = {
+        **first,
+        "ExpressionAttributeNames": {"#r0": "60#temperature#1"},
+        "ExpressionAttributeValues": {":r0": {"M": {"v": {"N": "21.5"}}}},
+    }
+    tables = CannedTables()
+    with canned_aws({}, tables=tables) as recorded:
+        client = boto3.client(
+            "dynamodb",
+            region_name="eu-west-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
+        client.update_item(**first)
+        tables.publish()
+        client.update_item(**later)
+
+    # Then the later update is billed on the item it leaves (3 units), not its own values (1)
+    assert call_units(recorded[-1:]).units.dynamodb_write_request_unit == 3
+    assert (
+        call_units(
+            [_request("DynamoDB_20120810.UpdateItem", later)]
+        ).units.dynamodb_write_request_unit
+        == 1
+    )
+
+
+def test_the_floor_packs_a_deliverys_readings_in_one_item_whatever_the_layout() -> None:
+    # Given one delivery's readings written as two items (two buckets, or two instants), each
+    # with the key, the sensor's fields and the delivery's source (about 1.1 KB together)
+    from bench.cost import floor_units
+    from infra.config import StageConfig
+
+    def item(point: str, reading: str) -> dict:
+        return {
+            "series": {"S": "efento#1"},
+            "point": {"S": point},
+            "sensor_family": {"S": "x" * 1000},
+            "@source": {"M": {"i": {"S": "e" * 60}}},
+            reading: {"M": {"v": {"N": "1"}}},
+        }
+
+    two = [item("a", "0#t#1"), item("b", "60#t#1")]
+    one = [{**two[0], **two[1], "point": {"S": "a"}}]
+
+    def floor_wru(writes: list) -> float:
+        return floor_units(
+            b"{}", config=StageConfig(), readings=2, events=1, writes=writes, batch_size=1
+        ).dynamodb_write_request_unit
+
+    # Then its floor is one item holding both readings (2 KB: 2 units plus the state's 1), not
+    # the two items' sum (3 started KB)
+    assert floor_wru(two) == floor_wru(one) == 3

@@ -1,7 +1,7 @@
 """A canonical reading holds only what every store can hold (DynamoDB numbers, int32 columns),
 so an authentic value out of range fails validation (quarantine), not the write (DLQ)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -10,9 +10,11 @@ from pydantic import ValidationError
 from bench.cost import stored_bytes, updated_item
 from sensorhook.core.normalized import NormalizedDelivery
 from sensorhook.core.reading import (
+    BUCKET_S,
     PACKED_ITEM_MAX_BYTES,
     PACKED_READING_OVERHEAD_BYTES,
     Reading,
+    check_packed_size,
 )
 from sensorhook.dal.readings_store import ReadingsStore
 
@@ -68,9 +70,16 @@ def test_int32_fields_reject_what_the_lake_columns_cannot_hold(field: str, numbe
 
 
 def _instant_of(count: int, text_bytes: int, at: datetime = AT) -> list[Reading]:
-    """`count` readings of one sensor at one instant, each with `text_bytes` of text_value."""
+    """`count` readings of one sensor at one instant, each with `text_bytes` of text_value,
+    of a provider whose readings are packed per instant (Efento's are per time bucket)."""
     return [
-        reading(channel=str(n), text_value="x" * text_bytes, value=None, measured_at=at)
+        reading(
+            provider="everactive",
+            channel=str(n),
+            text_value="x" * text_bytes,
+            value=None,
+            measured_at=at,
+        )
         for n in range(count)
     ]
 
@@ -165,3 +174,91 @@ def test_what_the_check_counts_bounds_the_packed_item_written() -> None:
     assert stored_bytes(item) - stored_bytes(readings_and_sources) < 400 * 1024 - (
         PACKED_ITEM_MAX_BYTES
     )
+
+
+def _bucket_item(readings: list[Reading]) -> dict[str, Any]:
+    """The one item `readings` (one sensor, one bucket) make, from the updates a put sends."""
+    client = RecordingClient()
+    ReadingsStore("readings", client, writers=1).put_readings(readings, ttl_days=90)
+    item: dict[str, Any] = {}
+    for request in client.requests:
+        assert request["Key"]["point"] == {"S": "2024-05-01T12:00:00Z+900s"}
+        item.update(updated_item(request))
+    return item
+
+
+def test_the_densest_efento_bucket_is_one_item_dynamodb_accepts() -> None:
+    # Given 900 s of an Efento sensor measuring 6 channels every second (5,400 readings in
+    # one bucket, the most a bucket of Efento's sends holds), named by the longest metric,
+    # with values of 6 digits
+    dense = [
+        reading(
+            channel=str(channel),
+            measured_at=AT + timedelta(seconds=second),
+            metric="differential_pressure",
+            unit="Pa",
+            value=-1234.56 - second / 100,
+            period_s=1,
+        )
+        for second in range(BUCKET_S)
+        for channel in range(1, 7)
+    ]
+
+    # Then the delivery check lets it through, and the item is within DynamoDB's 400 KB
+    check_packed_size(dense)
+    item = _bucket_item(dense)
+    assert len([name for name in item if "#" in name]) == 5_400
+    assert stored_bytes(item) < 400 * 1024
+
+
+def test_what_the_check_counts_bounds_the_bucket_item_written() -> None:
+    # Given readings of one bucket with as little text as a reading can have, the widest
+    # numbers and instants with milliseconds, each from its own delivery (a source each)
+    readings = [
+        reading(
+            sensor_id="7",
+            sensor_family="",
+            metric="%",
+            channel=str(n % 7),
+            unit="",
+            status="",
+            event_id=f"{n}",
+            gateway_id="",
+            schema_name="",
+            value=-1.2345678901234567e-100,
+            error_code=-(2**31),
+            period_s=-(2**31),
+            future_dated=True,
+            measured_at=AT + timedelta(seconds=899 - n, milliseconds=999),
+        )
+        for n in range(200)
+    ]
+    item = _bucket_item(readings)
+
+    # Then the item holds no more bytes than the check counts for its readings and sources
+    from sensorhook.core.reading import _item_bounds
+
+    [counted] = _item_bounds(readings, in_bytes=True).values()
+    readings_and_sources = {name: v for name, v in item.items() if "#" in name or name[0] == "@"}
+    assert len([name for name in item if name[0] == "@"]) == 200
+    assert stored_bytes(readings_and_sources) <= counted
+    assert stored_bytes(item) - stored_bytes(readings_and_sources) < 400 * 1024 - (
+        PACKED_ITEM_MAX_BYTES
+    )
+
+
+def test_readings_of_one_bucket_that_one_item_cannot_hold_are_refused_together() -> None:
+    # Given Efento readings of one sensor within 15 minutes, each with 60,000 bytes of text:
+    # 7 of them at distinct instants of one bucket are past what its item holds
+    heavy = [
+        reading(channel="1", text_value="x" * 60_000, value=None, measured_at=AT.replace(minute=n))
+        for n in range(7)
+    ]
+    with pytest.raises(ValidationError, match="in the 900 s from 2024-05-01T12:00:00"):
+        NormalizedDelivery(readings=heavy)
+    # while across two buckets they are one delivery
+    spread = [
+        *heavy[:4],
+        *(r.model_copy(update={"measured_at": AT.replace(minute=20)}) for r in heavy[4:5]),
+    ]
+    assert len(NormalizedDelivery(readings=spread).readings) == 5

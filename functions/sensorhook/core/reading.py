@@ -6,9 +6,9 @@ Canonical units (UCUM-style codes) are documented in docs/canonical-reading.md.
 
 import math
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -65,38 +65,105 @@ def check_record_text(*texts: str | None) -> None:
         raise ValueError(f"text fields exceed {RECORD_TEXT_MAX_BYTES} bytes in all")
 
 
+# Efento's readings are kept one item per sensor and time bucket, not per instant
+# (dal/readings_store.py, docs/readings.md): an Efento delivery is a batch of many instants,
+# and one write per instant cost a write unit each. The width: about one batch of a sensor
+# sending every 15 minutes, aligned to the epoch, so the same instant always falls in the same
+# bucket (dedupe) and a bucket never spans two UTC days.
+BUCKETED_PROVIDERS = frozenset({"efento"})
+BUCKET_S = 900
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# What a reading's attribute in a bucket item holds besides its text and numbers: the
+# instant's offset in its name (at most "899.999", and two `#`), the map's framing, its keys
+# and its source's key (dal/readings_store.py; tests/unit/test_reading_bounds.py compares).
+BUCKETED_READING_OVERHEAD_BYTES = 40
+# A source in a bucket item besides its text: its name, framing, keys and receipt.
+BUCKETED_SOURCE_OVERHEAD_BYTES = 48
+
+
+def bucket_start(provider: str, measured_at: datetime) -> datetime | None:
+    """The start of the time bucket whose item holds a reading of `provider` measured at
+    `measured_at` (naive: UTC), or None where a provider's readings are kept in an item per
+    instant (not in BUCKETED_PROVIDERS)."""
+    if provider not in BUCKETED_PROVIDERS:
+        return None
+    if measured_at.tzinfo is None:
+        measured_at = measured_at.replace(tzinfo=UTC)
+    elapsed = measured_at - _EPOCH
+    seconds = elapsed.days * 86_400 + elapsed.seconds
+    return _EPOCH + timedelta(seconds=seconds - seconds % BUCKET_S)
+
+
+def _number_bytes(value: float | int | None) -> int:
+    """At most what DynamoDB bills for the number as the readings table writes it."""
+    if value is None:
+        return 0
+    return math.ceil(len(str(Decimal(repr(value)))) / 2) + 1
+
+
+def _item_of(reading: "Reading") -> tuple[str, datetime, bool]:
+    start = bucket_start(reading.provider, reading.measured_at)
+    if start is None:
+        return reading.series_key, reading.measured_at, False
+    return reading.series_key, start, True
+
+
+def _bound(reading: "Reading", *, in_bytes: bool) -> int:
+    """At most what the reading adds to its item, its source aside in a bucket item (counted
+    once per item, `_source_bound`); in characters times 4 when not `in_bytes`."""
+    if reading.provider not in BUCKETED_PROVIDERS:
+        text = reading.text_bytes() if in_bytes else 4 * reading.text_chars()
+        return text + reading.escapes() + PACKED_READING_OVERHEAD_BYTES
+    own = (reading.metric, reading.channel, reading.unit, reading.status, reading.text_value)
+    text = text_bytes(*own) if in_bytes else 4 * sum(len(t) for t in own if t is not None)
+    numbers = sum(map(_number_bytes, (reading.value, reading.error_code, reading.period_s)))
+    return text + reading.escapes() + numbers + BUCKETED_READING_OVERHEAD_BYTES
+
+
+def _source_bound(reading: "Reading", *, in_bytes: bool) -> int:
+    shared = (reading.event_id, reading.gateway_id, reading.schema_name)
+    text = text_bytes(*shared) if in_bytes else 4 * sum(len(t) for t in shared if t is not None)
+    return text + BUCKETED_SOURCE_OVERHEAD_BYTES
+
+
+def _item_bounds(
+    readings: "Iterable[Reading]", *, in_bytes: bool, only: "set[Any] | None" = None
+) -> dict[tuple[str, datetime, bool], int]:
+    sizes: dict[tuple[str, datetime, bool], int] = {}
+    sources: set[tuple[tuple[str, datetime, bool], str, str | None, str | None]] = set()
+    for reading in readings:
+        key = _item_of(reading)
+        if only is not None and key not in only:
+            continue
+        sizes[key] = sizes.get(key, 0) + _bound(reading, in_bytes=in_bytes)
+        if key[2]:
+            source = (key, reading.event_id, reading.gateway_id, reading.schema_name)
+            if source not in sources:
+                sources.add(source)
+                sizes[key] += _source_bound(reading, in_bytes=in_bytes)
+    return sizes
+
+
 def check_packed_size(readings: "Iterable[Reading]") -> None:
     """Refuse (a validation error, so the delivery is quarantined before anything is written)
-    readings whose packed item for one sensor and instant would pass DynamoDB's 400 KB.
+    readings whose packed item would pass DynamoDB's 400 KB: for one sensor and instant, or,
+    for a provider kept in time buckets, for one sensor and bucket (its readings' own fields,
+    and each delivery's fields once per bucket, as the item stores them).
 
-    Text is measured in characters first (at most 4 bytes each): only an instant that might
+    Text is measured in characters first (at most 4 bytes each): only an item that might
     be too large is measured in bytes."""
-    chars: dict[tuple[str, datetime], int] = {}
-    for reading in readings:
-        key = (reading.series_key, reading.measured_at)
-        chars[key] = (
-            chars.get(key, 0)
-            + reading.text_chars()
-            + reading.escapes()
-            + PACKED_READING_OVERHEAD_BYTES
-        )
-    suspects = {key for key, size in chars.items() if 4 * size > PACKED_ITEM_MAX_BYTES}
+    readings = list(readings)
+    chars = _item_bounds(readings, in_bytes=False)
+    suspects = {key for key, size in chars.items() if size > PACKED_ITEM_MAX_BYTES}
     if not suspects:
         return
-    sizes: dict[tuple[str, datetime], int] = {}
-    for reading in readings:
-        key = (reading.series_key, reading.measured_at)
-        if key in suspects:
-            sizes[key] = (
-                sizes.get(key, 0)
-                + reading.text_bytes()
-                + reading.escapes()
-                + PACKED_READING_OVERHEAD_BYTES
-            )
-    for (series, measured_at), size in sizes.items():
+    for (series, at, bucketed), size in _item_bounds(
+        readings, in_bytes=True, only=suspects
+    ).items():
         if size > PACKED_ITEM_MAX_BYTES:
+            where = f"in the {BUCKET_S} s from" if bucketed else "at"
             raise ValueError(
-                f"the readings of {series} at {measured_at.isoformat()} together exceed "
+                f"the readings of {series} {where} {at.isoformat()} together exceed "
                 f"{PACKED_ITEM_MAX_BYTES} bytes, more than one DynamoDB item holds"
             )
 

@@ -1,4 +1,5 @@
-"""The readings table: every canonical reading, packed one item per sensor and instant.
+"""The readings table: every canonical reading, packed one item per sensor and instant, or
+for Efento (`BUCKETED_PROVIDERS`) one item per sensor and time bucket.
 
 An item is keyed series=`provider#sensor_id`, point=`iso_ms(measured_at)` and holds every
 reading of that sensor measured at that instant, one top-level attribute per reading named
@@ -12,6 +13,12 @@ source's (the source only if absent: a copy received again keeps the first recei
 later delivery with other channels at the same instant adds to the item instead of replacing
 it (its own source beside the others), and the same reading written twice is one attribute
 (docs/readings.md).
+
+An Efento delivery is a batch of many instants, so its readings are kept one item per sensor
+and `BUCKET_S` bucket (`item_key`): point=`bucket_point(start)` (`<second>Z+900s`), each
+reading's attribute `<offset>#metric#channel`, its instant's offset in the bucket in seconds
+(`offset_text`); written and merged exactly as an instant's item, one bucket's readings in as
+many updates as `_ASSIGNMENTS_PER_UPDATE` needs.
 
 Read as well, until their TTL removes them: items written before the packing (one per
 reading, point=`<second>Z#metric#channel`, the reading's fields as attributes) and packed
@@ -29,7 +36,7 @@ import hashlib
 import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -38,7 +45,7 @@ from typing import Any
 # imports boto3, and with it s3transfer, into the cold start of every function that reads them.
 from aws_lambda_powertools.shared.dynamodb_deserializer import TypeDeserializer
 
-from sensorhook.core.reading import Reading
+from sensorhook.core.reading import BUCKET_S, BUCKETED_PROVIDERS, Reading, bucket_start
 from sensorhook.dal.aws_clients import dynamodb_client
 
 AttributeValue = dict[str, Any]
@@ -153,6 +160,43 @@ def metric_and_channel(name: str) -> tuple[str, str]:
     return metric.replace("%23", "#").replace("%25", "%"), channel
 
 
+def bucket_point(start: datetime) -> str:
+    """A bucket item's sort key: its first second and its width, `2026-11-29T12:15:00Z+900s`.
+    It sorts among the points of that second (a Query by time range finds it as it finds an
+    instant's item) and is told from them by the `+`: an instant's point is `iso_ms`, an item
+    of the layout before the packing `<second>Z#metric#channel`."""
+    return f"{_second(start)}Z+{BUCKET_S}s"
+
+
+def offset_text(measured_at: datetime, start: datetime) -> str:
+    """An instant's place in its bucket, in its readings' attribute names: whole seconds from
+    the bucket's start, with milliseconds only when it has any (`120`, `120.5` is `120.500`),
+    so one instant is always one text."""
+    elapsed = measured_at - start
+    milliseconds = (elapsed.days * 86_400 + elapsed.seconds) * 1000 + elapsed.microseconds // 1000
+    seconds, fraction = divmod(milliseconds, 1000)
+    return f"{seconds}.{fraction:03d}" if fraction else str(seconds)
+
+
+def item_key(reading: Reading) -> tuple[str, str, str]:
+    """The item that holds the reading (series, point) and the reading's attribute in it: an
+    instant's item and `metric#channel`, or, for a provider kept in time buckets, its bucket's
+    item and `<offset>#metric#channel`."""
+    start = bucket_start(reading.provider, reading.measured_at)
+    if start is None:
+        return reading.series_key, iso_ms(reading.measured_at), reading_name(reading)
+    name = f"{offset_text(reading.measured_at, start)}#{reading_name(reading)}"
+    return reading.series_key, bucket_point(start), name
+
+
+def _bucket_of(point: str) -> tuple[datetime, int] | None:
+    """A bucket item's start and width from its point, or None for any other item."""
+    if point[19:21] != "Z+":  # an old layout's metric may hold a `+`, never there
+        return None
+    start = datetime.fromisoformat(point[:19] + "+00:00")
+    return start, int(point[21:].removesuffix("s"))
+
+
 @functools.lru_cache(maxsize=1024)  # a chunk's readings share a handful of sources
 def packed_source(
     received_at: datetime, event_id: str, gateway_id: str | None, schema_name: str | None
@@ -210,8 +254,8 @@ def packed_reading(reading: Reading, source: str) -> AttributeValue:
 
 
 def is_packed(item: Mapping[str, Any]) -> bool:
-    """A packed item's point is the instant alone; an item of the old layout (one reading,
-    point `<second>Z#metric#channel`) has a `#` in it."""
+    """A packed item's point is the instant alone, or a bucket's (`bucket_point`); an item of
+    the old layout (one reading, point `<second>Z#metric#channel`) has a `#` in it."""
     point = item["point"]
     return "#" not in (point["S"] if isinstance(point, dict) else point)
 
@@ -236,12 +280,30 @@ def readings_from_item(
     if not names:
         return []  # e.g. moto's stream image of the key alone, before an update's attributes
     sensor = {name: item[name] for name in SENSOR_FIELDS}
-    return [_unpacked(sensor, item, name) for name in names]
+    bucket = _bucket_of(item["point"])
+    if bucket is None:
+        return [_unpacked(sensor, item, name, item["point"]) for name in names]
+    readings = []
+    for name in names:
+        offset, _, reading = name.partition("#")
+        seconds, _, milliseconds = offset.partition(".")
+        at = bucket[0] + timedelta(seconds=int(seconds), milliseconds=int(milliseconds or 0))
+        readings.append(_unpacked(sensor, item, reading, at, attribute=name))
+    return readings
 
 
-def _unpacked(sensor: Mapping[str, Any], item: Mapping[str, Any], name: str) -> Reading:
+def _unpacked(
+    sensor: Mapping[str, Any],
+    item: Mapping[str, Any],
+    name: str,
+    measured_at: Any,
+    *,
+    attribute: str | None = None,
+) -> Reading:
+    """The reading `name` (`metric#channel`) of a packed item, measured at `measured_at`;
+    `attribute`: its attribute's name when not `name` (in a bucket item)."""
     metric, channel = metric_and_channel(name)
-    packed = dict(item[name])
+    packed = dict(item[attribute or name])
     if SOURCE_KEY in packed:  # not in a map written before the sources: it holds them itself
         source = item.get(SOURCE_PREFIX + packed.pop(SOURCE_KEY))
         if source is None:
@@ -251,7 +313,7 @@ def _unpacked(sensor: Mapping[str, Any], item: Mapping[str, Any], name: str) -> 
     fields.setdefault("gateway_id", None)
     fields.setdefault("value", None)
     return Reading.model_validate(
-        {**sensor, **fields, "metric": metric, "channel": channel, "measured_at": item["point"]}
+        {**sensor, **fields, "metric": metric, "channel": channel, "measured_at": measured_at}
     )
 
 
@@ -282,6 +344,32 @@ def _receipts(item: Mapping[str, AttributeValue], readings: Iterable[Reading]) -
     return receipts
 
 
+def _first_instant(item: Mapping[str, AttributeValue]) -> datetime:
+    """The earliest instant a wire-format item can hold: its point's second."""
+    return datetime.fromisoformat(item["point"]["S"][:19] + "+00:00")
+
+
+def _newest_received_before(
+    item: Mapping[str, AttributeValue], before: datetime
+) -> datetime | None:
+    """The newest instant of a wire-format item measured before `before` (whole seconds) and
+    received before it (`newest_before`), or None."""
+    readings = readings_from_item(deserialized(item))
+    if _bucket_of(item["point"]["S"]) is None:  # one instant: any of its deliveries counts
+        return (
+            readings[0].measured_at
+            if readings and min(_receipts(item, readings)) < before
+            else None
+        )
+    limit = _second(before)
+    counted = [
+        reading.measured_at
+        for reading in readings
+        if _second(reading.measured_at) < limit and reading.received_at < before
+    ]
+    return max(counted, default=None)
+
+
 class ReadingsStore:
     def __init__(self, table_name: str, client: Any = None, *, writers: int = WRITERS) -> None:
         self._table_name = table_name
@@ -289,7 +377,8 @@ class ReadingsStore:
         self._writers = writers
 
     def put_readings(self, readings: Iterable[Reading], *, ttl_days: int) -> int:
-        """Merge every reading into its sensor's item for its instant; returns the number of
+        """Merge every reading into its sensor's item for its instant, or for its time bucket
+        (`item_key`); returns the number of
         readings written (the same reading twice in one call counts, and is written, once: the
         last wins, as a later delivery of it overwrites it).
 
@@ -304,8 +393,8 @@ class ReadingsStore:
         """
         items: dict[tuple[str, str], dict[str, Reading]] = {}
         for reading in readings:
-            key = (reading.series_key, iso_ms(reading.measured_at))
-            items.setdefault(key, {})[reading_name(reading)] = reading
+            series, point, name = item_key(reading)
+            items.setdefault((series, point), {})[name] = reading
         updates = [
             self._updates(series, point, by_name, ttl_s=ttl_days * 86_400)
             for (series, point), by_name in items.items()
@@ -388,47 +477,69 @@ class ReadingsStore:
 
         A reading received later (a delivery of the incident's hole that came after the webhook
         was re-enabled) does not count: where a backfill starts from it, the hole's readings
-        measured before it would never be read back (logic/backfill.py). Usually one Query page
-        of one item; one more item per such late reading."""
+        measured before it would never be read back (logic/backfill.py). An instant's item
+        counts by the first delivery of any of its readings (every delivery's source stays in
+        the item); a bucket's readings count each by the delivery that wrote it (its source),
+        so a late reading never counts for the older ones beside it, and a reading delivered
+        before `before` and again after counts as after (the anchor moves back: a backfill
+        then reads more, deduplicated, never a hole). Usually one Query page of one item; one
+        more item per late reading, and the items a bucket item spans when it is met."""
         pages = self._client.get_paginator("query").paginate(
             TableName=self._table_name,
             KeyConditionExpression="series = :series AND point < :before",
             ExpressionAttributeValues={
                 ":series": {"S": f"{provider}#{sensor_id}"},
-                # below both layouts' points of that second ("<second>.mmmZ", "<second>Z#...")
+                # below every layout's points of that second ("<second>.mmmZ",
+                # "<second>Z#...", a bucket's "<second>Z+<width>s"): a bucket starting in
+                # that second holds nothing measured before it
                 ":before": {"S": _second(before)},
             },
             ScanIndexForward=False,
             PaginationConfig={"PageSize": 4},
         )
+        widest = timedelta(seconds=BUCKET_S if provider in BUCKETED_PROVIDERS else 0)
+        newest: datetime | None = None
         for page in pages:
             for item in page.get("Items", []):
-                readings = readings_from_item(deserialized(item))
-                if readings and min(_receipts(item, readings)) < before:
-                    return readings[0].measured_at
-        return None
+                found = _newest_received_before(item, before)
+                if found is not None and (newest is None or found > newest):
+                    newest = found
+                # items further on start at or before this one: none holds anything measured
+                # later than this one's first instant plus the provider's widest item
+                if newest is not None and _first_instant(item) + widest <= newest:
+                    return newest
+        return newest
 
     def query_range(
         self, provider: str, sensor_id: str, start: datetime, end: datetime
     ) -> list[Reading]:
         """Every reading of one sensor measured in [start, end] (whole seconds), oldest first
-        (then by metric and channel): one paginated Query, packed items unpacked. A reading
-        stored in both layouts (written again after the packing) is returned once."""
+        (then by metric and channel): one paginated Query, packed items unpacked, from the
+        time bucket `start` falls in where the provider's readings are kept in buckets. A
+        reading stored in two layouts (written again after a change of layout) is returned
+        once."""
+        first, last = _second(start), _second(end)
         unique: dict[tuple[datetime, str, str], Reading] = {}
-        for reading in self._query(f"{provider}#{sensor_id}", start, end):
-            unique.setdefault((reading.measured_at, reading.metric, reading.channel), reading)
+        for reading in self._query(provider, sensor_id, start, end):
+            if first <= _second(reading.measured_at) <= last:
+                unique.setdefault((reading.measured_at, reading.metric, reading.channel), reading)
         return [unique[key] for key in sorted(unique)]
 
-    def _query(self, series: str, start: datetime, end: datetime) -> Iterator[Reading]:
+    def _query(
+        self, provider: str, sensor_id: str, start: datetime, end: datetime
+    ) -> Iterator[Reading]:
+        # the bucket `start` falls in begins earlier and holds readings of the range
+        first = bucket_start(provider, start) or start
         paginator = self._client.get_paginator("query")
         pages = paginator.paginate(
             TableName=self._table_name,
             KeyConditionExpression="series = :series AND point BETWEEN :start AND :end",
             ExpressionAttributeValues={
-                ":series": {"S": series},
-                # a second's text without suffix sorts below both layouts' points of it, and
-                # U+FFFF after it above them ("<second>.mmmZ", "<second>Z#metric#channel")
-                ":start": {"S": _second(start)},
+                ":series": {"S": f"{provider}#{sensor_id}"},
+                # a second's text without suffix sorts below every layout's points of it, and
+                # U+FFFF after it above them ("<second>.mmmZ", "<second>Z#metric#channel",
+                # "<second>Z+<width>s")
+                ":start": {"S": _second(first)},
                 ":end": {"S": _second(end) + "\uffff"},
             },
         )

@@ -6,10 +6,12 @@ The key layout (`<table prefix>date=YYYY-MM-DD/provider=<provider>/<name>.parque
 the Glue tables' partition projection reads (infra/constructs/catalog.py; a test holds them
 together), and what compaction rewrites (sensorhook.logic.compaction).
 
-A readings item packs every reading of one sensor at one instant (dal/readings_store.py), so
-an INSERT brings all its readings to the lake and a MODIFY only the readings its new image
-holds and its old image did not (a later delivery with other channels of that instant); a
-reading written again (a retry, a re-sent delivery) is in both images and adds no row. A
+A readings item packs every reading of one sensor at one instant, or an Efento sensor's of one
+time bucket (dal/readings_store.py), so an INSERT brings all its readings to the lake and a
+MODIFY only the readings its new image holds and its old image did not (a later delivery with
+other channels of that instant, or other instants of that bucket); a reading written again (a
+retry, a re-sent delivery, a resend of instants an earlier batch covered) is in both images,
+under the same attribute, and adds no row. A
 REMOVE is TTL expiry of the hot copy, not new data, and deletes nothing. A gateway status
 history item (dal/gateway_history.py) is written once, conditionally: its INSERT is one row,
 and a MODIFY of it (none is written) would add none.
