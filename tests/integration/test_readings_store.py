@@ -93,6 +93,21 @@ def test_a_delivery_stores_what_its_readings_share_once_per_item(aws: Aws) -> No
     assert all(not {"i", "r", "g", "n"} & set(packed) for packed in readings)
 
 
+def test_a_reading_stores_its_status_only_when_it_is_not_ok(aws: Aws) -> None:
+    readings = mhm()
+    missing = readings[0].model_copy(update={"status": "MISSING", "value": None})
+    store = ReadingsStore(READINGS_TABLE)
+    store.put_readings([missing, *readings[1:]], ttl_days=90)
+
+    [item] = aws.dynamodb.scan(TableName=READINGS_TABLE)["Items"]
+    maps = {name: item[name]["M"] for name in item if "#" in name}
+    assert maps.pop(reading_name(missing))["s"] == {"S": "MISSING"}
+    assert all("s" not in packed for packed in maps.values())  # OK: 4 bytes less a reading
+    assert store.query_range("everactive", MAC, AT, AT) == sorted(
+        [missing, *readings[1:]], key=lambda r: (r.measured_at, r.metric, r.channel)
+    )
+
+
 def test_a_source_is_named_by_its_content_but_its_receipt_in_every_process() -> None:
     # every writer (another invocation, a retry, another Lambda) names the same delivery alike,
     # whatever order its fields come in and whenever it received it; an absent field and an
