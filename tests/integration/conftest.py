@@ -17,6 +17,7 @@ from local.runtime.moto_fixes import stream_records_are_numbered_atomically
 from sensorhook.core import settings
 from sensorhook.dal.aws_clients import clear_cached_clients
 from sensorhook.dal.sensor_state_store import DUE_INDEX
+from sensorhook.handlers import processor
 from tests.schema_validation import validate_event
 
 REGION = "us-east-1"
@@ -117,6 +118,8 @@ def aws(monkeypatch: pytest.MonkeyPatch, stream_records_numbered_once: None) -> 
         clear_cached_clients()
         for factory in (settings.processor_settings, settings.lake_writer_settings):
             factory.cache_clear()
+        # a warm processor keeps the clients of the test that built it: every test starts cold
+        processor.delivery_processor.cache_clear()
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         for variable, (table, keys) in TABLES.items():
             # the readings table feeds the lake writer through its stream, as in infra
