@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction
@@ -175,6 +176,10 @@ class InProcessLambdas:
         self._environ: ThreadLocalEnviron | None = None
         self._stdout: ThreadLocalStdout | None = None
         self._original_invoke: Callable[..., tuple[str, bool, str]] | None = None
+        # the host process's modules of the functions' packages, dropped while the stack runs
+        # (`register_code_dir`) and put back by `uninstall`
+        self._host_modules: dict[str, ModuleType] = {}
+        self._packages: set[str] = set()
 
     def register_code_dir(self, code_sha256: str, directory: Path) -> None:
         """Run code whose zip has this digest from ``directory`` (the unzipped CDK asset).
@@ -182,11 +187,13 @@ class InProcessLambdas:
         The packages it holds are dropped from ``sys.modules``, so this deployment's functions
         start like new execution environments: a module-level cache (settings, clients) left by
         an earlier stack or test in this process would point at resources that no longer exist.
+        `uninstall` puts the host's modules back.
         """
         self._code_dirs[code_sha256] = directory
         packages = {entry.stem for entry in directory.iterdir() if not entry.name.startswith(".")}
+        self._packages |= packages
         for name in [m for m in sys.modules if m.partition(".")[0] in packages]:
-            del sys.modules[name]
+            self._host_modules.setdefault(name, sys.modules.pop(name))
 
     @property
     def in_flight(self) -> int:
@@ -215,6 +222,16 @@ class InProcessLambdas:
         LambdaFunction._invoke_lambda = invoke_in_process  # type: ignore[assignment,method-assign]
 
     def uninstall(self) -> None:
+        """Undo `install`, and leave the host process's modules as `register_code_dir` found
+        them: a module the functions imported first (a lazily imported provider adapter) would
+        otherwise be imported again by the host from the functions' copies, and its classes
+        would not be the ones the host's other modules hold (a `Reading` unequal to an equal
+        `Reading`)."""
+        for name in [m for m in sys.modules if m.partition(".")[0] in self._packages]:
+            del sys.modules[name]
+        sys.modules.update(self._host_modules)
+        self._host_modules.clear()
+        self._packages.clear()
         if self._original_invoke is not None:
             LambdaFunction._invoke_lambda = self._original_invoke  # type: ignore[method-assign]
             self._original_invoke = None

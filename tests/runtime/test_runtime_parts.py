@@ -2,7 +2,9 @@
 
 import json
 import os
+import sys
 import threading
+import types
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,7 @@ import pytest
 
 from local.runtime.assembly import source_hash
 from local.runtime.http_front import http_apis
-from local.runtime.lambda_runner import Invocation, ThreadLocalEnviron
+from local.runtime.lambda_runner import InProcessLambdas, Invocation, ThreadLocalEnviron
 from local.runtime.localize import localize
 from local.runtime.pollers import RecordFilter, failed_item_ids
 from local.runtime.schedules import schedule_period_seconds
@@ -199,3 +201,31 @@ def test_source_hash_changes_with_function_code_only(tmp_path: Path) -> None:
     assert source_hash(tmp_path) == first
     (tmp_path / "functions" / "handler.py").write_text("v2")
     assert source_hash(tmp_path) != first
+
+
+def test_a_stack_leaves_the_host_processs_modules_as_it_found_them(tmp_path: Path) -> None:
+    # Given a host process that imported a package the functions' code also holds
+    asset = tmp_path / "asset"
+    (asset / "probe_host_pkg").mkdir(parents=True)
+    (asset / "probe_host_pkg" / "__init__.py").write_text("")
+    host = {
+        name: types.ModuleType(name) for name in ("probe_host_pkg", "probe_host_pkg.reading")
+    }
+    sys.modules.update(host)
+    lambdas = InProcessLambdas(tmp_path / "cache")
+    try:
+        # When a stack runs that code: its functions start without the host's modules, and
+        # import their own, one of them a module the host never imported
+        lambdas.install()
+        lambdas.register_code_dir("sha", asset)
+        assert "probe_host_pkg" not in sys.modules
+        sys.modules["probe_host_pkg"] = types.ModuleType("probe_host_pkg")
+        sys.modules["probe_host_pkg.adapter"] = types.ModuleType("probe_host_pkg.adapter")
+        lambdas.uninstall()
+
+        # Then the host has its own modules back, and none of the functions'
+        assert {name: sys.modules.get(name) for name in host} == host
+        assert "probe_host_pkg.adapter" not in sys.modules
+    finally:
+        for name in [m for m in sys.modules if m.startswith("probe_host_pkg")]:
+            del sys.modules[name]
