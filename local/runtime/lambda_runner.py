@@ -292,8 +292,11 @@ class InProcessLambdas:
                     }
                 )
                 lines.append(traceback.format_exc())
-                log.warning(
-                    "function invocation failed",
+                log.warning(  # the traceback is in the invocation's log
+                    "function invocation failed: %s: %s: %s",
+                    function.function_name,
+                    type(error).__name__,
+                    error,
                     extra={"function": function.function_name, "error": type(error).__name__},
                 )
         lines[1:1] = output.getvalue().splitlines()

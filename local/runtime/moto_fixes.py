@@ -19,15 +19,29 @@ from moto.core.model_instances import reset_model_data
 from moto.core.responses import ActionContext, ActionResult
 from moto.core.serialize import JSONSerializer
 from moto.core.utils import camelcase_to_underscores, unix_time, unix_time_millis
+from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import StreamShard
+from moto.dynamodb.models.utilities import bytesize
 
 # the module starts with `# type: ignore`: mypy sees none of its names
 from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
     DepthFirstTraverser,
     Expression,
     Node,
+    UpdateExpression,
+    UpdateExpressionAddAction,
+    UpdateExpressionAddClause,
+    UpdateExpressionDeleteAction,
     UpdateExpressionFunction,
+    UpdateExpressionRemoveAction,
+    UpdateExpressionRemoveClause,
+    UpdateExpressionSetAction,
+    UpdateExpressionSetClause,
 )
+from moto.dynamodb.parsing.executors import SetExecutor, UpdateExpressionExecutor
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator
 from moto.events.models import EventBus
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.sqs.models import Message, Queue, SQSBackend
@@ -426,22 +440,37 @@ def update_expressions_copy_cheaply() -> Callable[[], None]:
     item), through `copy.deepcopy`'s generic reduce-and-reconstruct of every node, and each of
     its ten validation passes rebuilt its tuple of node types at every node it visited. The
     readings store's updates set up to a hundred readings each: 9% and 3% of a throughput run's
-    CPU. The copy made here is the same tree (same classes, attributes, parent links).
+    CPU. The copy made here is the same tree (same classes, attributes, parent links), each
+    node copied by a direct call rather than through `copy.deepcopy`'s dispatch (strings,
+    numbers and None are kept, as `copy.deepcopy` keeps them; anything else still goes to it).
     """
     original_copy = Node.__dict__.get("__deepcopy__")
     original_types = DepthFirstTraverser.nodes_to_be_processed
 
+    is_node: dict[type, bool] = {}
+
+    def copied(value: Any, memo: dict[int, Any]) -> Any:
+        kind = type(value)
+        if kind is str or kind is int or kind is bool or value is None:
+            return value  # what `copy.deepcopy` returns for them
+        done = memo.get(id(value))
+        if done is not None:
+            return done
+        node = is_node.get(kind)
+        if node is None:
+            node = is_node[kind] = issubclass(kind, Node)
+        return __deepcopy__(value, memo) if node else copy.deepcopy(value, memo)
+
     def __deepcopy__(self: Node, memo: dict[int, Any]) -> Node:
-        copied = self.__class__.__new__(self.__class__)
-        memo[id(self)] = copied
+        twin = self.__class__.__new__(self.__class__)
+        memo[id(self)] = twin
+        into = twin.__dict__
         for name, value in self.__dict__.items():
-            if name == "children" and value is not None:
-                copied.__dict__[name] = [
-                    child if type(child) is str else copy.deepcopy(child, memo) for child in value
-                ]
+            if name == "children" and type(value) is list:
+                into[name] = [copied(child, memo) for child in value]
             else:
-                copied.__dict__[name] = value if type(value) is str else copy.deepcopy(value, memo)
-        return copied
+                into[name] = copied(value, memo)
+        return twin
 
     def nodes_to_be_processed(self: DepthFirstTraverser) -> tuple[type, ...]:
         types = self.__dict__.get("_node_types")
@@ -600,5 +629,225 @@ def requests_leave_no_garbage_cycles() -> Callable[[], None]:
 
     def undo() -> None:
         flask_debughelpers.attach_enctype_error_multidict = original
+
+    return undo
+
+
+# What moto's `LimitedSizeDict` refuses: an item over this many bytes, counted its way
+ITEM_SIZE_LIMIT = 405_000
+_sizing = threading.local()
+
+
+class _RunningSize:
+    """One item's size (moto's count of its keys and values) while one operation writes it."""
+
+    def __init__(self, attributes: LimitedSizeDict | None = None) -> None:
+        self.attributes = attributes  # None: the first one written in scope (a new item's)
+        self.total: int | None = None  # None: not known, count it again
+
+
+def _size_of(part: Any) -> int:
+    """One key or value of an item, as `LimitedSizeDict` counts it."""
+    return part.size() if type(part) is DynamoType else bytesize(str(part))
+
+
+def item_sizes_are_counted_once_per_write() -> Callable[[], None]:
+    """An item's size is counted once per `UpdateItem` or new item, not once per attribute.
+
+    moto's item (`LimitedSizeDict`) refuses an attribute that takes it over 405,000 bytes,
+    and to know, counts the size of every key and value it holds each time one is set (a
+    recursive walk that builds a copy of every map value on the way). An update that sets n
+    attributes of an item of m thus cost n x m: with the readings store's hundred-reading
+    updates of items that keep growing, most of an `UpdateItem`'s CPU. While an update
+    expression executes, or a new item is built, the item's size is counted once and then kept
+    up to date by each attribute set at its root (the value it replaces subtracted, the new
+    one added), the same sum moto makes. Any other action (a nested path, ADD, REMOVE,
+    DELETE) may change a value in place, so the size is counted afresh before the next set.
+    The check and its error are moto's own comparison of the same numbers.
+    """
+    original_setitem = LimitedSizeDict.__setitem__
+    original_init = Item.__init__
+    original_execute = UpdateExpressionExecutor.execute
+
+    def __setitem__(self: LimitedSizeDict, key: str, value: Any) -> None:
+        running: _RunningSize | None = getattr(_sizing, "running", None)
+        if running is None:
+            return original_setitem(self, key, value)
+        if running.attributes is None:
+            running.attributes = self
+        elif running.attributes is not self:
+            return original_setitem(self, key, value)
+        current = running.total
+        if current is None:
+            current = sum(_size_of(key) + _size_of(held) for key, held in self.items())
+        added = bytesize(key) + _size_of(value)
+        if current + added > ITEM_SIZE_LIMIT:
+            raise ItemSizeTooLarge
+        replaced = _size_of(key) + _size_of(dict.__getitem__(self, key)) if key in self else 0
+        dict.__setitem__(self, key, value)
+        running.total = current + added - replaced
+
+    def sized_while(write: Callable[[], None], attributes: LimitedSizeDict | None = None) -> None:
+        outer = getattr(_sizing, "running", None)
+        _sizing.running = _RunningSize(attributes)
+        try:
+            write()
+        finally:
+            _sizing.running = outer
+
+    @wraps(original_init)
+    def __init__(self: Item, *args: Any, **kwargs: Any) -> None:
+        sized_while(lambda: original_init(self, *args, **kwargs))
+
+    @wraps(original_execute)
+    def execute(self: UpdateExpressionExecutor, node: Node | None = None) -> None:
+        if node is not None:  # an action, or moto's walk through the actions
+            return _execute_keeping_size(self, node)
+        sized_while(lambda: _execute_keeping_size(self, self.update_ast), self.item.attrs)
+
+    def _execute_keeping_size(self: UpdateExpressionExecutor, node: Node) -> None:
+        node_executor = self.get_specific_execution(node)
+        if node_executor is None:
+            for child in node.children:
+                self.execute(child)
+            return
+        node_executor(node, self.expression_attribute_names).execute(self.item)
+        at_root = node_executor is SetExecutor and len(node.children[0].children) == 1
+        running: _RunningSize | None = getattr(_sizing, "running", None)
+        if running is not None and not at_root:
+            running.total = None
+
+    patched: Any = LimitedSizeDict
+    patched.__setitem__ = __setitem__
+    Item.__init__ = __init__  # type: ignore[method-assign]
+    UpdateExpressionExecutor.execute = execute  # type: ignore[method-assign]
+
+    def undo() -> None:
+        patched.__setitem__ = original_setitem
+        Item.__init__ = original_init  # type: ignore[method-assign]
+        UpdateExpressionExecutor.execute = original_execute  # type: ignore[method-assign]
+
+    return undo
+
+
+_subclass: dict[tuple[type, tuple[type, ...]], bool] = {}
+
+
+def _is(kind: type, kinds: tuple[type, ...]) -> bool:
+    """`issubclass`, kept per pair (moto's node classes are ABCs: each check is Python code)."""
+    answer = _subclass.get((kind, kinds))
+    if answer is None:
+        answer = _subclass[(kind, kinds)] = issubclass(kind, kinds)
+    return answer
+
+
+_NODE = (Node,)
+
+
+def _linked_count(node: Any, kinds: tuple[type, ...]) -> int | None:
+    """Nodes of `kinds` in the tree under `node` (itself included); None if a node's parent
+    link is not the node whose child it is."""
+    count = 1 if _is(type(node), kinds) else 0
+    for child in node.children or ():
+        if _is(type(child), _NODE):
+            below = _linked_count(child, kinds) if child.parent is node else None
+            if below is None:
+                return None
+            count += below
+    return count
+
+
+def update_expressions_are_checked_at_the_root() -> Callable[[], None]:
+    """Check an update expression's action counts and overlapping paths once, on the whole
+    expression, rather than again at every node that holds part of it.
+
+    moto's `ActionCountValidator` and `OverlappingPathsValidator` process every node of the
+    expression's root type, and a `SET` of n assignments is a chain of n nested nodes of that
+    type: each collects the actions under it (`find_clauses`) and compares their paths pairwise
+    (`find_duplicates`, `find_path_overlaps`), so an update of n assignments cost n^2 node
+    visits and about n^3 / 3 path comparisons. Both checks can only fail on the actions they
+    collect (too many clauses, two paths that overlap or repeat, an unknown name), and a part of
+    the expression collects a subset of what the whole collects. So when every clause of the
+    tree is among what the root collects and the root passes, every part passes, and moto's
+    walk would return the same tree unchanged (it puts each processed node back where its
+    parent link says it is: where it already is, when every link is its parent's). Otherwise
+    moto's own walk runs, and fails where and as moto's does.
+    """
+    checks: list[tuple[type[DepthFirstTraverser], str, tuple[type, ...]]] = [
+        (
+            ActionCountValidator,
+            "verify_action_counts",
+            (UpdateExpressionAddClause, UpdateExpressionRemoveClause, UpdateExpressionSetClause),
+        ),
+        (
+            OverlappingPathsValidator,
+            "check_for_overlapping_paths",
+            (
+                UpdateExpressionSetAction,
+                UpdateExpressionAddAction,
+                UpdateExpressionRemoveAction,
+                UpdateExpressionDeleteAction,
+            ),
+        ),
+    ]
+    originals = {validator: validator.traverse for validator, _, _ in checks}
+
+    def checked_at_the_root(
+        original: Callable[[DepthFirstTraverser, Any], Any], check: str, clauses: tuple[type, ...]
+    ) -> Callable[[DepthFirstTraverser, Any], Any]:
+        @wraps(original)
+        def traverse(self: DepthFirstTraverser, node: Any) -> Any:
+            if (
+                isinstance(node, UpdateExpression)
+                and node.parent is None
+                and len(node.find_clauses(list(clauses))) == _linked_count(node, clauses)
+                and _passes(lambda: getattr(self, check)(node))
+            ):
+                return node
+            return original(self, node)
+
+        return traverse
+
+    for validator, check, clauses in checks:
+        validator.traverse = checked_at_the_root(originals[validator], check, clauses)
+
+    def undo() -> None:
+        for validator, original in originals.items():
+            validator.traverse = original
+
+    return undo
+
+
+def _passes(check: Callable[[], Any]) -> bool:
+    try:
+        check()
+    except Exception:  # moto's own walk will fail with it, where moto's does
+        return False
+    return True
+
+
+def update_expressions_are_parsed_once() -> Callable[[], None]:
+    """Parse each distinct update expression once, not twice per `UpdateItem`.
+
+    moto parses an `UpdateItem`'s expression in its request handler (to list the names and
+    values it uses) and again in its backend (to validate and execute it): a tokenizer and a
+    recursive-descent parser over every assignment, each time. The readings store sends the
+    same few expression texts again and again (its placeholders are numbered, the values
+    differ). Neither reader changes the tree (the handler lists clauses, the validator works
+    on its own deep copy), so the tree parsed from a text is kept and shared; a text that
+    fails to parse raises each time, as in moto.
+    """
+    original = UpdateExpressionParser.__dict__["make"]
+    parse = lru_cache(maxsize=256)(original.__func__)
+
+    def make(cls: type, expression_str: str) -> Any:
+        if cls is not UpdateExpressionParser or type(expression_str) is not str:
+            return original.__func__(cls, expression_str)
+        return parse(cls, expression_str)
+
+    UpdateExpressionParser.make = classmethod(make)
+
+    def undo() -> None:
+        UpdateExpressionParser.make = original
 
     return undo

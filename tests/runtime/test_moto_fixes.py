@@ -3,6 +3,7 @@
 import copy
 import gc
 import json
+import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from moto.core.responses import ActionContext, ActionResult
 from moto.core.utils import method_names_from_class
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator
 from moto.dynamodb.responses import DynamoHandler
 from moto.server import ThreadedMotoServer
 from moto.sqs.models import Message, Queue
@@ -28,12 +30,15 @@ from local.runtime.moto_fixes import (
     actions_are_looked_up_once,
     backends_are_found_without_a_lock,
     dynamodb_items_are_dumped_as_json,
+    item_sizes_are_counted_once_per_write,
     models_are_not_tracked,
     requests_leave_no_garbage_cycles,
     sqs_reads_the_clock_once,
     sqs_sends_are_dumped_as_json,
     sqs_sends_count_no_backlog,
     stream_records_are_numbered_atomically,
+    update_expressions_are_checked_at_the_root,
+    update_expressions_are_parsed_once,
     update_expressions_check_node_types_once,
     update_expressions_copy_cheaply,
 )
@@ -690,3 +695,319 @@ def test_requests_to_the_embedded_aws_leave_no_garbage_cycles(moto_server: str) 
         assert _requests_left_as_garbage(moto_server, 50) == 0
     finally:
         undo()
+
+
+def _sized_writes() -> list[Any]:
+    """Writes near moto's 405,000-byte item limit, by every kind of action that changes an
+    item's size (root and nested SET, ADD, REMOVE, DELETE, list_append, a replaced value),
+    with the answers, errors and what each item holds afterwards (moto keeps what an update
+    set before it failed)."""
+    client = boto3.client("dynamodb")
+    client.create_table(
+        TableName="s",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    def text(kilobytes: int, mark: str = "x") -> dict[str, str]:
+        return {"S": mark * (kilobytes * 1000)}
+
+    answers: list[Any] = []
+
+    def attempt(call: Any, **request: Any) -> None:
+        try:
+            answer = call(TableName="s", **request)
+            answers.append(answer.get("Attributes", "done"))
+        except client.exceptions.ClientError as error:
+            answers.append(error.response["Error"])
+
+    def update(key: str, expression: str, **values: dict[str, Any]) -> None:
+        attempt(
+            client.update_item,
+            Key={"pk": {"S": key}},
+            UpdateExpression=expression,
+            ExpressionAttributeValues={f":{name}": value for name, value in values.items()},
+            ReturnValues="UPDATED_NEW",
+        )
+
+    # new items: just under the limit, and over it
+    attempt(client.put_item, Item={"pk": {"S": "a"}, **{f"a{n}": text(100) for n in range(4)}})
+    attempt(client.put_item, Item={"pk": {"S": "b"}, **{f"a{n}": text(100) for n in range(5)}})
+    # an update of a new item that crosses the limit at its fifth assignment
+    update("c", "SET " + ", ".join(f"a{n} = :big" for n in range(5)), big=text(100))
+    # a replaced value: moto counts the old one beside the new one
+    update("d", "SET x = :v", v=text(100))
+    update("d", "SET x = :v", v=text(310))
+    update("d", "SET x = :v", v=text(300))
+    update("k", "SET x = :v", v=text(200))
+    update("k", "SET x = :v, y = :w", v=text(100), w=text(150))  # counted without the old x
+    # in place: a nested SET, ADD to a set, then a root SET that crosses only counted after them
+    update("e", "SET m = :empty", empty={"M": {}})
+    update("e", "SET m.k = :nested, y = :root", nested=text(300), root=text(110))
+    update(
+        "f",
+        "ADD s :three SET y = :root",
+        three={"SS": ["1" * 99_000, "2" * 99_000, "3" * 99_000]},
+        root=text(110),
+    )
+    # shrinking in place: a root SET that passes only when the removal is counted
+    update("g", "SET r = :v", v=text(300))
+    update("g", "REMOVE r SET y = :v", v=text(200))
+    update("g", "SET r = :v", v=text(300))
+    update("g", "SET z = :v REMOVE y", v=text(200))
+    update("h", "SET s = :three", three={"SS": ["1" * 99_000, "2" * 99_000, "3" * 99_000]})
+    update("h", "DELETE s :two SET y = :v", two={"SS": ["1" * 99_000, "2" * 99_000]}, v=text(200))
+    # a list grown by list_append, replacing itself
+    update("i", "SET l = :l", l={"L": [text(150)]})
+    update("i", "SET l = list_append(l, :more)", more={"L": [text(150)]})
+    update("i", "SET l = list_append(l, :more)", more={"L": [text(150)]})
+    # many small attributes, then a number added to at the root
+    update(
+        "j",
+        "SET " + ", ".join(f"n{n} = :v" for n in range(150)) + " ADD c :one",
+        v=text(1),
+        one={"N": "1"},
+    )
+    update("j", "ADD c :one SET big = :big", one={"N": "2"}, big=text(250))
+    for key in "abcdefghijk":
+        held = client.get_item(TableName="s", Key={"pk": {"S": key}}, ConsistentRead=True)
+        answers.append(
+            {name: len(json.dumps(value)) for name, value in held.get("Item", {}).items()}
+        )
+    return answers
+
+
+def test_item_sizes_counted_once_per_write_give_moto_s_own_answers(aws: None) -> None:
+    # Given moto's answers to writes near the item size limit, by every kind of action
+    with mock_aws():
+        expected = _sized_writes()
+    too_large = [a for a in expected if isinstance(a, dict) and "size" in str(a.get("Message"))]
+    assert len(too_large) == 8
+    # When the runtime counts an item's size once per write and keeps it up to date, every
+    # answer, error and stored item is the same
+    undo = item_sizes_are_counted_once_per_write()
+    try:
+        with mock_aws():
+            assert _sized_writes() == expected
+    finally:
+        undo()
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_an_update_counts_the_item_s_size_once(
+    aws: None, monkeypatch: pytest.MonkeyPatch, fixed: bool
+) -> None:
+    # Given an item of 100 attributes and moto's size of a value, counted when asked
+    sized: list[None] = []
+    size = DynamoType.size
+    monkeypatch.setattr(DynamoType, "size", lambda value: sized.append(None) or size(value))
+    undo = item_sizes_are_counted_once_per_write() if fixed else (lambda: None)
+    try:
+        with mock_aws():
+            client = boto3.client("dynamodb")
+            client.create_table(
+                TableName="t",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            values = {f":v{n}": {"S": str(n)} for n in range(100)}
+            sets = ", ".join(f"a{n} = :v{n}" for n in range(100))
+            client.update_item(
+                TableName="t",
+                Key={"pk": {"S": "k"}},
+                UpdateExpression=f"SET {sets}",
+                ExpressionAttributeValues=values,
+            )
+            # When 100 more attributes are set in one update
+            sized.clear()
+            client.update_item(
+                TableName="t",
+                Key={"pk": {"S": "k"}},
+                UpdateExpression=f"SET {sets.replace('a', 'b')}",
+                ExpressionAttributeValues=values,
+            )
+    finally:
+        undo()
+    # Then with the fix the item's values are sized about once each (moto: every value held,
+    # at every assignment)
+    assert (len(sized) < 2 * 200) is fixed
+    assert not fixed or len(sized) >= 200  # the item counted once, each new value once
+
+
+def _checked_updates() -> list[Any]:
+    """UpdateItem's answers and errors for expressions that repeat or overlap a path, name one
+    not given, or repeat a clause, each near the end of a long SET (where moto finds them first)
+    and at its start, with what the item holds afterwards."""
+    client = boto3.client("dynamodb")
+    client.create_table(
+        TableName="c",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    long = ", ".join(f"#r{n} = :v" for n in range(60))
+    names = {f"#r{n}": f"r{n}" for n in range(60)}
+    answers: list[Any] = []
+    for expression, extra_names in [
+        (f"SET {long}", {}),
+        (f"SET {long}, #x = :v, #y = :v", {"#x": "r3", "#y": "r59"}),  # repeated names
+        (f"SET #x = :v, {long}", {"#x": "r59"}),
+        (f"SET a.b = :v, {long}, a = :v", {}),  # overlapping paths
+        (f"SET {long}, a.b = :v, a.b.c = :v, z = :v, z = :v", {}),
+        (f"SET {long}, a[1] = :v, a[1] = :v", {}),
+        (f"SET {long}, #missing = :v", {}),  # a name not given
+        (f"SET {long} SET z = :v", {}),  # two clauses
+        (f"ADD n :one SET {long} ADD m :one", {}),
+        (f"REMOVE q SET {long} REMOVE p", {}),
+        (f"SET {long} REMOVE gone ADD n :one DELETE s :set", {}),
+        ("SET #x.k = :v REMOVE gone ADD n :one", {"#x": "r5"}),
+    ]:
+        used = set(re.findall(r"[#:]\w+", expression))
+        try:
+            answer = client.update_item(
+                TableName="c",
+                Key={"pk": {"S": "k"}},
+                UpdateExpression=expression,
+                ExpressionAttributeNames={
+                    name: value
+                    for name, value in {**names, **extra_names}.items()
+                    if name in used or name == "#missing"
+                },
+                ExpressionAttributeValues={
+                    name: value
+                    for name, value in {
+                        ":v": {"M": {}},
+                        ":one": {"N": "1"},
+                        ":set": {"SS": ["s"]},
+                    }.items()
+                    if name in used
+                },
+                ReturnValues="UPDATED_NEW",
+            )
+            answers.append(answer["Attributes"])
+        except client.exceptions.ClientError as error:
+            answers.append(error.response["Error"])
+        except KeyError as error:  # moto's own failure for a name it was not given
+            answers.append(repr(error))
+    answers.append(client.get_item(TableName="c", Key={"pk": {"S": "k"}}).get("Item"))
+    return answers
+
+
+def test_update_expressions_checked_at_the_root_give_moto_s_own_answers(aws: None) -> None:
+    # Given moto's answers to updates that repeat or overlap paths, or repeat clauses
+    with mock_aws():
+        expected = (_checked_updates(), _updates())
+    assert sum("Code" in answer for answer in expected[0] if isinstance(answer, dict)) >= 7
+    # When the runtime checks each expression at its root (alone, and with the runtime's other
+    # fixes to update expressions), the same answers, errors and paths named in them
+    for fixes in (
+        [update_expressions_are_checked_at_the_root],
+        [
+            update_expressions_copy_cheaply,
+            update_expressions_check_node_types_once,
+            update_expressions_are_checked_at_the_root,
+            update_expressions_are_parsed_once,
+        ],
+    ):
+        undos = [fix() for fix in fixes]
+        try:
+            with mock_aws():
+                assert (_checked_updates(), _updates()) == expected
+        finally:
+            for undo in reversed(undos):
+                undo()
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_a_long_update_is_checked_once(
+    aws: None, monkeypatch: pytest.MonkeyPatch, fixed: bool
+) -> None:
+    # Given moto's two checks of an update expression, counted when they run
+    checked: list[str] = []
+    for validator, name in (
+        (ActionCountValidator, "verify_action_counts"),
+        (OverlappingPathsValidator, "check_for_overlapping_paths"),
+    ):
+        check = getattr(validator, name)
+        monkeypatch.setattr(
+            validator, name, lambda self, node, c=check, n=name: checked.append(n) or c(self, node)
+        )
+    undo = update_expressions_are_checked_at_the_root() if fixed else (lambda: None)
+    try:
+        with mock_aws():
+            client = boto3.client("dynamodb")
+            client.create_table(
+                TableName="t",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            client.put_item(TableName="t", Item={"pk": {"S": "k"}})
+            # When an existing item is updated with 100 assignments
+            client.update_item(
+                TableName="t",
+                Key={"pk": {"S": "k"}},
+                UpdateExpression="SET " + ", ".join(f"a{n} = :v" for n in range(100)),
+                ExpressionAttributeValues={":v": {"S": "x"}},
+            )
+    finally:
+        undo()
+    # Then with the fix each check runs once, on the whole expression (moto: at every node)
+    assert (checked == ["verify_action_counts", "check_for_overlapping_paths"]) is fixed
+    assert fixed or len(checked) > 200
+
+
+def _shape(node: Any, parent: Any = None) -> Any:
+    """A tree's classes, leaves and whether each parent link is its parent."""
+    if not hasattr(node, "children"):
+        return node
+    return (
+        type(node),
+        node.parent is parent,
+        [_shape(child, node) for child in node.children or []],
+    )
+
+
+def test_update_expressions_parsed_once_are_shared_unchanged(aws: None) -> None:
+    # Given the fix on, moto's answers to the update suite are the same
+    with mock_aws():
+        expected = _updates()
+    undo = update_expressions_are_parsed_once()
+    try:
+        with mock_aws():
+            assert _updates() == expected
+        parsed = UpdateExpressionParser.make("SET a = :v, b = if_not_exists(b, :w)")
+        # When the same text is parsed again, after updates that used its tree
+        with mock_aws():
+            client = boto3.client("dynamodb")
+            client.create_table(
+                TableName="p",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            for key in ("new", "new"):
+                client.update_item(
+                    TableName="p",
+                    Key={"pk": {"S": key}},
+                    UpdateExpression="SET a = :v, b = if_not_exists(b, :w)",
+                    ExpressionAttributeValues={":v": {"S": "x"}, ":w": {"N": "1"}},
+                )
+        again = UpdateExpressionParser.make("SET a = :v, b = if_not_exists(b, :w)")
+        # and a text that does not parse
+        failures = []
+        for _ in range(2):
+            try:
+                UpdateExpressionParser.make("SET a = ")
+            except Exception as error:  # moto's parse error, raised each time
+                failures.append(type(error).__name__)
+    finally:
+        undo()
+    fresh = UpdateExpressionParser.make("SET a = :v, b = if_not_exists(b, :w)")
+    # Then it is the tree parsed the first time, still as moto parses it
+    assert again is parsed
+    assert fresh is not parsed
+    assert _shape(parsed) == _shape(fresh)
+    assert len(failures) == 2 and failures[0] == failures[1]
