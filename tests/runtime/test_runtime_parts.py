@@ -208,9 +208,7 @@ def test_a_stack_leaves_the_host_processs_modules_as_it_found_them(tmp_path: Pat
     asset = tmp_path / "asset"
     (asset / "probe_host_pkg").mkdir(parents=True)
     (asset / "probe_host_pkg" / "__init__.py").write_text("")
-    host = {
-        name: types.ModuleType(name) for name in ("probe_host_pkg", "probe_host_pkg.reading")
-    }
+    host = {name: types.ModuleType(name) for name in ("probe_host_pkg", "probe_host_pkg.reading")}
     sys.modules.update(host)
     lambdas = InProcessLambdas(tmp_path / "cache")
     try:
