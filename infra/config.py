@@ -137,6 +137,8 @@ class StageConfig(BaseModel):
     # a processor instance writes a gateway's last relayed reading at most this often (each
     # write is billed, moved or not); 0: on every delivery (docs/health.md)
     gateway_contact_every_seconds: int = Field(default=60, ge=0, le=3600)
+    # concurrent readings writes of one delivery (each a round trip; docs/readings.md, "Writes")
+    readings_writers: int = Field(default=16, ge=1, le=64)
 
     # lake writer
     lake_writer_timeout_seconds: int = Field(default=120, ge=1, le=900)

@@ -85,6 +85,7 @@ class Processing(Construct):
                     "sensor_silent_after_periods": str(config.sensor_silent_after_periods),
                     "default_sensor_period_seconds": config.default_sensor_period_seconds,
                     "gateway_contact_every_seconds": config.gateway_contact_every_seconds,
+                    "readings_writers": config.readings_writers,
                 },
             ),
             timeout=Duration.seconds(config.processor_timeout_seconds),

@@ -119,6 +119,10 @@ SWITCH_INTERVAL_S = 0.001
 # Functions' intervals that run on the state machines' compressed clock, as the waits that
 # depend on them do: the processor's gateway contact (the recovery machine polls it)
 COMPRESSED_INTERVALS = frozenset({"GATEWAY_CONTACT_EVERY_SECONDS"})
+# Functions' settings the embedded stack runs otherwise than AWS: every function shares this
+# process and one GIL, where the processor's concurrent readings writes only contend
+# (docs/local-mode.md, "Throughput")
+LOCAL_VARIABLES = {"READINGS_WRITERS": "1"}
 
 
 def _switch_threads_sooner() -> Callable[[], None]:
@@ -449,7 +453,7 @@ class EmbeddedStack:
             for name in COMPRESSED_INTERVALS & set(variables):
                 seconds = int(variables[name]) / self._step_functions_speedup
                 variables[name] = str(int(seconds))
-            for name, value in self._environment_overrides.items():
+            for name, value in {**LOCAL_VARIABLES, **self._environment_overrides}.items():
                 if name in variables:
                     variables[name] = value
 

@@ -207,3 +207,16 @@ def test_a_body_that_is_not_utf8_gets_a_400_through_the_local_api_on_every_route
     connection.close()
     sqs = box.stack.client("sqs")
     assert _queue_depth(sqs, box.stack.outputs[Output.INGEST_QUEUE_URL]) == 0
+
+
+def test_the_processor_writes_a_deliverys_readings_from_one_thread_in_the_local_stack(
+    box: Sandbox,
+) -> None:
+    # every function shares the process's one GIL: concurrent writers would only contend
+    client = box.stack.client("lambda")
+    writers = [
+        variables["READINGS_WRITERS"]
+        for function in _paginate(client, "list_functions", "Functions")
+        if "READINGS_WRITERS" in (variables := function.get("Environment", {}).get("Variables", {}))
+    ]
+    assert writers == ["1"]  # the processor's; 16 in AWS (infra/config.py)

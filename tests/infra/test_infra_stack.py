@@ -166,6 +166,7 @@ def test_function_environments_carry_the_stage_configuration(dev: Synth) -> None
     assert processor["READING_TTL_DAYS"] == str(config.reading_ttl_days)
     assert processor["READINGS_TABLE"] == {"Ref": _table(dev, "readings")}
     assert processor["IDEMPOTENCY_TABLE"] == {"Ref": _table(dev, "idempotency")}
+    assert processor["READINGS_WRITERS"] == str(config.readings_writers) == "16"
 
 
 def test_functions_run_python_312_on_arm64_traced_with_the_powertools_layer(dev: Synth) -> None:

@@ -60,6 +60,8 @@ class ProcessorSettings(_Settings):
     default_sensor_period_seconds: int = Field(default=60, gt=0)
     # a gateway's last relayed reading is written at most this often (dal/gateways_store.py)
     gateway_contact_every_seconds: int = Field(default=60, ge=0)
+    # concurrent UpdateItem calls of one delivery's readings (dal/readings_store.py `WRITERS`)
+    readings_writers: int = Field(default=16, ge=1)
 
 
 class LakeWriterSettings(_Settings):

@@ -53,7 +53,7 @@ def delivery_processor() -> DeliveryProcessor:
     """Settings validated and clients created once per execution environment."""
     settings = processor_settings()
     stores = ProcessorStores(
-        readings=ReadingsStore(settings.readings_table),
+        readings=ReadingsStore(settings.readings_table, writers=settings.readings_writers),
         sensor_state=SensorStateStore(
             settings.sensor_state_table,
             schedule=SilenceSchedule(
