@@ -197,11 +197,25 @@ def check_recovery(
                 missing.append((mac, second))
             if published[(mac, second)] != 1:
                 doubled.append((mac, second, published[(mac, second)]))
+    ok = measured > 0 and not missing and not doubled
+    # on a failure, what tells a hole in the plan from one in the reading back
+    windows = {
+        item["sensor_id"]: f"{item['start']}..{item['end']}"
+        for item in output["plan"]["items"]
+        if item["sensor_id"] in gap
+    }
     result.check(
         "every reading measured during the outage is in DynamoDB and published exactly once",
-        measured > 0 and not missing and not doubled,
+        ok,
         f"{measured} readings measured while the webhook was disabled; missing {missing[:3]}, "
-        f"published other than once {doubled[:3]}",
+        f"published other than once {doubled[:3]}"
+        + (
+            ""
+            if ok
+            else f"; disabled at {disabled_at.isoformat()}, detected at "
+            f"{output['detected_at']}, deliveries confirmed "
+            f"{output.get('confirmation', {}).get('confirmed')}, planned {windows}"
+        ),
     )
     history = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)[
         "events"

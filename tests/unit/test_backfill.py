@@ -70,7 +70,7 @@ def test_a_gap_is_bounded_and_sensors_beyond_the_map_bound_are_deferred() -> Non
     assert {g.start for g in plan.items} == {NOW - timedelta(hours=72)}
 
 
-def test_a_sensor_with_nothing_stored_before_the_incident_is_not_planned() -> None:
+def test_without_any_reading_stored_before_the_incident_nothing_is_planned() -> None:
     plan = plan_backfill(
         "everactive-ds",
         "sensor_reading",
@@ -79,8 +79,57 @@ def test_a_sensor_with_nothing_stored_before_the_incident_is_not_planned() -> No
         now=NOW,
         max_hours=72,
         max_items=3,
+        listed_sensors=lambda: ["listed"],
     )
     assert plan.items == []
+
+
+def test_a_sensor_whose_first_readings_fell_in_the_hole_is_read_from_where_deliveries_stopped() -> (
+    None
+):
+    # Given the webhook stopped after "a" delivered its reading of NOW - 10 min; "late" first
+    # read during the outage (stored only after the incident, or not at all) and "unheard" is
+    # one the stores never saw but the provider lists
+    stopped = NOW - timedelta(minutes=10)
+    before = {"a": stopped, "b": NOW - timedelta(hours=2)}
+    sensors = [_sensor("a", NOW), _sensor("b", NOW), _sensor("late", NOW)]
+    # When the incident's plan is made
+    plan = plan_backfill(
+        "everactive-ds",
+        "sensor_reading",
+        sensors,
+        newest_before=before.get,
+        now=NOW,
+        max_hours=72,
+        max_items=10,
+        listed_sensors=lambda: ["a", "unheard"],
+    )
+    # Then both are read back from where the subscription's deliveries stopped
+    assert [(g.sensor_id, g.start, g.end) for g in plan.items] == [
+        ("b", NOW - timedelta(hours=2), NOW),
+        ("a", stopped, NOW),
+        ("late", stopped, NOW),
+        ("unheard", stopped, NOW),
+    ]
+
+
+def test_a_backfill_request_does_not_ask_the_provider_for_its_sensors() -> None:
+    def unexpected() -> list[str]:
+        raise AssertionError("a request names its sensors")
+
+    request = BackfillRequest(sensors=None, start=NOW - timedelta(days=1), end=NOW)
+    plan = plan_backfill(
+        "everactive-ds",
+        "sensor_reading",
+        [_sensor("a", NOW)],
+        newest_before=lambda _sensor_id: None,
+        now=NOW,
+        max_hours=72,
+        max_items=10,
+        request=request,
+        listed_sensors=unexpected,
+    )
+    assert [g.sensor_id for g in plan.items] == ["a"]
 
 
 def test_a_backfill_request_names_the_range_and_sensors() -> None:

@@ -48,7 +48,12 @@ with long_lived_imports():
     )
     from sensorhook.observability import logger, metrics
     from sensorhook.providers.everactive_api import ApiFlavor, EveractiveApi
-    from sensorhook.providers.everactive_api.transport import CountingTransport, default_transport
+    from sensorhook.providers.everactive_api.models import ApiError
+    from sensorhook.providers.everactive_api.transport import (
+        CountingTransport,
+        TransportError,
+        default_transport,
+    )
 
 
 class MachineState(RecoveryInput):
@@ -188,6 +193,16 @@ def _finish(parts: Recovery, request: TaskRequest, *, gave_up: bool) -> dict[str
     return {**summary, **operator_message(record)} if gave_up else summary
 
 
+def _listed_sensors(api: EveractiveApi) -> list[str]:
+    """The provider's sensors, for the plan; when the API cannot list them, the plan covers
+    the sensors the stores know (logged: a sensor never heard of is then not read back)."""
+    try:
+        return [sensor.mac_address for sensor in api.sensors()]
+    except (ApiError, TransportError) as error:
+        logger.warning("provider's sensors not listed for the plan", extra={"error": str(error)})
+        return []
+
+
 def run_task(parts: Recovery, request: TaskRequest) -> dict[str, Any]:
     if request.task == "backfill":
         return _backfill(parts, request)
@@ -216,6 +231,7 @@ def run_task(parts: Recovery, request: TaskRequest) -> dict[str, Any]:
             max_hours=parts.settings.backfill_max_hours,
             max_items=parts.settings.map_max_items,
             request=state.backfill,
+            listed_sensors=lambda: _listed_sensors(parts.api),
         ).model_dump(mode="json")
     return _finish(parts, request, gave_up=request.task == "give_up")
 

@@ -107,12 +107,17 @@ def plan_backfill(
     max_hours: int,
     max_items: int,
     request: BackfillRequest | None = None,
+    listed_sensors: Callable[[], Sequence[str]] = lambda: (),
 ) -> BackfillPlan:
     """Per sensor, the gap to read. `newest_before(sensor_id)`: its newest stored reading
-    measured and received before the incident was detected (None: none, nothing to continue
-    from). A
-    request (a backfill started on its own) names the range, and the sensors or none for
-    every known one."""
+    measured and received before the incident was detected (None: none of its own).
+    `listed_sensors()`: the sensors the provider's API lists (asked only for an incident's
+    plan), so a sensor the stores never heard of is planned too. A sensor with no reading of
+    its own before the incident (its first readings fell in the hole: newly installed, or
+    back from a long silence) starts where the subscription's deliveries stopped, the newest
+    reading any sensor had stored before the incident: what it measured earlier would have
+    been delivered with the others. A request (a backfill started on its own) names the
+    range, and the sensors or none for every known one."""
     reason = NOT_RECOVERABLE.get((provider, event_type))
     if reason is not None:
         return BackfillPlan(kind=PlanKind.NONE, reason=reason)
@@ -128,11 +133,14 @@ def plan_backfill(
         for sensor_id in request.sensors or sorted(known):
             gaps.append(SensorGap(sensor_id=sensor_id, start=request.start, end=end))
     else:
-        for sensor_id in sorted(known):
-            newest = newest_before(sensor_id)
-            if newest is None:
+        candidates = sorted(set(known) | set(listed_sensors()))
+        anchors = {sensor_id: newest_before(sensor_id) for sensor_id in candidates}
+        stopped = max((newest for newest in anchors.values() if newest is not None), default=None)
+        for sensor_id, newest in anchors.items():
+            since = newest or stopped
+            if since is None:  # nothing stored before the incident: nowhere to start from
                 continue
-            start = max(newest, earliest)
+            start = max(since, earliest)
             if start < end:
                 gaps.append(SensorGap(sensor_id=sensor_id, start=start, end=end))
     gaps.sort(key=lambda gap: (gap.start, gap.sensor_id))  # the longest gaps first
