@@ -24,7 +24,7 @@ from sensorhook.dal.aws_clients import dynamodb_client
 from sensorhook.dal.gateways_store import GatewaysStore
 from sensorhook.dal.inbox import Inbox
 from sensorhook.dal.queue import IngestQueue
-from sensorhook.dal.readings_store import ReadingsStore, readings_in
+from sensorhook.dal.readings_store import ReadingsStore, iso_ms, readings_in
 from sensorhook.dal.sensor_state_store import SensorStateStore
 from sensorhook.handlers import processor
 from sensorhook.logic.replay import replay_quarantine
@@ -302,6 +302,27 @@ def test_a_gateways_last_contact_write_that_failed_is_made_again(aws: Aws) -> No
     assert not gateways.advance_last_reading_at(
         "everactive", "SYN0001", RECEIVED_AT + timedelta(seconds=30)
     )
+
+
+def test_a_gateways_contact_on_every_delivery_is_not_written_again_for_the_same_instant(
+    aws: Aws,
+) -> None:
+    gateways = GatewaysStore(TABLES["GATEWAYS_TABLE"][0], contact_every=timedelta(0))
+    writes: list[str] = []
+    real = gateways._client
+
+    class Counting:
+        def update_item(self, **request: Any) -> Any:
+            writes.append(request["ExpressionAttributeValues"][":at"]["S"])
+            return real.update_item(**request)
+
+    gateways._client = Counting()
+    later = RECEIVED_AT + timedelta(seconds=1)
+    for at in (RECEIVED_AT, RECEIVED_AT, later, RECEIVED_AT):
+        gateways.advance_last_reading_at("everactive", "SYN0001", at)
+
+    # every later instant is written (a write is billed moved or not: none for the same one)
+    assert writes == [iso_ms(RECEIVED_AT), iso_ms(later)]
 
 
 def test_an_older_gateway_status_does_not_replace_a_newer_one(aws: Aws) -> None:
