@@ -34,6 +34,7 @@ from moto.dynamodbstreams.models import dynamodbstreams_backends
 from moto.events.models import EventPattern
 from moto.sqs.models import Queue, sqs_backends
 
+from local.runtime.front_priority import FrontPriority
 from local.runtime.lambda_runner import Invocation
 
 log = logging.getLogger(__name__)
@@ -165,9 +166,11 @@ class Poller(threading.Thread):
         wakeups: SourceWakeups | None,
         idle_interval: float,
         activity: Activity | None = None,
+        priority: FrontPriority | None = None,
     ) -> None:
         super().__init__(name=name, daemon=True)
         self._activity = activity
+        self._priority = priority
         self._last_activity: int | None = None
         self._invoke = invoke
         self._poll_interval = poll_interval
@@ -216,6 +219,8 @@ class Poller(threading.Thread):
         while not self._stopping.is_set():
             started = time.monotonic()
             self._wake.clear()  # a record added from here on wakes the wait below
+            if self._priority is not None and not self._flushing.is_set():
+                self._priority.wait_turn(self._stopping)
             try:
                 busy = self.poll_once()
             except Exception:
@@ -246,6 +251,7 @@ class SqsPoller(Poller):
         wakeups: SourceWakeups | None = None,
         idle_interval: float = 1.0,
         activity: Activity | None = None,
+        priority: FrontPriority | None = None,
     ) -> None:
         super().__init__(
             f"sqs-poller:{mapping['UUID']}",
@@ -255,6 +261,7 @@ class SqsPoller(Poller):
             wakeups=wakeups,
             idle_interval=idle_interval,
             activity=activity,
+            priority=priority,
         )
         self._mapping = mapping
         self._sqs = sqs
@@ -379,6 +386,7 @@ class DynamoDbStreamPoller(Poller):
         wakeups: SourceWakeups | None = None,
         idle_interval: float = 1.0,
         activity: Activity | None = None,
+        priority: FrontPriority | None = None,
     ) -> None:
         super().__init__(
             f"stream-poller:{mapping['UUID']}",
@@ -388,6 +396,7 @@ class DynamoDbStreamPoller(Poller):
             wakeups=wakeups,
             idle_interval=idle_interval,
             activity=activity,
+            priority=priority,
         )
         self._mapping = mapping
         self._streams = streams
