@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
+from local.runtime import front_priority
 from local.runtime.front_priority import FrontPriority
 from local.runtime.http_front import HttpFront, http_apis
 from local.runtime.lambda_runner import Invocation
 from local.runtime.pollers import Poller
 from tests.runtime.test_runtime_parts import TEMPLATE
 
-QUIET_S = 0.05
+WINDOW_S = 0.2
 
 
 class HeldFunction:
@@ -65,10 +66,18 @@ def _post(url: str) -> int:
 
 @pytest.fixture
 def priority() -> FrontPriority:
-    return FrontPriority(quiet_s=QUIET_S, longest_hold_s=30)
+    return FrontPriority(busy_share=0.5, window_s=WINDOW_S, longest_hold_s=30)
 
 
-def test_a_poller_starts_no_batch_while_the_front_answers_and_resumes_once_it_is_quiet(
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_a_poller_starts_no_batch_while_the_front_answers_and_resumes_once_it_is_less_busy(
     priority: FrontPriority,
 ) -> None:
     [spec] = http_apis(TEMPLATE)
@@ -86,7 +95,7 @@ def test_a_poller_starts_no_batch_while_the_front_answers_and_resumes_once_it_is
         # When a request is being answered
         client.start()
         assert function.entered.wait(10)
-        time.sleep(0.05)  # a batch begun before the request arrived ends
+        time.sleep(WINDOW_S * 0.6)  # busy over half the window; a batch begun before ends
         started_while_answering = len(poller.batches)
         time.sleep(0.3)
         # Then the poller starts no batch until the answer is out
@@ -95,11 +104,11 @@ def test_a_poller_starts_no_batch_while_the_front_answers_and_resumes_once_it_is
         client.join(10)
         answered_at = time.monotonic()
         time.sleep(0.3)
-        # And once the front has been quiet for quiet_s, the batches go on
+        # And once the front was busy for at most half of the window, the batches go on
         assert answered == [202]
         resumed = [at for at in poller.batches if at > answered_at]
-        assert resumed, "the poller resumes after the front is quiet"
-        assert resumed[0] - answered_at >= QUIET_S * 0.9
+        assert resumed, "the poller resumes once the front is less busy"
+        assert resumed[0] - answered_at >= WINDOW_S / 2 * 0.9
     finally:
         function.release.set()
         poller.stop()
@@ -108,8 +117,9 @@ def test_a_poller_starts_no_batch_while_the_front_answers_and_resumes_once_it_is
 
 
 def test_a_flushing_poller_does_not_hold(priority: FrontPriority) -> None:
-    # Given a request in flight
+    # Given a request in flight for a whole window
     with priority.answering():
+        time.sleep(WINDOW_S)
         poller = CountingPoller(priority)
         # When the poller is flushing (a drain waits for its results)
         poller.flush()
@@ -124,19 +134,55 @@ def test_a_flushing_poller_does_not_hold(priority: FrontPriority) -> None:
 
 
 def test_a_batch_is_held_at_most_longest_hold_s() -> None:
-    priority = FrontPriority(quiet_s=QUIET_S, longest_hold_s=0.2)
+    priority = FrontPriority(window_s=WINDOW_S, longest_hold_s=0.2)
     stopping = threading.Event()
     with priority.answering():  # a front that never falls quiet
+        time.sleep(WINDOW_S)
         held = priority.wait_turn(stopping)
     assert 0.2 <= held < 1.0
     assert priority.held_s == pytest.approx(held)
 
 
 def test_an_idle_front_holds_nothing_and_stopping_ends_a_hold() -> None:
-    priority = FrontPriority(quiet_s=QUIET_S, longest_hold_s=30)
+    priority = FrontPriority(window_s=WINDOW_S, longest_hold_s=30)
     stopping = threading.Event()
-    assert priority.wait_turn(stopping) < 0.01  # never answered anything: quiet
+    assert priority.wait_turn(stopping) < 0.01  # never answered anything
     with priority.answering():
+        time.sleep(WINDOW_S)
         threading.Timer(0.1, stopping.set).start()
         held = priority.wait_turn(stopping)
     assert 0.1 <= held < 1.0
+
+
+def _answer_for(priority: FrontPriority, clock: FakeClock, seconds: float) -> None:
+    with priority.answering():
+        clock.now += seconds
+
+
+@pytest.mark.parametrize(
+    ("answer_s", "every_s", "share"),
+    [
+        (0.005, 0.020, 0.25),  # the emulator's default 50 requests/s, 5 ms each
+        (0.005, 0.005, 1.0),  # requests back to back
+        (0.005, 0.008, 0.625),
+    ],
+)
+def test_the_busy_share_is_the_time_spent_answering_over_the_window(
+    monkeypatch: pytest.MonkeyPatch, answer_s: float, every_s: float, share: float
+) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(front_priority, "time", clock)
+    priority = FrontPriority(busy_share=0.5, window_s=1.0, longest_hold_s=5)
+    # Given a front answering a request every `every_s` for two windows
+    for _ in range(round(2.0 / every_s)):
+        _answer_for(priority, clock, answer_s)
+        clock.now += every_s - answer_s
+    # Then its busy share is the answering time over the last window
+    assert priority.busy() == pytest.approx(share, abs=0.01)
+    # And a poller holds only when that share is over half
+    held = priority.wait_turn(threading.Event()) if share <= 0.5 else None
+    assert held is None or held == 0.0
+    # And a request still in flight counts up to now
+    with priority.answering():
+        clock.now += 0.3
+        assert priority.busy() == pytest.approx(0.3 + share * 0.7, abs=0.01)
