@@ -6,9 +6,9 @@ shares one process and one GIL, and a processor batch (tens of AWS calls a deliv
 interpreter for hundreds of milliseconds at a time; under a burst the front answered at the
 rate the pollers left it (docs/local-mode.md, "Throughput").
 
-So a poller starts its next batch only while the front has been answering (any request in
-flight) for at most `busy_share` of the last `window_s`, or once it has held that batch for
-`longest_hold_s`. A front answering the emulator's default 50 requests/s is busy about a
+So a poller starts its next batch (and the scheduler fires a due rule) only while the front
+has been answering (any request in flight) for at most `busy_share` of the last `window_s`, or
+once it has held that batch for `longest_hold_s`. A front answering the emulator's default 50 requests/s is busy about a
 quarter of the time and holds nothing; one answering as fast as it can holds every batch.
 Nothing is skipped or lost: the records wait in their queue or stream, as they would in AWS for
 a consumer slower than its producer, and are processed when the burst ends (or, under a stream
@@ -25,7 +25,7 @@ from contextlib import contextmanager
 BUSY_SHARE = 0.5
 WINDOW_S = 1.0
 # A stream beyond what the process can answer and process at once still moves its queues on.
-LONGEST_HOLD_S = 5.0
+LONGEST_HOLD_S = 30.0
 # How often a holding poller looks again at a front whose share of busy time falls as it idles.
 _LOOK_EVERY_S = 0.01
 

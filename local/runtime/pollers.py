@@ -219,8 +219,7 @@ class Poller(threading.Thread):
         while not self._stopping.is_set():
             started = time.monotonic()
             self._wake.clear()  # a record added from here on wakes the wait below
-            if self._priority is not None and not self._flushing.is_set():
-                self._priority.wait_turn(self._stopping)
+            self._hold_for_front()
             try:
                 busy = self.poll_once()
             except Exception:
@@ -236,6 +235,13 @@ class Poller(threading.Thread):
     def poll_once(self) -> bool:
         """Poll and deliver once; return True if anything was found."""
         raise NotImplementedError
+
+    def _hold_for_front(self) -> None:
+        """Wait while the HTTP front is busy (front_priority.py): before polling, and again
+        before invoking, since a burst that began during the batching window is busy by its
+        end (the records held meanwhile are well inside their visibility timeout)."""
+        if self._priority is not None and not self._flushing.is_set():
+            self._priority.wait_turn(self._stopping)
 
 
 class SqsPoller(Poller):
@@ -300,6 +306,7 @@ class SqsPoller(Poller):
         # Lambda deletes messages its filter drops, as if they had been processed.
         done = [record for record in records if record not in selected]
         if selected:
+            self._hold_for_front()
             outcome = self._invoke(self._mapping["FunctionArn"], {"Records": selected})
             failed = failed_item_ids(outcome, self._report_item_failures)
             if failed is None:
@@ -438,6 +445,7 @@ class DynamoDbStreamPoller(Poller):
         if not selected:
             self._pending = []
             return True
+        self._hold_for_front()
         outcome = self._invoke(self._mapping["FunctionArn"], {"Records": selected})
         failed = failed_item_ids(outcome, self._report_item_failures)
         if failed is not None and not failed:

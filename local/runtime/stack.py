@@ -336,6 +336,7 @@ class EmbeddedStack:
             self.account_id,
             self.region,
             self._schedule_speedup,
+            priority=self.front_priority,
         )
         self.scheduler.start()
         self._undo.append(self._stop_scheduler)

@@ -15,6 +15,7 @@ from local.runtime.front_priority import FrontPriority
 from local.runtime.http_front import HttpFront, http_apis
 from local.runtime.lambda_runner import Invocation
 from local.runtime.pollers import Poller
+from local.runtime.schedules import Scheduler
 from tests.runtime.test_runtime_parts import TEMPLATE
 
 WINDOW_S = 0.2
@@ -186,3 +187,68 @@ def test_the_busy_share_is_the_time_spent_answering_over_the_window(
     with priority.answering():
         clock.now += 0.3
         assert priority.busy() == pytest.approx(0.3 + share * 0.7, abs=0.01)
+
+
+class StubEvents:
+    """One scheduled rule, every minute, with a Lambda target (the EventBridge API's answers)."""
+
+    def list_event_buses(self) -> dict[str, Any]:
+        return {"EventBuses": [{"Name": "default"}]}
+
+    def list_rules(self, EventBusName: str) -> dict[str, Any]:
+        return {
+            "Rules": [
+                {
+                    "Name": "every-minute",
+                    "Arn": "arn:aws:events:us-east-1:123456789012:rule/every-minute",
+                    "ScheduleExpression": "rate(1 minute)",
+                    "State": "ENABLED",
+                }
+            ]
+        }
+
+    def list_targets_by_rule(self, Rule: str, EventBusName: str) -> dict[str, Any]:
+        return {"Targets": [{"Id": "t", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:f"}]}
+
+
+class RecordingInvoker:
+    def __init__(self) -> None:
+        self.fired: list[float] = []
+
+    def submit(self, function_arn: str, event: dict[str, Any]) -> None:
+        self.fired.append(time.monotonic())
+
+
+def test_a_schedule_due_while_the_front_is_busy_fires_once_it_is_not_without_catching_up(
+    priority: FrontPriority,
+) -> None:
+    invoker = RecordingInvoker()
+    # Given a schedule firing every 0.1 s (a minute at 600 times speed)
+    scheduler = Scheduler(
+        StubEvents(),
+        invoker,
+        "123456789012",
+        "us-east-1",
+        600,
+        priority=priority,  # type: ignore[arg-type]
+    )
+    scheduler.start()
+    try:
+        time.sleep(0.35)
+        assert len(invoker.fired) >= 2, "it fires on time while the front is idle"
+        # When the front answers for a while
+        with priority.answering():
+            time.sleep(WINDOW_S)  # busy over half the window from here on
+            fired_while_busy = len(invoker.fired)
+            time.sleep(0.5)
+            # Then nothing more fires meanwhile (one firing due as it got busy may still go)
+            assert len(invoker.fired) <= fired_while_busy + 1
+            answered_at = time.monotonic()
+        time.sleep(0.35)
+        # And once it is less busy the schedule fires again, once, not once per period missed
+        after = [at for at in invoker.fired if at > answered_at]
+        assert 1 <= len(after) <= 3
+        assert len([at for at in after if at < after[0] + 0.05]) == 1
+    finally:
+        scheduler.stop()
+        scheduler.join(5)
