@@ -65,6 +65,7 @@ from local.emulator import (
     SendReport,
     Stream,
     backdated_start,
+    run_in_own_process,
 )
 from local.lake_sql import DEFAULT_LAKE_DIR as LAKE_DIR
 from local.lake_sql import mirror_bucket
@@ -463,9 +464,11 @@ def run_demo(
     seed: int,
     shares: FaultShares,
     scope: DrainScope = EVERYTHING,
+    sender_process: bool = False,
 ) -> DemoResult:
     """Drive the running stack with the emulator's stream and check what landed (the drain
-    waits for `scope`: the forwarding phase may run beside this one)."""
+    waits for `scope`: the forwarding phase may run beside this one). With `sender_process`
+    the emulator sends from a process of its own (local/throughput.py)."""
     flavors = list(Flavor)
     installation = Installation.create(
         seed=seed,
@@ -479,11 +482,14 @@ def run_demo(
         base_url=stack.api_url,
     )
     stream = Stream(installation, factory, flavors, shares, rng=random.Random(seed))  # noqa: S311
-    sender = Sender()
-    try:
-        report = sender.run(stream, count=count, rate=rate)
-    finally:
-        sender.close()
+    if sender_process:
+        report = run_in_own_process(stream, count=count, rate=rate)
+    else:
+        sender = Sender()
+        try:
+            report = sender.run(stream, count=count, rate=rate)
+        finally:
+            sender.close()
     result = DemoResult(report=report)
     result.timings_s["send"] = report.elapsed_s
     started = time.perf_counter()

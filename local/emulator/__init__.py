@@ -19,7 +19,7 @@ from local.emulator.efento_webhook import (
 )
 from local.emulator.installation import Installation, Payload
 from local.emulator.samples import Sample
-from local.emulator.sender import Sender, SendReport, SendResult
+from local.emulator.sender import Sender, SendReport, SendResult, run_in_own_process
 from local.emulator.signing import DigestMode, signed_headers
 from local.emulator.stream import FaultShares, Stream, backdated_start
 
@@ -44,5 +44,6 @@ __all__ = [
     "WebhookStatus",
     "backdated_start",
     "compress",
+    "run_in_own_process",
     "signed_headers",
 ]

@@ -32,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from local.runtime.front_priority import FrontPriority
 from local.runtime.lambda_runner import Invocation
 
 log = logging.getLogger(__name__)
@@ -177,8 +178,11 @@ class HttpFront:
         *,
         base_path: str = "",
         invocation_slots: int = DEFAULT_INVOCATION_SLOTS,
+        priority: FrontPriority | None = None,
     ) -> None:
         self.spec = spec
+        # the pollers hold their batches while this front answers (front_priority.py)
+        self._priority = priority or FrontPriority()
         # a custom domain's API mapping serves the API's $default stage under /<base_path>
         self.path_prefix = f"/{base_path.strip('/')}" if base_path.strip("/") else spec.stage_prefix
         self._slots = threading.BoundedSemaphore(invocation_slots)
@@ -194,7 +198,8 @@ class HttpFront:
             disable_nagle_algorithm = True
 
             def do_request(self) -> None:
-                front._serve(self)
+                with front._priority.answering():
+                    front._serve(self)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_request
 

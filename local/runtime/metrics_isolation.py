@@ -41,8 +41,11 @@ class _PerThread:
 
 
 def _values(provider: Any) -> threading.local:
-    # dict.setdefault is atomic: two threads' first looks get the same holder
-    return provider.__dict__.setdefault("_per_thread", threading.local())
+    values = provider.__dict__.get("_per_thread")
+    if values is None:  # a holder built only the first time (each look would build one)
+        # dict.setdefault is atomic: two threads' first looks get the same holder
+        values = provider.__dict__.setdefault("_per_thread", threading.local())
+    return values
 
 
 def _fresh(provider: Any, name: str) -> Any:

@@ -34,6 +34,7 @@ from moto.dynamodbstreams.models import dynamodbstreams_backends
 from moto.events.models import EventPattern
 from moto.sqs.models import Queue, sqs_backends
 
+from local.runtime.front_priority import FrontPriority
 from local.runtime.lambda_runner import Invocation
 
 log = logging.getLogger(__name__)
@@ -165,9 +166,11 @@ class Poller(threading.Thread):
         wakeups: SourceWakeups | None,
         idle_interval: float,
         activity: Activity | None = None,
+        priority: FrontPriority | None = None,
     ) -> None:
         super().__init__(name=name, daemon=True)
         self._activity = activity
+        self._priority = priority
         self._last_activity: int | None = None
         self._invoke = invoke
         self._poll_interval = poll_interval
@@ -216,6 +219,7 @@ class Poller(threading.Thread):
         while not self._stopping.is_set():
             started = time.monotonic()
             self._wake.clear()  # a record added from here on wakes the wait below
+            self._hold_for_front()
             try:
                 busy = self.poll_once()
             except Exception:
@@ -232,6 +236,13 @@ class Poller(threading.Thread):
         """Poll and deliver once; return True if anything was found."""
         raise NotImplementedError
 
+    def _hold_for_front(self) -> None:
+        """Wait while the HTTP front is busy (front_priority.py): before polling, and again
+        before invoking, since a burst that began during the batching window is busy by its
+        end (the records held meanwhile are well inside their visibility timeout)."""
+        if self._priority is not None and not self._flushing.is_set():
+            self._priority.wait_turn(self._stopping)
+
 
 class SqsPoller(Poller):
     def __init__(
@@ -246,6 +257,7 @@ class SqsPoller(Poller):
         wakeups: SourceWakeups | None = None,
         idle_interval: float = 1.0,
         activity: Activity | None = None,
+        priority: FrontPriority | None = None,
     ) -> None:
         super().__init__(
             f"sqs-poller:{mapping['UUID']}",
@@ -255,6 +267,7 @@ class SqsPoller(Poller):
             wakeups=wakeups,
             idle_interval=idle_interval,
             activity=activity,
+            priority=priority,
         )
         self._mapping = mapping
         self._sqs = sqs
@@ -293,6 +306,7 @@ class SqsPoller(Poller):
         # Lambda deletes messages its filter drops, as if they had been processed.
         done = [record for record in records if record not in selected]
         if selected:
+            self._hold_for_front()
             outcome = self._invoke(self._mapping["FunctionArn"], {"Records": selected})
             failed = failed_item_ids(outcome, self._report_item_failures)
             if failed is None:
@@ -379,6 +393,7 @@ class DynamoDbStreamPoller(Poller):
         wakeups: SourceWakeups | None = None,
         idle_interval: float = 1.0,
         activity: Activity | None = None,
+        priority: FrontPriority | None = None,
     ) -> None:
         super().__init__(
             f"stream-poller:{mapping['UUID']}",
@@ -388,6 +403,7 @@ class DynamoDbStreamPoller(Poller):
             wakeups=wakeups,
             idle_interval=idle_interval,
             activity=activity,
+            priority=priority,
         )
         self._mapping = mapping
         self._streams = streams
@@ -429,6 +445,7 @@ class DynamoDbStreamPoller(Poller):
         if not selected:
             self._pending = []
             return True
+        self._hold_for_front()
         outcome = self._invoke(self._mapping["FunctionArn"], {"Records": selected})
         failed = failed_item_ids(outcome, self._report_item_failures)
         if failed is not None and not failed:

@@ -22,6 +22,7 @@ from typing import Any, cast
 
 from moto.events.models import EventTemplateParser, Rule
 
+from local.runtime.front_priority import FrontPriority
 from local.runtime.lambda_runner import Invocation
 
 log = logging.getLogger(__name__)
@@ -150,8 +151,12 @@ class Scheduler(threading.Thread):
         account_id: str,
         region: str,
         speedup: float,
+        *,
+        priority: FrontPriority | None = None,
     ) -> None:
         super().__init__(name="scheduler", daemon=True)
+        # a schedule due while the HTTP front is busy fires when it is not (front_priority.py)
+        self._priority = priority
         self._events = events
         self._invoker = invoker
         self._account_id = account_id
@@ -208,6 +213,10 @@ class Scheduler(threading.Thread):
             name = min(due, key=due.__getitem__)
             if self._stopping.wait(max(0.0, due[name] - time.monotonic())):
                 return
+            if self._priority is not None:
+                self._priority.wait_turn(self._stopping)
             self.fire(name)
             period = schedule_period_seconds(self.rules[name]["ScheduleExpression"])
             due[name] += period / self._speedup
+            # a firing held past the next one's time is not followed by a catch-up firing
+            due[name] = max(due[name], time.monotonic() + period / self._speedup / 2)

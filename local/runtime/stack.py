@@ -33,6 +33,7 @@ from local.runtime.assembly import (
     synthesize,
 )
 from local.runtime.expiry import Expirer, ExpiryRules
+from local.runtime.front_priority import LONGEST_HOLD_S, FrontPriority
 from local.runtime.http_front import HttpFront, http_apis
 from local.runtime.in_process_calls import InProcessCalls, calls_stay_in_process
 from local.runtime.lambda_runner import InProcessLambdas, Invocation, code_sha256
@@ -154,6 +155,7 @@ class EmbeddedStack:
         on_deployed: Callable[["EmbeddedStack"], None] | None = None,
         retention: RetentionBounds | None = None,
         retention_day_s: float | None = None,
+        front_priority_hold_s: float = LONGEST_HOLD_S,
     ) -> None:
         self.project_dir = Path(project_dir).resolve()
         self.cache_dir = cache_dir or self.project_dir / ".local"
@@ -193,6 +195,8 @@ class EmbeddedStack:
         self._poller_mappings: dict[Poller, str] = {}  # the event source mapping's id
         self._flush_scopes: dict[str, DrainScope] = {}  # mapping id -> the draining scope
         self.fronts: list[HttpFront] = []
+        # pollers hold their batches while a front answers, at most this long each
+        self.front_priority = FrontPriority(longest_hold_s=front_priority_hold_s)
         self.scheduler: Scheduler | None = None
         self.artifact: StackArtifact | None = None
         self.aws_endpoint = ""
@@ -297,6 +301,7 @@ class EmbeddedStack:
                 self.account_id,
                 port=self._api_port if index == 0 else 0,
                 base_path=self._api_base_path,
+                priority=self.front_priority,
             )
             for index, spec in enumerate(specs)
         ]
@@ -331,6 +336,7 @@ class EmbeddedStack:
             self.account_id,
             self.region,
             self._schedule_speedup,
+            priority=self.front_priority,
         )
         self.scheduler.start()
         self._undo.append(self._stop_scheduler)
@@ -532,6 +538,7 @@ class EmbeddedStack:
                     wakeups=self._wakeups,
                     idle_interval=self._idle_poll_interval,
                     activity=activity,
+                    priority=self.front_priority,
                 )
             elif ":dynamodb:" in source and "/stream/" in source:
                 poller = DynamoDbStreamPoller(
@@ -546,6 +553,7 @@ class EmbeddedStack:
                     wakeups=self._wakeups,
                     idle_interval=self._idle_poll_interval,
                     activity=activity,
+                    priority=self.front_priority,
                 )
             else:
                 log.warning("event source not emulated", extra={"source": source})

@@ -17,6 +17,7 @@ from local.emulator import (
     Sender,
     Stream,
     WebhookStatus,
+    run_in_own_process,
 )
 from local.emulator.cli import main
 from local.emulator.installation import seeded_rng
@@ -126,6 +127,37 @@ def test_library_stream_knows_exactly_which_deliveries_and_duplicates_were_kept(
     assert not report.unexpected()
     samples = report.expected_samples()
     assert len(samples) >= len(kept)
+
+
+def test_a_stream_sent_from_a_process_of_its_own_is_reported_as_in_process():
+    # Given the same stream twice, each to a receiver of its own
+    def stream(base_url: str) -> Stream:
+        installation = Installation.create(
+            seed=22, sensors=3, gateways=1, start=datetime(2026, 11, 30, 8, tzinfo=UTC)
+        )
+        factory = DeliveryFactory(SECRETS, base_url=base_url, rng=seeded_rng(22, "f"))
+        shares = FaultShares(duplicate=0.2, bad_signature=0.1, malformed=0.1)
+        return Stream(installation, factory, list(Flavor), shares, seeded_rng(22, "s"))
+
+    in_process, own_process = StubReceiver(SECRETS), StubReceiver(SECRETS)
+    # When one is sent by this process's threads and the other from a spawned process
+    with running(in_process) as base_url:
+        expected = Sender().run(stream(base_url), count=40, rate=400)
+    with running(own_process) as base_url:
+        report = run_in_own_process(stream(base_url), count=40, rate=400)
+    # Then the receiver got the same requests, and the report pairs each of this process's
+    # deliveries with the answer it got, as the in-process report does
+    assert len(own_process.requests) == 40
+    assert sorted(r.body for r in own_process.requests) == sorted(
+        r.body for r in in_process.requests
+    )
+    assert [(r.seq, r.delivery.body, r.status) for r in report.results] == [
+        (r.seq, r.delivery.body, r.status) for r in expected.results
+    ]
+    assert all(r.latency_s is not None and r.sent_at is not None for r in report.results)
+    assert report.expected_event_ids() == expected.expected_event_ids()
+    assert not report.unexpected()
+    assert report.elapsed_s > 0
 
 
 def test_efento_stops_sending_to_a_point_after_five_no_responses():
