@@ -1,8 +1,8 @@
 """The local runtime's pure parts: template rewriting, routing, batch responses, schedules."""
 
 import json
-import re
 import os
+import re
 import sys
 import threading
 import types
@@ -231,9 +231,9 @@ def test_a_stack_leaves_the_host_processs_modules_as_it_found_them(tmp_path: Pat
 
 
 def test_a_failed_invocation_is_told_where_its_error_was_raised() -> None:
-    import pydantic  # noqa: PLC0415 - only this test raises from a library
+    import pydantic
 
-    from local.runtime.lambda_runner import _raised_at  # noqa: PLC0415
+    from local.runtime.lambda_runner import _raised_at
 
     try:
         pydantic.TypeAdapter(int).validate_python("not a number")
