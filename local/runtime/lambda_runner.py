@@ -89,6 +89,20 @@ class ThreadLocalEnviron(MutableMapping[str, str]):
             self._local.overlay = previous
 
 
+def _raised_at(error: BaseException) -> str:
+    """Where `error` was raised: the innermost frame, as `<package path>:<line> in <name>`, so a
+    rare failure can be told apart from the one-line warning alone."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return "unknown"
+    frame = frames[-1]
+    parts = Path(frame.filename).parts
+    where = "/".join(
+        parts[parts.index("site-packages") + 1 :] if "site-packages" in parts else parts[-3:]
+    )
+    return f"{where}:{frame.lineno} in {frame.name}"
+
+
 @dataclass
 class LambdaContext:
     """The attributes and method of the Python runtime's context object that handlers use."""
@@ -292,11 +306,12 @@ class InProcessLambdas:
                     }
                 )
                 lines.append(traceback.format_exc())
-                log.warning(  # the traceback is in the invocation's log
-                    "function invocation failed: %s: %s: %s",
+                log.warning(  # the whole traceback is in the invocation's log
+                    "function invocation failed: %s: %s: %s (at %s)",
                     function.function_name,
                     type(error).__name__,
                     error,
+                    _raised_at(error),
                     extra={"function": function.function_name, "error": type(error).__name__},
                 )
         lines[1:1] = output.getvalue().splitlines()

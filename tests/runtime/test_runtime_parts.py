@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import sys
 import threading
 import types
@@ -227,3 +228,21 @@ def test_a_stack_leaves_the_host_processs_modules_as_it_found_them(tmp_path: Pat
     finally:
         for name in [m for m in sys.modules if m.startswith("probe_host_pkg")]:
             del sys.modules[name]
+
+
+def test_a_failed_invocation_is_told_where_its_error_was_raised() -> None:
+    import pydantic
+
+    from local.runtime.lambda_runner import _raised_at
+
+    try:
+        pydantic.TypeAdapter(int).validate_python("not a number")
+    except pydantic.ValidationError as error:
+        where = _raised_at(error)
+    # a library's frame by its path inside site-packages, with its line and function
+    assert re.fullmatch(r"pydantic/type_adapter\.py:\d+ in validate_python", where), where
+    try:
+        {}["missing"]
+    except KeyError as error:
+        where = _raised_at(error)
+    assert re.fullmatch(r"tests/runtime/test_runtime_parts\.py:\d+ in test_\w+", where), where
