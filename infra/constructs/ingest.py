@@ -31,7 +31,7 @@ from infra.constructs.function import SensorhookFunction, settings_environment
 from infra.constructs.provider_secret import provider_issued_secret
 from infra.nag import acknowledge, acknowledge_prefix_wildcard
 from sensorhook.core.flavors import ROUTES
-from sensorhook.core.settings import ReceiverSettings
+from sensorhook.core.receiver_settings import ReceiverSettings
 
 # Secrets are created in their documented shape (docs/architecture.md) with no credential in
 # it: an empty key or header set authenticates nothing until the operator puts real values.

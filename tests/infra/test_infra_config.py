@@ -9,7 +9,8 @@ import pytest
 from infra.app import build_app, cdk_json_context, context_from_args
 from infra.config import ConfigError, StageConfig, load_stage_config
 from infra.constructs.function import settings_environment
-from sensorhook.core.settings import LakeWriterSettings, ReceiverSettings
+from sensorhook.core.receiver_settings import ReceiverSettings
+from sensorhook.core.settings import LakeWriterSettings
 
 
 def _context(**dev_values: Any) -> dict[str, Any]:

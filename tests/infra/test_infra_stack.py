@@ -10,11 +10,11 @@ from infra.config import StageConfig
 from infra.constants import FUNCTION_RUNTIME_ENVIRONMENT, Output
 from infra.nag import MIN_REASON_LENGTH
 from sensorhook.core.flavors import ROUTES
+from sensorhook.core.receiver_settings import ReceiverSettings
 from sensorhook.core.settings import (
     LakeCompactorSettings,
     LakeWriterSettings,
     ProcessorSettings,
-    ReceiverSettings,
 )
 from sensorhook.dal.sensor_state_store import DUE_INDEX
 from tests.infra.cfn import (

@@ -21,7 +21,7 @@ from moto import mock_aws
 from sensorhook.core.dedupe import event_id_for
 from sensorhook.core.envelope import IngestEnvelope
 from sensorhook.core.flavors import ROUTES, Flavor
-from sensorhook.core.settings import receiver_settings
+from sensorhook.core.receiver_settings import receiver_settings
 from sensorhook.dal.aws_clients import (
     clear_cached_clients,
     deadline_secretsmanager_client,

@@ -11,7 +11,7 @@ import pytest
 from sensorhook.core.dedupe import event_id_for
 from sensorhook.core.envelope import IngestEnvelope
 from sensorhook.core.flavors import ROUTES, Flavor
-from sensorhook.core.settings import ReceiverSettings
+from sensorhook.core.receiver_settings import ReceiverSettings
 from sensorhook.dal.health_store import SensorRecord
 from sensorhook.logic.backfill import (
     PlanKind,

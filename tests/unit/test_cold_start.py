@@ -52,8 +52,11 @@ FLAVOR_ADAPTERS = {
     "sensorhook.providers.everactive_v2020",
     "sensorhook.logic.efento_gaps",
 }
+# The other functions' settings models (core/settings.py): about 10 ms of class creation the
+# receiver never uses; its own are core/receiver_settings.py.
+OTHER_SETTINGS = {"sensorhook.core.settings"}
 DEFERRED = {
-    "receiver": NEVER | ARROW | PROCESSING | BOTO3 | DATA_CLASSES,
+    "receiver": NEVER | ARROW | PROCESSING | BOTO3 | DATA_CLASSES | OTHER_SETTINGS,
     "processor": NEVER | ARROW | FLAVOR_ADAPTERS,
     "lake_writer": NEVER
     | BOTO3
@@ -77,6 +80,7 @@ MOST_COLLECTIONS_PAUSED = 3
 
 DEFERRED_MODEL_MODULES = (
     "sensorhook.core.settings",
+    "sensorhook.core.receiver_settings",
     "sensorhook.providers.efento.models",
     "sensorhook.providers.everactive_ds.models",
     "sensorhook.providers.everactive_v2020.models",

@@ -1,10 +1,11 @@
 """Each function's configuration, validated once at cold start from its environment.
 
 Field names are the environment variable names (case-insensitive); infra sets exactly these,
-and an infrastructure test checks that every function's environment matches its model.
+and an infrastructure test checks that every function's environment matches its model. The
+receiver's is in core/receiver_settings.py, so the receiver's cold import creates none of
+these classes.
 """
 
-import os
 import re
 from functools import cache
 from typing import ClassVar, Literal, Self
@@ -12,33 +13,10 @@ from typing import ClassVar, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sensorhook.core.flavors import ROUTES, Flavor
+from sensorhook.core.settings_base import FunctionSettings
 
 
-class _Settings(BaseModel):
-    # built when first validated: a function validates its own settings, not the others'
-    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
-
-    @classmethod
-    def from_env(cls) -> "_Settings":
-        wanted = {name.upper() for name in cls.model_fields}
-        return cls.model_validate(
-            {k.lower(): v for k, v in os.environ.items() if k.upper() in wanted}
-        )
-
-
-class ReceiverSettings(_Settings):
-    ingest_queue_url: str
-    bucket_name: str  # claim-check bodies too large for an SQS message go to inbox/
-    v2020_signing_secret_arn: str
-    ds_header_secret_arn: str
-    efento_header_secret_arn: str
-    max_body_bytes: int = Field(default=1_048_576, gt=0)
-    inline_body_max_bytes: int = Field(default=200_000, gt=0)
-    signature_max_skew_seconds: int = Field(default=300, ge=0)
-    secret_cache_seconds: int = Field(default=60, ge=0)
-
-
-class ProcessorSettings(_Settings):
+class ProcessorSettings(FunctionSettings):
     readings_table: str
     sensor_state_table: str
     gateways_table: str
@@ -64,17 +42,17 @@ class ProcessorSettings(_Settings):
     readings_writers: int = Field(default=16, ge=1)
 
 
-class LakeWriterSettings(_Settings):
+class LakeWriterSettings(FunctionSettings):
     bucket_name: str
 
 
-class LakeCompactorSettings(_Settings):
+class LakeCompactorSettings(FunctionSettings):
     bucket_name: str
     compaction_days_back: int = Field(default=3, ge=1)  # yesterday and the days before it
     compaction_max_rows: int = Field(default=4_000_000, gt=0)  # per compacted object
 
 
-class ProviderApiSettings(_Settings):
+class ProviderApiSettings(FunctionSettings):
     """Where and as whom a control-plane function calls the Everactive API."""
 
     ds_api_base_url: str  # e.g. https://api.data.everactive.com/ds/v1
@@ -189,7 +167,7 @@ class GatewayHealthSettings(ProviderApiSettings):
     default_sensor_period_seconds: int = Field(default=60, gt=0)
 
 
-class ForwardingSettings(_Settings):
+class ForwardingSettings(FunctionSettings):
     """What both forwarding functions (forwarder and endpoint policy) read (docs/forwarding.md)."""
 
     endpoints_table: str
@@ -230,44 +208,39 @@ class RecoverySettings(ProviderApiSettings):
 
 
 @cache
-def receiver_settings() -> ReceiverSettings:
-    return ReceiverSettings.from_env()  # type: ignore[return-value]
-
-
-@cache
 def processor_settings() -> ProcessorSettings:
-    return ProcessorSettings.from_env()  # type: ignore[return-value]
+    return ProcessorSettings.from_env()
 
 
 @cache
 def lake_writer_settings() -> LakeWriterSettings:
-    return LakeWriterSettings.from_env()  # type: ignore[return-value]
+    return LakeWriterSettings.from_env()
 
 
 @cache
 def lake_compactor_settings() -> LakeCompactorSettings:
-    return LakeCompactorSettings.from_env()  # type: ignore[return-value]
+    return LakeCompactorSettings.from_env()
 
 
 @cache
 def subscriptions_settings() -> SubscriptionsSettings:
-    return SubscriptionsSettings.from_env()  # type: ignore[return-value]
+    return SubscriptionsSettings.from_env()
 
 
 @cache
 def gateway_health_settings() -> GatewayHealthSettings:
-    return GatewayHealthSettings.from_env()  # type: ignore[return-value]
+    return GatewayHealthSettings.from_env()
 
 
 @cache
 def forwarder_settings() -> ForwarderSettings:
-    return ForwarderSettings.from_env()  # type: ignore[return-value]
+    return ForwarderSettings.from_env()
 
 
 @cache
 def endpoint_policy_settings() -> EndpointPolicySettings:
-    return EndpointPolicySettings.from_env()  # type: ignore[return-value]
+    return EndpointPolicySettings.from_env()
 
 
 def recovery_settings() -> RecoverySettings:
-    return RecoverySettings.from_env()  # type: ignore[return-value]
+    return RecoverySettings.from_env()

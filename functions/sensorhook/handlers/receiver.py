@@ -25,7 +25,7 @@ with long_lived_imports():
     from aws_lambda_powertools.metrics import MetricUnit
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from sensorhook.core.settings import ReceiverSettings, receiver_settings
+    from sensorhook.core.receiver_settings import ReceiverSettings, receiver_settings
     from sensorhook.dal.inbox import Inbox
     from sensorhook.dal.queue import IngestQueue
     from sensorhook.dal.webhook_secrets import WebhookSecrets

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from sensorhook.core.dedupe import event_id_for
 from sensorhook.core.envelope import IngestEnvelope
 from sensorhook.core.flavors import FLAVOR_BY_ROUTE_KEY, ROUTES, Flavor
-from sensorhook.core.settings import ReceiverSettings
+from sensorhook.core.receiver_settings import ReceiverSettings
 from sensorhook.core.timestamps import UtcDatetime
 from sensorhook.dal.inbox import InboxWriteFailed
 from sensorhook.dal.queue import EnqueueFailed, MessageTooLarge

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         "--dry-run", action="store_true", help="print the plan without changing anything"
     )
     args = parser.parse_args(argv)
-    reconciler = build_reconciler(SubscriptionsSettings.from_env())  # type: ignore[arg-type]
+    reconciler = build_reconciler(SubscriptionsSettings.from_env())
     result = reconciler.run(dry_run=args.dry_run)
     print(json.dumps(result.summary(), indent=2, default=str))
     return 1 if result.error_count else 0
