@@ -80,12 +80,15 @@ class FrontPriority:
                 spent += now - max(self._busy_since, since)
         return spent / self.window_s
 
-    def wait_turn(self, stopping: threading.Event) -> float:
+    def wait_turn(
+        self, stopping: threading.Event, released: threading.Event | None = None
+    ) -> float:
         """Block while the front has been busy over `busy_share` of the window, at most
-        `longest_hold_s`, or until `stopping` is set; returns the seconds held."""
+        `longest_hold_s`, or until `stopping` (or `released`: a poller asked to flush) is set;
+        returns the seconds held."""
         began = time.monotonic()
         deadline = began + self.longest_hold_s
-        while not stopping.is_set():
+        while not stopping.is_set() and not (released is not None and released.is_set()):
             now = time.monotonic()
             if now >= deadline or self.busy(now) <= self.busy_share:
                 break

@@ -240,8 +240,9 @@ class Poller(threading.Thread):
         """Wait while the HTTP front is busy (front_priority.py): before polling, and again
         before invoking, since a burst that began during the batching window is busy by its
         end (the records held meanwhile are well inside their visibility timeout)."""
-        if self._priority is not None and not self._flushing.is_set():
-            self._priority.wait_turn(self._stopping)
+        if self._priority is not None:
+            # a drain asked for while the batch is held ends the hold
+            self._priority.wait_turn(self._stopping, released=self._flushing)
 
 
 class SqsPoller(Poller):

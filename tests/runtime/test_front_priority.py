@@ -134,6 +134,26 @@ def test_a_flushing_poller_does_not_hold(priority: FrontPriority) -> None:
             poller.join(5)
 
 
+def test_a_drain_asked_for_while_a_batch_is_held_ends_the_hold(priority: FrontPriority) -> None:
+    # Given a poller holding its batch for a busy front
+    with priority.answering():
+        time.sleep(WINDOW_S)
+        poller = CountingPoller(priority)
+        poller.start()
+        try:
+            time.sleep(0.1)
+            held = len(poller.batches)
+            assert held <= 1  # a batch begun before the hold at most
+            # When a drain asks the poller to flush
+            poller.flush()
+            time.sleep(0.1)
+            # Then it works on, the front still busy
+            assert len(poller.batches) >= held + 3
+        finally:
+            poller.stop()
+            poller.join(5)
+
+
 def test_a_batch_is_held_at_most_longest_hold_s() -> None:
     priority = FrontPriority(window_s=WINDOW_S, longest_hold_s=0.2)
     stopping = threading.Event()
