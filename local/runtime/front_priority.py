@@ -9,7 +9,8 @@ rate the pollers left it (docs/local-mode.md, "Throughput").
 So a poller starts its next batch (and the scheduler fires a due rule) only while the front
 has been answering (any request in flight) for at most `busy_share` of the last `window_s`, or
 once it has held that batch for `longest_hold_s`. A front answering the emulator's default 50
-requests/s is busy about a quarter of the time and holds nothing; one answering as fast as it
+requests/s, at the 4-5 ms a request took in the throughput runs, is busy about a quarter of
+the time and holds nothing; one answering as fast as it
 can holds every batch.
 Nothing is skipped or lost: the records wait in their queue or stream, as they would in AWS for
 a consumer slower than its producer, and are processed when the burst ends (or, under a stream

@@ -432,6 +432,20 @@ def sqs_sends_are_dumped_as_json() -> Callable[[], None]:
     )
 
 
+_subclass: dict[tuple[type, tuple[type, ...]], bool] = {}
+
+
+def _is(kind: type, kinds: tuple[type, ...]) -> bool:
+    """`issubclass`, kept per pair (moto's node classes are ABCs: each check is Python code)."""
+    answer = _subclass.get((kind, kinds))
+    if answer is None:
+        answer = _subclass[(kind, kinds)] = issubclass(kind, kinds)
+    return answer
+
+
+_NODE = (Node,)
+
+
 def update_expressions_copy_cheaply() -> Callable[[], None]:
     """Copy an update expression's syntax tree node by node, and look a traverser's node types
     up once.
@@ -447,8 +461,6 @@ def update_expressions_copy_cheaply() -> Callable[[], None]:
     original_copy = Node.__dict__.get("__deepcopy__")
     original_types = DepthFirstTraverser.nodes_to_be_processed
 
-    is_node: dict[type, bool] = {}
-
     def copied(value: Any, memo: dict[int, Any]) -> Any:
         kind = type(value)
         if kind is str or kind is int or kind is bool or value is None:
@@ -456,10 +468,7 @@ def update_expressions_copy_cheaply() -> Callable[[], None]:
         done = memo.get(id(value))
         if done is not None:
             return done
-        node = is_node.get(kind)
-        if node is None:
-            node = is_node[kind] = issubclass(kind, Node)
-        return __deepcopy__(value, memo) if node else copy.deepcopy(value, memo)
+        return __deepcopy__(value, memo) if _is(kind, _NODE) else copy.deepcopy(value, memo)
 
     def __deepcopy__(self: Node, memo: dict[int, Any]) -> Node:
         twin = self.__class__.__new__(self.__class__)
@@ -728,20 +737,6 @@ def item_sizes_are_counted_once_per_write() -> Callable[[], None]:
         UpdateExpressionExecutor.execute = original_execute  # type: ignore[method-assign]
 
     return undo
-
-
-_subclass: dict[tuple[type, tuple[type, ...]], bool] = {}
-
-
-def _is(kind: type, kinds: tuple[type, ...]) -> bool:
-    """`issubclass`, kept per pair (moto's node classes are ABCs: each check is Python code)."""
-    answer = _subclass.get((kind, kinds))
-    if answer is None:
-        answer = _subclass[(kind, kinds)] = issubclass(kind, kinds)
-    return answer
-
-
-_NODE = (Node,)
 
 
 def _linked_count(node: Any, kinds: tuple[type, ...]) -> int | None:

@@ -148,15 +148,20 @@ def test_stream_records_written_from_many_threads_are_numbered_once_each(aws: No
     assert numbers == list(range(first, first + 8 * 150))
 
 
-def _item_operations() -> list[dict[str, Any]]:
-    """What the item operations answer (metadata aside), on a fresh table."""
-    client = boto3.client("dynamodb")
+def _pk_table(client: Any, name: str) -> None:
+    """An on-demand table keyed by a string `pk`, the shape every DynamoDB check here writes."""
     client.create_table(
-        TableName="t",
+        TableName=name,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+def _item_operations() -> list[dict[str, Any]]:
+    """What the item operations answer (metadata aside), on a fresh table."""
+    client = boto3.client("dynamodb")
+    _pk_table(client, "t")
     item = {
         "pk": {"S": "a"},
         "n": {"N": "1.5"},
@@ -479,12 +484,7 @@ def test_sqs_sends_count_no_messages_and_read_moto_s_settings(
 def _updates() -> list[Any]:
     """UpdateItem's answers and errors for valid and invalid expressions, on a fresh table."""
     client = boto3.client("dynamodb")
-    client.create_table(
-        TableName="u",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    _pk_table(client, "u")
     sets = ", ".join(f"#r{n} = :r{n}" for n in range(120))
     many = {
         "UpdateExpression": f"SET {sets}, #m.#k = :m ADD #c :one REMOVE #gone",
@@ -703,12 +703,7 @@ def _sized_writes() -> list[Any]:
     with the answers, errors and what each item holds afterwards (moto keeps what an update
     set before it failed)."""
     client = boto3.client("dynamodb")
-    client.create_table(
-        TableName="s",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    _pk_table(client, "s")
 
     def text(kilobytes: int, mark: str = "x") -> dict[str, str]:
         return {"S": mark * (kilobytes * 1000)}
@@ -808,12 +803,7 @@ def test_an_update_counts_the_item_s_size_once(
     try:
         with mock_aws():
             client = boto3.client("dynamodb")
-            client.create_table(
-                TableName="t",
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            _pk_table(client, "t")
             values = {f":v{n}": {"S": str(n)} for n in range(100)}
             sets = ", ".join(f"a{n} = :v{n}" for n in range(100))
             client.update_item(
@@ -843,12 +833,7 @@ def _checked_updates() -> list[Any]:
     not given, or repeat a clause, each near the end of a long SET (where moto finds them first)
     and at its start, with what the item holds afterwards."""
     client = boto3.client("dynamodb")
-    client.create_table(
-        TableName="c",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    _pk_table(client, "c")
     long = ", ".join(f"#r{n} = :v" for n in range(60))
     names = {f"#r{n}": f"r{n}" for n in range(60)}
     answers: list[Any] = []
@@ -940,12 +925,7 @@ def test_a_long_update_is_checked_once(
     try:
         with mock_aws():
             client = boto3.client("dynamodb")
-            client.create_table(
-                TableName="t",
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            _pk_table(client, "t")
             client.put_item(TableName="t", Item={"pk": {"S": "k"}})
             # When an existing item is updated with 100 assignments
             client.update_item(
@@ -984,12 +964,7 @@ def test_update_expressions_parsed_once_are_shared_unchanged(aws: None) -> None:
         # When the same text is parsed again, after updates that used its tree
         with mock_aws():
             client = boto3.client("dynamodb")
-            client.create_table(
-                TableName="p",
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            _pk_table(client, "p")
             for key in ("new", "new"):
                 client.update_item(
                     TableName="p",

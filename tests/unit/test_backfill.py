@@ -13,6 +13,7 @@ from sensorhook.core.envelope import IngestEnvelope
 from sensorhook.core.flavors import ROUTES, Flavor
 from sensorhook.core.receiver_settings import ReceiverSettings
 from sensorhook.dal.health_store import SensorRecord
+from sensorhook.handlers.recovery import _listed_sensors
 from sensorhook.logic.backfill import (
     PlanKind,
     SensorGap,
@@ -23,7 +24,8 @@ from sensorhook.logic.backfill import (
 )
 from sensorhook.logic.incidents import BackfillRequest
 from sensorhook.logic.receive import WebhookRequest, receive
-from sensorhook.providers.everactive_api.models import NotFound
+from sensorhook.providers.everactive_api.models import ApiError, NotFound
+from sensorhook.providers.everactive_api.transport import TransportError
 from tests.fixtures.loader import sample_json, sample_text
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -294,3 +296,20 @@ def test_the_sample_api_reading_is_a_webhook_body() -> None:
     api_reading = json.loads(sample_text("everactive-ds/sensor-reading-environmental.json"))
     webhook = json.loads(sample_text("everactive-ds/sensor-reading-mhm.json"))
     assert {"macAddress", "timestamp", "readingDate"} <= set(api_reading) & set(webhook)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [ApiError(503, None, "unavailable"), TransportError("reset", request_sent=True)],
+)
+def test_a_provider_that_cannot_list_its_sensors_leaves_the_plan_to_the_stored_ones(
+    failure: Exception,
+) -> None:
+    # Given the provider's API failing to list its sensors
+    class FailingApi:
+        def sensors(self) -> list[Any]:
+            raise failure
+
+    # When the recovery handler asks it for the plan's sensors, it gets none (and the incident
+    # is planned from the stores) instead of failing the recovery
+    assert _listed_sensors(FailingApi()) == []  # type: ignore[arg-type]
