@@ -1,11 +1,12 @@
 """Cold start: what importing each function's handler module costs, in a fresh interpreter with
 the environment Lambda gives the function, beside the target (issue #12, docs/cost.md).
 
-`python -m bench.cold_start` prints the table alone (`python -m bench.cold_start DIR`: of the
-functions folder DIR, e.g. another checkout's, with this bench; `--compare DIR [MODULE
-[PAIRS]]`: one handler from DIR and from here, alternated); `make bench` prints it with the
-rest. What a handler defers (pyarrow, the other flavors' models, Powertools utilities a
-request may not take), and that its imports run with the garbage collector paused
+`python -m bench.cold_start` prints the table alone; `make bench` prints it with the rest.
+`python -m bench.cold_start DIR`: the table of the functions folder DIR (e.g. another
+checkout's) with this bench; `--before DIR`: this checkout's table with DIR's figures beside
+it, measured in the same rounds; `--compare DIR [MODULE [PAIRS]]`: one handler from DIR and
+from here, alternated. What a handler defers (pyarrow, the other flavors' models, Powertools
+utilities a request may not take), and that its imports run with the garbage collector paused
 (handlers/cold_start.py), are guarded by tests/unit/test_cold_start.py.
 
 The handlers are imported from copies of the functions folder made as the stack's asset is
@@ -24,7 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,35 +85,70 @@ def as_deployed(functions: Path) -> Iterator[Path]:
         yield copy
 
 
-def cold_import(module: str, runs: int = RUNS, functions: Path | None = None) -> ColdImport:
-    """Median over `runs` fresh interpreters of importing `module` (a dotted name) from the
-    functions folder `functions` (default: a copy of this checkout's, `as_deployed`)."""
-    if functions is None:
-        with as_deployed(ROOT / "functions") as copy:
-            return cold_import(module, runs, copy)
-    walls, cpus = [], []
+def _sample(module: str, functions: Path) -> tuple[float, float]:
+    """One fresh interpreter's import of `module` from `functions`: (wall ms, CPU ms)."""
+    output = subprocess.run(  # noqa: S603 - our own interpreter and a fixed snippet
+        [sys.executable, "-c", _SNIPPET.format(module=module)],
+        env=import_environment(),
+        cwd=functions,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    wall, cpu = (float(value) for value in output.split())
+    return wall, cpu
+
+
+def cold_imports(
+    modules: Sequence[str], trees: Mapping[str, Path], runs: int = RUNS
+) -> dict[tuple[str, str], ColdImport]:
+    """Median over `runs` fresh interpreters of importing each module (a dotted name) from
+    each functions folder of `trees` (by name), by (module, tree name).
+
+    The imports go round robin, one of each per round, not one module's runs in a row: this
+    machine's speed moves by a third from one minute to the next (other work shares its
+    cores), and in a row a slow minute fell on whichever modules were measured in it (the
+    receiver read 211 and 375 ms in two runs a minute apart, 2026-11-30 13:37-13:41 UTC).
+    Round robin, a slow minute falls on every module alike."""
+    samples: dict[tuple[str, str], list[tuple[float, float]]] = {
+        (module, tree): [] for module in modules for tree in trees
+    }
     for _ in range(runs):
-        output = subprocess.run(  # noqa: S603 - our own interpreter and a fixed snippet
-            [sys.executable, "-c", _SNIPPET.format(module=module)],
-            env=import_environment(),
-            cwd=functions,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        wall, cpu = (float(value) for value in output.split())
-        walls.append(wall)
-        cpus.append(cpu)
-    return ColdImport(module, statistics.median(cpus), statistics.median(walls), min(cpus))
+        for module in modules:
+            for name, tree in trees.items():
+                samples[module, name].append(_sample(module, tree))
+    return {
+        key: ColdImport(
+            key[0],
+            cpu_ms=statistics.median(cpu for _, cpu in runs_of),
+            wall_ms=statistics.median(wall for wall, _ in runs_of),
+            cpu_min_ms=min(cpu for _, cpu in runs_of),
+        )
+        for key, runs_of in samples.items()
+    }
 
 
-def print_cold_imports(runs: int = RUNS, functions: Path = ROOT / "functions") -> None:
-    with as_deployed(functions) as deployed, as_deployed(functions) as compiled:
-        compileall.compile_dir(compiled, quiet=1)
-        _print_cold_imports(runs, functions, compiled=compiled, deployed=deployed)
+def print_cold_imports(
+    runs: int = RUNS, functions: Path = ROOT / "functions", before: Path | None = None
+) -> None:
+    """The table; with `before` (another functions folder, e.g. an older checkout's), its
+    compiled import in a column of its own, measured in the same rounds."""
+    with contextlib.ExitStack() as copies:
+        trees = {
+            "compiled": copies.enter_context(as_deployed(functions)),
+            "deployed": copies.enter_context(as_deployed(functions)),
+        }
+        if before is not None:
+            trees["before"] = copies.enter_context(as_deployed(before))
+        for name in ("compiled", "before"):
+            if name in trees:
+                compileall.compile_dir(trees[name], quiet=1)
+        _print_cold_imports(runs, functions, trees, before)
 
 
-def _print_cold_imports(runs: int, functions: Path, *, compiled: Path, deployed: Path) -> None:
+def _print_cold_imports(
+    runs: int, functions: Path, trees: Mapping[str, Path], before: Path | None
+) -> None:
     variables = " ".join(f"{k}={v}" for k, v in FUNCTION_RUNTIME_ENVIRONMENT.items())
     print(
         f"\ncold import of each function's handler module, median of {runs} fresh interpreters"
@@ -120,26 +156,30 @@ def _print_cold_imports(runs: int, functions: Path, *, compiled: Path, deployed:
         f"\nfrom copies of {functions} as the asset holds it: the target holds the median CPU"
         "\nms with sensorhook's bytecode compiled beforehand; 'no bytecode' is the same import"
         "\ncompiling sensorhook's modules, as in Lambda (the asset has none, its code directory"
-        "\nis read-only). CPU time moves less than wall time when other work shares the"
-        "\nmachine; the minimum is the least disturbed run"
+        "\nis read-only). The imports go round robin, one of each per round, so a slow spell of"
+        "\nthe machine falls on every row alike. CPU time moves less than wall time when other"
+        "\nwork shares the machine; the minimum is the least disturbed run"
+        + (f"\n'before': {before}, compiled, measured in the same rounds" if before else "")
     )
     print(
         f"  {'module':32} {'CPU ms':>9} {'min CPU':>9} {'wall ms':>9} {'target':>7} "
-        f"{'CPU/target':>10} {'no bytecode':>11}"
+        f"{'CPU/target':>10} {'no bytecode':>11}" + (f" {'before':>9}" if before else "")
     )
-    baseline = cold_import("sensorhook", runs, compiled)
+    handlers = [f"sensorhook.handlers.{name}" for name in IMPORT_TARGETS_MS]
+    measured = cold_imports(["sensorhook", *handlers], trees, runs)
+    baseline = measured["sensorhook", "compiled"]
     print(
         f"  {'(python + sensorhook package)':32} {baseline.cpu_ms:9.1f} "
         f"{baseline.cpu_min_ms:9.1f} {baseline.wall_ms:9.1f}"
     )
-    for name, target in IMPORT_TARGETS_MS.items():
-        measured = cold_import(f"sensorhook.handlers.{name}", runs, compiled)
-        uncompiled = cold_import(f"sensorhook.handlers.{name}", runs, deployed)
-        verdict = "" if measured.cpu_ms <= target else "  over target"
+    for (name, target), module in zip(IMPORT_TARGETS_MS.items(), handlers, strict=True):
+        held, uncompiled = measured[module, "compiled"], measured[module, "deployed"]
+        earlier = f" {measured[module, 'before'].cpu_ms:9.1f}" if before else ""
+        verdict = "" if held.cpu_ms <= target else "  over target"
         print(
-            f"  {name:32} {measured.cpu_ms:9.1f} {measured.cpu_min_ms:9.1f} "
-            f"{measured.wall_ms:9.1f} {target:7d} "
-            f"{measured.cpu_ms / target:10.2f} {uncompiled.cpu_ms:11.1f}{verdict}"
+            f"  {name:32} {held.cpu_ms:9.1f} {held.cpu_min_ms:9.1f} "
+            f"{held.wall_ms:9.1f} {target:7d} "
+            f"{held.cpu_ms / target:10.2f} {uncompiled.cpu_ms:11.1f}{earlier}{verdict}"
         )
 
 
@@ -163,13 +203,11 @@ def compare(other: Path, module: str, pairs: int) -> None:
             f"{other}, no bytecode": other_deployed,
             f"{ours}, no bytecode": ours_deployed,
         }
-        cpus: dict[str, list[float]] = {name: [] for name in trees}
-        for _ in range(pairs):
-            for name, tree in trees.items():
-                cpus[name].append(cold_import(module, 1, tree).cpu_ms)
+        measured = cold_imports([module], trees, pairs)
     print(f"\n{module}: CPU ms of its cold import, the four alternated {pairs} times")
-    for name, values in cpus.items():
-        print(f"  {name:60} median {statistics.median(values):7.1f}  min {min(values):7.1f}")
+    for name in trees:
+        result = measured[module, name]
+        print(f"  {name:60} median {result.cpu_ms:7.1f}  min {result.cpu_min_ms:7.1f}")
 
 
 if __name__ == "__main__":
@@ -180,5 +218,8 @@ if __name__ == "__main__":
             sys.argv[3] if len(sys.argv) > 3 else "sensorhook.handlers.processor",
             int(sys.argv[4]) if len(sys.argv) > 4 else 15,
         )
+    elif sys.argv[1:2] == ["--before"]:
+        # python -m bench.cold_start --before OLDER/functions
+        print_cold_imports(before=Path(sys.argv[2]))
     else:
         print_cold_imports(functions=Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "functions")

@@ -12,9 +12,11 @@ import json
 import subprocess
 import sys
 from functools import cache
+from pathlib import Path
 
 import pytest
 
+from bench import cold_start
 from bench.cold_start import IMPORT_TARGETS_MS, import_environment
 from bench.workload import ROOT
 from infra import constants
@@ -296,3 +298,30 @@ def test_an_import_that_fails_freezes_nothing_and_leaves_the_collector_on() -> N
     # (frozen objects are still freed when their last reference goes: the count may fall)
     assert gc.isenabled() is True
     assert gc.get_freeze_count() <= frozen
+
+
+def test_the_bench_measures_round_robin_so_a_slow_spell_falls_on_every_row_alike(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a machine that is slow for a third of the bench, in its middle
+    trees = {"compiled": tmp_path / "a", "before": tmp_path / "b"}
+    order: list[tuple[str, Path]] = []
+
+    def sample(module: str, functions: Path) -> tuple[float, float]:
+        order.append((module, functions))
+        slow = 5 <= len(order) <= 8  # of the twelve imports
+        return (200.0, 200.0) if slow else (100.0, 100.0)
+
+    monkeypatch.setattr(cold_start, "_sample", sample)
+
+    # When two modules are measured three times from two trees
+    measured = cold_start.cold_imports(["m1", "m2"], trees, runs=3)
+
+    # Then one import of each module and tree per round, in the same order every round
+    assert order == [(m, t) for m in ("m1", "m2") for t in trees.values()] * 3
+    # and the slow spell fell on one import of each: every median is the fast figure (one
+    # module's runs in a row would have given two of them the slow one)
+    assert {key: result.cpu_ms for key, result in measured.items()} == {
+        (m, t): 100.0 for m in ("m1", "m2") for t in trees
+    }
+    assert {result.wall_ms for result in measured.values()} == {100.0}
