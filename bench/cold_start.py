@@ -54,6 +54,16 @@ _SNIPPET = (
     "import {module}; "
     "print((time.perf_counter() - w) * 1000, (time.process_time() - c) * 1000)"
 )
+# Not a module: a fixed pure-Python loop, timed like an import in the same rounds. This machine
+# shares its cores with other work, and its pace moves by a third or more within a minute (the
+# loop read 134 to 190 ms in 15 runs over a minute, 2026-11-30 14:02 UTC); its figure beside
+# the imports says which pace a table was measured at.
+REFERENCE = "(reference loop)"
+_REFERENCE_SNIPPET = (
+    "import time; w, c = time.perf_counter(), time.process_time(); "
+    "total = sum(range(3_000_000)) + sum(i * i for i in range(1_000_000)); "
+    "print((time.perf_counter() - w) * 1000, (time.process_time() - c) * 1000)"
+)
 
 
 def import_environment() -> dict[str, str]:
@@ -86,9 +96,11 @@ def as_deployed(functions: Path) -> Iterator[Path]:
 
 
 def _sample(module: str, functions: Path) -> tuple[float, float]:
-    """One fresh interpreter's import of `module` from `functions`: (wall ms, CPU ms)."""
+    """One fresh interpreter's import of `module` from `functions` (or the `REFERENCE` loop):
+    (wall ms, CPU ms)."""
+    snippet = _REFERENCE_SNIPPET if module == REFERENCE else _SNIPPET.format(module=module)
     output = subprocess.run(  # noqa: S603 - our own interpreter and a fixed snippet
-        [sys.executable, "-c", _SNIPPET.format(module=module)],
+        [sys.executable, "-c", snippet],
         env=import_environment(),
         cwd=functions,
         capture_output=True,
@@ -158,7 +170,9 @@ def _print_cold_imports(
         "\ncompiling sensorhook's modules, as in Lambda (the asset has none, its code directory"
         "\nis read-only). The imports go round robin, one of each per round, so a slow spell of"
         "\nthe machine falls on every row alike. CPU time moves less than wall time when other"
-        "\nwork shares the machine; the minimum is the least disturbed run"
+        "\nwork shares the machine; the minimum is the least disturbed run. The reference loop"
+        "\nis a fixed computation timed in the same rounds: the machine's pace, which the imports"
+        "\nmove with (it read 134 to 190 ms within one minute here on 2026-11-30)"
         + (f"\n'before': {before}, compiled, measured in the same rounds" if before else "")
     )
     print(
@@ -166,12 +180,10 @@ def _print_cold_imports(
         f"{'CPU/target':>10} {'no bytecode':>11}" + (f" {'before':>9}" if before else "")
     )
     handlers = [f"sensorhook.handlers.{name}" for name in IMPORT_TARGETS_MS]
-    measured = cold_imports(["sensorhook", *handlers], trees, runs)
-    baseline = measured["sensorhook", "compiled"]
-    print(
-        f"  {'(python + sensorhook package)':32} {baseline.cpu_ms:9.1f} "
-        f"{baseline.cpu_min_ms:9.1f} {baseline.wall_ms:9.1f}"
-    )
+    measured = cold_imports([REFERENCE, "sensorhook", *handlers], trees, runs)
+    for row, module in ((REFERENCE, REFERENCE), ("(python + sensorhook package)", "sensorhook")):
+        held = measured[module, "compiled"]
+        print(f"  {row:32} {held.cpu_ms:9.1f} {held.cpu_min_ms:9.1f} {held.wall_ms:9.1f}")
     for (name, target), module in zip(IMPORT_TARGETS_MS.items(), handlers, strict=True):
         held, uncompiled = measured[module, "compiled"], measured[module, "deployed"]
         earlier = f" {measured[module, 'before'].cpu_ms:9.1f}" if before else ""
