@@ -37,10 +37,10 @@ PROCESSING = {
     "aws_lambda_powertools.utilities.batch",
     "asyncio",
 }
-# boto3 imports s3transfer and its thread pools (~15 ms): the clients are botocore's
-# (dal/aws_clients.py), readings are deserialized by Powertools' deserializer and webhook secrets
-# cached without Powertools parameters. Only the functions whose stores serialize with boto3's
-# TypeSerializer or that use Powertools idempotency still import it.
+# boto3 imports s3transfer, its thread pools and multiprocessing (~30 ms): the clients are
+# botocore's (dal/aws_clients.py), items are written and read by dal/wire_format.py and webhook
+# secrets cached without Powertools parameters. Only the processor still imports it, with
+# Powertools idempotency's DynamoDB layer.
 BOTO3 = {"boto3", "s3transfer"}
 # Powertools' data_classes package imports some forty event classes (~15 ms) for the one a
 # handler would read: the receiver and the lake writer read their event's dict themselves.
@@ -65,9 +65,9 @@ DEFERRED = {
     | DATA_CLASSES
     | {"aws_lambda_powertools.utilities.batch", "asyncio"},
     "lake_compactor": NEVER | BOTO3,
-    "subscriptions": NEVER | ARROW,
-    "gateway_health": NEVER | ARROW,
-    "recovery": NEVER | ARROW,
+    "subscriptions": NEVER | ARROW | BOTO3,
+    "gateway_health": NEVER | ARROW | BOTO3,
+    "recovery": NEVER | ARROW | BOTO3,
     "forwarder": NEVER | ARROW | BOTO3,
     "endpoint_policy": NEVER | ARROW | BOTO3,
 }

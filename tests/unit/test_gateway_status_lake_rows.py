@@ -11,7 +11,8 @@ from local.lake_sql import LocalLake
 from sensorhook.core.normalized import GatewayStatus, GatewayStatusRecord
 from sensorhook.dal.gateway_history import history_item, record_from_item
 from sensorhook.dal.lake_parquet import gateway_status_table, parquet_bytes
-from sensorhook.dal.readings_store import deserialized, readings_from_item
+from sensorhook.dal.readings_store import readings_from_item
+from sensorhook.dal.wire_format import plain_item
 from sensorhook.logic.lake import StreamChange, write_to_lake
 
 AT = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -29,7 +30,7 @@ class RecordingLake:
 
 
 def _image(gateway: str, event_id: str = "everactive-ds-gateway-status:x") -> dict[str, Any]:
-    return deserialized(
+    return plain_item(
         history_item(_status(gateway), event_id=event_id, received_at=AT, ttl_s=86_400)
     )
 
@@ -107,7 +108,7 @@ def test_history_objects_written_before_read_with_the_new_ones_each_report_once(
     write_to_lake(
         [
             StreamChange("200", new_image=_image("gw-1")),
-            StreamChange("201", new_image=deserialized(_item(later))),
+            StreamChange("201", new_image=plain_item(_item(later))),
         ],
         "s",
         lake,  # type: ignore[arg-type]

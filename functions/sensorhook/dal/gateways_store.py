@@ -18,15 +18,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
 from sensorhook.core.normalized import GatewayStatus
 from sensorhook.dal.aws_clients import dynamodb_client
 from sensorhook.dal.conditional_writes import written
 from sensorhook.dal.readings_store import iso_ms
-
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
+from sensorhook.dal.wire_format import attribute_value, plain_item
 
 
 def gateway_key(provider: str, gateway_id: str) -> str:
@@ -35,9 +31,8 @@ def gateway_key(provider: str, gateway_id: str) -> str:
 
 def _dynamodb_map(summary: dict[str, object]) -> dict[str, Any]:
     """The summary as a DynamoDB map; floats become exact decimals via their JSON text."""
-    plain = json.loads(json.dumps(summary, default=str), parse_float=Decimal)
-    serialized: dict[str, Any] = _SERIALIZER.serialize(plain)
-    return serialized
+    document = json.loads(json.dumps(summary, default=str), parse_float=Decimal)
+    return attribute_value(document)
 
 
 class GatewaysStore:
@@ -121,7 +116,7 @@ class GatewaysStore:
         item = response.get("Item")
         if item is None:
             return None
-        return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
+        return plain_item(item)
 
     def _conditional_update(
         self,

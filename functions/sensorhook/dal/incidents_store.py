@@ -9,17 +9,15 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from pydantic import BaseModel
 
 from sensorhook.dal.aws_clients import dynamodb_client
+from sensorhook.dal.wire_format import attribute_value, plain_item
 
 PARTITION_KEY = "incident"
 SORT_KEY = "part"
 SUMMARY_PART = "summary"
 SENSOR_PART_PREFIX = "sensor#"
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
 
 
 class IncidentsStore:
@@ -29,7 +27,7 @@ class IncidentsStore:
 
     def put_part(self, incident: str, part: str, record: BaseModel) -> None:
         document = _numbers_as_decimals(record.model_dump_json(exclude_none=True))
-        item = {name: _SERIALIZER.serialize(value) for name, value in document.items()}
+        item = {name: attribute_value(value) for name, value in document.items()}
         item[PARTITION_KEY] = {"S": incident}
         item[SORT_KEY] = {"S": part}
         self._client.put_item(TableName=self._table_name, Item=item)
@@ -50,10 +48,7 @@ class IncidentsStore:
             UpdateExpression=update,
             ExpressionAttributeNames={**names, "#calls": "api_calls"},
             ExpressionAttributeValues={
-                **{
-                    f":{key[1:]}": _SERIALIZER.serialize(document[name])
-                    for key, name in kept.items()
-                },
+                **{f":{key[1:]}": attribute_value(document[name]) for key, name in kept.items()},
                 ":calls": {"N": str(api_calls)},
             },
         )
@@ -74,10 +69,7 @@ class IncidentsStore:
             ExpressionAttributeValues=values,
             ConsistentRead=True,
         ):
-            items += [
-                {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
-                for item in page.get("Items", [])
-            ]
+            items += [plain_item(item) for item in page.get("Items", [])]
         return items
 
 

@@ -40,19 +40,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-# Powertools' deserializer (its DynamoDBStreamEvent's; the lake writer's stream images go
-# through it here): boto3's (the same mapping, Binary aside, which no readings item holds)
-# imports boto3, and with it s3transfer, into the cold start of every function that reads them.
-from aws_lambda_powertools.shared.dynamodb_deserializer import TypeDeserializer
-
 from sensorhook.core.reading import BUCKET_S, BUCKETED_PROVIDERS, Reading, bucket_start
 from sensorhook.dal.aws_clients import dynamodb_client
+from sensorhook.dal.wire_format import AttributeValue, plain_item
 
-AttributeValue = dict[str, Any]
 Item = dict[str, AttributeValue]
 
 _KEY_ATTRIBUTES = ("series", "point", "expires_at")
-_DESERIALIZER = TypeDeserializer()
 SENSOR_FIELDS = ("provider", "sensor_id", "sensor_family")
 # A reading's own fields in its packed map, by short name: each name is stored once per
 # reading, so short names keep a packed item (and its write units) small.
@@ -319,15 +313,10 @@ def _unpacked(
     )
 
 
-def deserialized(item: Mapping[str, AttributeValue]) -> dict[str, Any]:
-    """A wire-format item (what the low-level client returns) as Python values."""
-    return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
-
-
 def readings_in(items: Iterable[Mapping[str, AttributeValue]]) -> Iterator[Reading]:
     """Every reading of wire-format items (a Scan or Query page), packed or of the old layout."""
     for item in items:
-        yield from readings_from_item(deserialized(item))
+        yield from readings_from_item(plain_item(item))
 
 
 def _second(moment: datetime) -> str:
@@ -356,7 +345,7 @@ def _newest_received_before(
 ) -> datetime | None:
     """The newest instant of a wire-format item measured before `before` (whole seconds) and
     received before it (`newest_before`), or None."""
-    readings = readings_from_item(deserialized(item))
+    readings = readings_from_item(plain_item(item))
     if _bucket_of(item["point"]["S"]) is None:  # one instant: any of its deliveries counts
         return (
             readings[0].measured_at

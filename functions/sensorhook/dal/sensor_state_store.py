@@ -42,8 +42,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
 from sensorhook.core.reading import Reading
 from sensorhook.dal.aws_clients import dynamodb_client
 from sensorhook.dal.conditional_writes import written
@@ -54,6 +52,7 @@ from sensorhook.dal.readings_store import (
     reading_attributes,
     reading_from_item,
 )
+from sensorhook.dal.wire_format import plain, plain_item
 
 LATEST_SORT_KEY = "#latest"
 DUE_INDEX = "due"
@@ -87,7 +86,6 @@ STATE_FIELDS = {
     "source": "k",
 }
 _LONG_FIELD = {short: name for name, short in STATE_FIELDS.items()}
-_DESERIALIZER = TypeDeserializer()
 
 
 class StateWriteContended(RuntimeError):
@@ -329,11 +327,7 @@ def channel_reading(
 ) -> Reading:
     """A channel's entry (wire format) back as the reading it holds."""
     metric, _, channel = metric_channel.partition("#")
-    fields = {
-        name: _DESERIALIZER.deserialize(value)
-        for name, value in entry.items()
-        if name != "state_at"
-    }
+    fields = {name: plain(value) for name, value in entry.items() if name != "state_at"}
     return reading_from_item(
         {
             **fields,
@@ -428,7 +422,7 @@ class SensorStateStore:
         for page in pages:
             for item in page["Items"]:
                 if not item["metric_channel"]["S"].startswith("#"):
-                    yield {name: _DESERIALIZER.deserialize(v) for name, v in item.items()}
+                    yield plain_item(item)
 
     def delete_legacy(self, series: str, metric_channels: Sequence[str]) -> int:
         """Delete a series' items of the layout before (never a `#` item); how many."""

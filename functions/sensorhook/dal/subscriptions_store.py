@@ -10,14 +10,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from sensorhook.core.timestamps import UtcDatetime
 from sensorhook.dal.aws_clients import dynamodb_client
+from sensorhook.dal.wire_format import attribute_value, plain_item
 
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
 _PARTITION_KEY = "name"
 _ISO: TypeAdapter[datetime] = TypeAdapter(UtcDatetime)
 
@@ -102,7 +100,7 @@ class SubscriptionsStore:
             UpdateExpression=update,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues={
-                f":{key[1:]}": _SERIALIZER.serialize(document[name]) for key, name in kept.items()
+                f":{key[1:]}": attribute_value(document[name]) for key, name in kept.items()
             },
             **condition,
         )
@@ -116,9 +114,7 @@ class SubscriptionsStore:
         ).get("Item")
         if item is None:
             return None
-        return SubscriptionState.model_validate(
-            {key: _DESERIALIZER.deserialize(value) for key, value in item.items()}
-        )
+        return SubscriptionState.model_validate(plain_item(item))
 
     def open_incident(self, name: str, incident_id: str, cause: str, at: datetime) -> bool:
         """Record an incident on an existing row unless one is open or recovery gave up;
@@ -239,4 +235,4 @@ def _scan(client: Any, **request: Any) -> Iterator[dict[str, Any]]:
     """Every item of a paginated Scan, as plain Python values."""
     for page in client.get_paginator("scan").paginate(**request):
         for item in page.get("Items", []):
-            yield {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
+            yield plain_item(item)

@@ -22,7 +22,7 @@ with long_lived_imports():
     import sensorhook.dal.lake_parquet  # noqa: F401
     from sensorhook.core.settings import lake_writer_settings
     from sensorhook.dal.lake_store import LakeStore
-    from sensorhook.dal.readings_store import deserialized
+    from sensorhook.dal.wire_format import plain_item
     from sensorhook.handlers.wiring import parts_built_first
     from sensorhook.logic.lake import StreamChange, shard_label, write_to_lake
     from sensorhook.observability import logger, metrics
@@ -67,4 +67,4 @@ def _change(record: dict[str, Any]) -> StreamChange:
 
 
 def _image(stream_record: dict[str, Any], name: str) -> dict[str, Any]:
-    return deserialized(stream_record.get(name) or {})
+    return plain_item(stream_record.get(name) or {})
