@@ -54,6 +54,10 @@ FLAVOR_ADAPTERS = {
     "sensorhook.providers.everactive_v2020",
     "sensorhook.logic.efento_gaps",
 }
+# The recovery machine's logic (backfill, the readings, state and gateway stores under it):
+# the subscriptions function needs it for the machine's re-enable step only, not its scheduled
+# reconciles.
+RECOVERY_LOGIC = {"sensorhook.logic.recovery", "sensorhook.logic.backfill"}
 # The other functions' settings models (core/settings.py): about 10 ms of class creation the
 # receiver never uses; its own are core/receiver_settings.py.
 OTHER_SETTINGS = {"sensorhook.core.settings"}
@@ -65,7 +69,7 @@ DEFERRED = {
     | DATA_CLASSES
     | {"aws_lambda_powertools.utilities.batch", "asyncio"},
     "lake_compactor": NEVER | BOTO3,
-    "subscriptions": NEVER | ARROW | BOTO3,
+    "subscriptions": NEVER | ARROW | BOTO3 | RECOVERY_LOGIC,
     "gateway_health": NEVER | ARROW | BOTO3,
     "recovery": NEVER | ARROW | BOTO3,
     "forwarder": NEVER | ARROW | BOTO3,

@@ -30,7 +30,6 @@ with long_lived_imports():
     from sensorhook.dal.subscriptions_store import GatewayContacts, SubscriptionsStore
     from sensorhook.handlers.wiring import parts_built_first
     from sensorhook.logic.incidents import DESIRED_SUBSCRIPTIONS, RecoveryStarter
-    from sensorhook.logic.recovery import recovered
     from sensorhook.logic.subscriptions.callbacks import is_http_loopback
     from sensorhook.logic.subscriptions.plan import DS, V2020
     from sensorhook.logic.subscriptions.reconciler import Reconciler
@@ -123,6 +122,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.info("subscriptions reconciled", extra={"summary": summary})
     if request.recover is None:
         return summary
+    # the recovery machine's step only, not the scheduled runs: the recovery logic imports
+    # backfill and the readings, state and gateway stores, ~30 ms of this function's cold start
+    from sensorhook.logic.recovery import recovered  # noqa: PLC0415
+
     outcome = recovered(
         reconciler().states,
         request.recover.subscription,
