@@ -54,14 +54,20 @@ _SNIPPET = (
     "import {module}; "
     "print((time.perf_counter() - w) * 1000, (time.process_time() - c) * 1000)"
 )
-# Not a module: a fixed pure-Python loop, timed like an import in the same rounds. This machine
-# shares its cores with other work, and its pace moves by a third or more within a minute (the
-# loop read 134 to 190 ms in 15 runs over a minute, 2026-11-30 14:02 UTC); its figure beside
-# the imports says which pace a table was measured at.
-REFERENCE = "(reference loop)"
+# Not a module: a fixed piece of import-like work (code unmarshalled and run, 400 classes
+# created, 20 times), timed like an import in the same rounds. This machine shares its cores
+# with other work, and its pace moves by a third or more within a minute; the figure beside
+# the imports says which pace a table was measured at. A plain loop was the first reference:
+# it read 131 ms, its quiet pace, in a table whose receiver read 328 ms (211 when quiet),
+# 2026-11-30 14:09 UTC: what slows imports here is not always what slows a loop.
+REFERENCE = "(reference work)"
 _REFERENCE_SNIPPET = (
-    "import time; w, c = time.perf_counter(), time.process_time(); "
-    "total = sum(range(3_000_000)) + sum(i * i for i in range(1_000_000)); "
+    "import marshal, time; "
+    "source = ''.join(f'class C{i}:\\n    a = {i}\\n    def f(self, x):\\n"
+    "        return {{\\'a\\': x, \\'b\\': [x, {i}]}}\\n' for i in range(400)); "
+    "code = marshal.dumps(compile(source, 'reference', 'exec')); "
+    "w, c = time.perf_counter(), time.process_time(); "
+    "[exec(marshal.loads(code), {}) for _ in range(20)]; "
     "print((time.perf_counter() - w) * 1000, (time.process_time() - c) * 1000)"
 )
 
@@ -96,7 +102,7 @@ def as_deployed(functions: Path) -> Iterator[Path]:
 
 
 def _sample(module: str, functions: Path) -> tuple[float, float]:
-    """One fresh interpreter's import of `module` from `functions` (or the `REFERENCE` loop):
+    """One fresh interpreter's import of `module` from `functions` (or the `REFERENCE` work):
     (wall ms, CPU ms)."""
     snippet = _REFERENCE_SNIPPET if module == REFERENCE else _SNIPPET.format(module=module)
     output = subprocess.run(  # noqa: S603 - our own interpreter and a fixed snippet
@@ -170,9 +176,8 @@ def _print_cold_imports(
         "\ncompiling sensorhook's modules, as in Lambda (the asset has none, its code directory"
         "\nis read-only). The imports go round robin, one of each per round, so a slow spell of"
         "\nthe machine falls on every row alike. CPU time moves less than wall time when other"
-        "\nwork shares the machine; the minimum is the least disturbed run. The reference loop"
-        "\nis a fixed computation timed in the same rounds: the machine's pace, which the imports"
-        "\nmove with (it read 134 to 190 ms within one minute here on 2026-11-30)"
+        "\nwork shares the machine; the minimum is the least disturbed run. The reference work"
+        "\nis a fixed import-like computation timed in the same rounds: the machine's pace"
         + (f"\n'before': {before}, compiled, measured in the same rounds" if before else "")
     )
     print(

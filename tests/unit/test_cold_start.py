@@ -331,7 +331,7 @@ def test_the_bench_measures_round_robin_so_a_slow_spell_falls_on_every_row_alike
     assert {result.wall_ms for result in measured.values()} == {100.0}
 
 
-def test_the_reference_loop_is_timed_like_an_import_in_any_folder(tmp_path: Path) -> None:
+def test_the_reference_work_is_timed_like_an_import_in_any_folder(tmp_path: Path) -> None:
     # an empty folder: the reference imports nothing of sensorhook, so every tree times the same
     wall, cpu = cold_start._sample(cold_start.REFERENCE, tmp_path)
 
