@@ -126,7 +126,7 @@ def cold_imports(
     The imports go round robin, one of each per round, not one module's runs in a row: this
     machine's speed moves by a third from one minute to the next (other work shares its
     cores), and in a row a slow minute fell on whichever modules were measured in it (the
-    receiver read 211 and 375 ms in two runs a minute apart, 2026-11-30 13:37-13:41 UTC).
+    receiver read 211 and 375 ms in two runs four minutes apart, 2026-11-30 13:37-13:41 UTC).
     Round robin, a slow minute falls on every module alike."""
     samples: dict[tuple[str, str], list[tuple[float, float]]] = {
         (module, tree): [] for module in modules for tree in trees

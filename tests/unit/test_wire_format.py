@@ -1,5 +1,6 @@
 """The stores' wire format (dal/wire_format.py) writes what boto3's TypeSerializer writes for
-the JSON documents they keep, refuses what it refuses, and reads back what it wrote."""
+the JSON documents they keep, refuses what is not a JSON value DynamoDB holds exactly (boto3
+takes sets and bytes, which no store passes), and reads back what it wrote."""
 
 from decimal import Decimal, Inexact, Rounded
 from typing import Any
