@@ -336,3 +336,29 @@ def test_the_reference_work_is_timed_like_an_import_in_any_folder(tmp_path: Path
     wall, cpu = cold_start._sample(cold_start.REFERENCE, tmp_path)
 
     assert cpu > 10 and wall >= cpu * 0.5
+
+
+def test_paced_figures_take_out_the_slow_rounds_the_reference_work_shows(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a machine twice as slow in two of three rounds, for the reference and the import
+    rounds: list[str] = []
+
+    def sample(module: str, functions: Path) -> tuple[float, float]:
+        if module == cold_start.REFERENCE:
+            rounds.append(module)
+        slow = 2.0 if len(rounds) >= 2 else 1.0
+        cpu = (70.0 if module == cold_start.REFERENCE else 300.0) * slow
+        return cpu, cpu
+
+    monkeypatch.setattr(cold_start, "_sample", sample)
+
+    # When the bench measures the import with the reference in the same rounds
+    measured = cold_start.cold_imports([cold_start.REFERENCE, "m"], {"t": tmp_path}, runs=3)
+
+    # Then the plain median is the slow figure, and the paced one what the quiet round took
+    assert measured["m", "t"].cpu_ms == 600.0
+    assert measured["m", "t"].paced_ms == pytest.approx(300.0)
+    assert measured[cold_start.REFERENCE, "t"].paced_ms == pytest.approx(70.0)
+    # and without the reference nothing is paced
+    assert cold_start.cold_imports(["m"], {"t": tmp_path}, runs=1)["m", "t"].paced_ms is None
