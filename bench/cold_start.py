@@ -258,11 +258,17 @@ def compare(other: Path, module: str, pairs: int) -> None:
             f"{other}, no bytecode": other_deployed,
             f"{ours}, no bytecode": ours_deployed,
         }
-        measured = cold_imports([module], trees, pairs)
-    print(f"\n{module}: CPU ms of its cold import, the four alternated {pairs} times")
+        measured = cold_imports([REFERENCE, module], trees, pairs)
+    print(
+        f"\n{module}: CPU ms of its cold import, the four alternated {pairs} times (paced: each"
+        "\nimport scaled by its round's reference work to the quietest round's pace)"
+    )
     for name in trees:
         result = measured[module, name]
-        print(f"  {name:60} median {result.cpu_ms:7.1f}  min {result.cpu_min_ms:7.1f}")
+        print(
+            f"  {name:60} median {result.cpu_ms:7.1f}  min {result.cpu_min_ms:7.1f}  "
+            f"paced {result.paced_ms or 0:7.1f}"
+        )
 
 
 if __name__ == "__main__":
