@@ -157,7 +157,7 @@ def _paces(
     """Per round, how much faster the machine was in the quietest round: the reference work's
     CPU time in the quietest round over its time in this one (1.0 for the quietest). An
     import scaled by its round's pace is what it would have taken at that quietest pace: the
-    reference rises and falls with the imports of its round (15 rounds at 14:27 UTC: the
+    reference rises and falls with the imports of its round (15 rounds at 14:25 UTC: the
     four slowest references, 100-113 ms against 70-80, were the receiver's four slowest
     imports)."""
     per_round = [
