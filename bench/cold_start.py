@@ -160,10 +160,8 @@ def _paces(
     reference rises and falls with the imports of its round (15 rounds at 14:25 UTC: the
     four slowest references, 100-113 ms against 70-80, were the receiver's four slowest
     imports)."""
-    per_round = [
-        statistics.mean(samples[REFERENCE, tree][index][1] for tree in trees)
-        for index in range(len(samples[REFERENCE, next(iter(trees))]))
-    ]
+    rounds = zip(*(samples[REFERENCE, tree] for tree in trees), strict=True)
+    per_round = [statistics.mean(cpu for _, cpu in samples_of) for samples_of in rounds]
     quietest = min(per_round)
     return [quietest / reference for reference in per_round]
 
@@ -178,17 +176,24 @@ def print_cold_imports(
 ) -> None:
     """The table; with `before` (another functions folder, e.g. an older checkout's), its
     compiled import in a column of its own, measured in the same rounds."""
+    folders = {"compiled": (functions, True), "deployed": (functions, False)}
+    if before is not None:
+        folders["before"] = (before, True)
     with contextlib.ExitStack() as copies:
-        trees = {
-            "compiled": copies.enter_context(as_deployed(functions)),
-            "deployed": copies.enter_context(as_deployed(functions)),
-        }
-        if before is not None:
-            trees["before"] = copies.enter_context(as_deployed(before))
-        for name in ("compiled", "before"):
-            if name in trees:
-                compileall.compile_dir(trees[name], quiet=1)
-        _print_cold_imports(runs, functions, trees, before)
+        _print_cold_imports(runs, functions, _copies(copies, folders), before)
+
+
+def _copies(
+    copies: contextlib.ExitStack, folders: Mapping[str, tuple[Path, bool]]
+) -> dict[str, Path]:
+    """By name, a copy of each functions folder as the asset holds it (`as_deployed`), its
+    bytecode compiled when asked; the copies live as long as `copies`."""
+    trees = {}
+    for name, (folder, compiled) in folders.items():
+        trees[name] = copies.enter_context(as_deployed(folder))
+        if compiled:
+            compileall.compile_dir(trees[name], quiet=1)
+    return trees
 
 
 def _print_cold_imports(
@@ -244,20 +249,14 @@ def compare(other: Path, module: str, pairs: int) -> None:
     milliseconds shows in the medians where two whole tables, minutes apart on a shared
     machine, would bury it."""
     ours = ROOT / "functions"
-    with (
-        as_deployed(other) as other_compiled,
-        as_deployed(ours) as ours_compiled,
-        as_deployed(other) as other_deployed,
-        as_deployed(ours) as ours_deployed,
-    ):
-        compileall.compile_dir(other_compiled, quiet=1)
-        compileall.compile_dir(ours_compiled, quiet=1)
-        trees = {
-            f"{other}, compiled": other_compiled,
-            f"{ours}, compiled": ours_compiled,
-            f"{other}, no bytecode": other_deployed,
-            f"{ours}, no bytecode": ours_deployed,
-        }
+    folders = {
+        f"{other}, compiled": (other, True),
+        f"{ours}, compiled": (ours, True),
+        f"{other}, no bytecode": (other, False),
+        f"{ours}, no bytecode": (ours, False),
+    }
+    with contextlib.ExitStack() as copies:
+        trees = _copies(copies, folders)
         measured = cold_imports([REFERENCE, module], trees, pairs)
     print(
         f"\n{module}: CPU ms of its cold import, the four alternated {pairs} times (paced: each"

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -151,8 +151,8 @@ class Sender:
 
     def send(self, delivery: Delivery, seq: int = 0) -> SendResult:
         """One request, in the calling thread; honours the Efento webhook status."""
-        point_id = delivery.payload.efento_point_id
         webhooks = self.efento_webhooks
+        point_id = None if webhooks is None else delivery.payload.efento_point_id
         if webhooks is not None and point_id is not None and not webhooks.can_send(point_id):
             return SendResult(seq, delivery, None, None, None, skipped=True)
         result = self._post(seq, delivery)
@@ -261,17 +261,12 @@ class Sender:
 class _WireRequest:
     """What the sending process gets of a delivery: the request alone. The delivery stays in
     the caller's process, where it may hold classes of a module set of the caller's own (an
-    embedded stack's functions share `sys.modules` with it), which pickling would not find."""
+    embedded stack's functions share `sys.modules` with it), which pickling would not find.
+    It is sent by a Sender without Efento webhooks, which reads nothing else of it."""
 
     url: str
     body: bytes
     headers: dict[str, str]
-
-    @property
-    def payload(self) -> "_WireRequest":
-        return self
-
-    efento_point_id = None  # the caller's deliveries are sent whatever the webhook's status
 
 
 def run_in_own_process(
@@ -285,25 +280,11 @@ def run_in_own_process(
     wire = [_WireRequest(d.url, d.body, d.headers) for d in ready]
     spawned = multiprocessing.get_context("spawn")  # no copy of the stack's threads and locks
     with ProcessPoolExecutor(max_workers=1, mp_context=spawned) as pool:
-        answers, elapsed_s = pool.submit(_send_wire, wire, rate).result()
-    results = [
-        SendResult(seq, ready[seq], sent_at, status, latency_s, error, False, headers, body)
-        for seq, sent_at, status, latency_s, error, headers, body in answers
-    ]
-    return SendReport(results, elapsed_s)
+        sent = pool.submit(_send_wire, wire, rate).result()
+    # each answer paired with the delivery whose request it was
+    results = [replace(result, delivery=ready[result.seq]) for result in sent.results]
+    return SendReport(results, sent.elapsed_s)
 
 
-def _send_wire(wire: list[_WireRequest], rate: float | None) -> tuple[list[tuple[Any, ...]], float]:
-    report = Sender().run(wire, count=len(wire), rate=rate)  # type: ignore[arg-type]
-    return [
-        (
-            r.seq,
-            r.sent_at,
-            r.status,
-            r.latency_s,
-            r.error,
-            r.response_headers,
-            r.response_body,
-        )
-        for r in report.results
-    ], report.elapsed_s
+def _send_wire(wire: list[_WireRequest], rate: float | None) -> SendReport:
+    return Sender().run(wire, count=len(wire), rate=rate)  # type: ignore[arg-type]
